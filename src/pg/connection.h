@@ -1,0 +1,93 @@
+// PostgreSQL through libpq: RAII handles, parameterised queries only, every failure classified
+// (see pg/errors.h). Statements are synchronous: rehome's database work is batched (hundreds to
+// thousands of rows per statement), so a few statements per second is all it needs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/result.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace rehome::pg {
+
+/// How to connect. An empty conninfo means libpq's own defaults: PGHOST, PGPORT, PGUSER,
+/// PGPASSWORD, PGDATABASE, PGSERVICE... DATABASE_URL-style URIs are accepted as conninfo.
+struct ConnectionConfig {
+  std::string conninfo;
+  std::string application_name = "rehome";
+  int connect_timeout_seconds = 10;
+  /// statement_timeout for every statement, 0 = server default.
+  int statement_timeout_ms = 0;
+};
+
+/// A text parameter; std::nullopt is SQL NULL.
+using Param = std::optional<std::string>;
+using Params = std::vector<Param>;
+
+/// The rows a statement returned. Owns its PGresult.
+class Rows {
+ public:
+  Rows() = default;
+  explicit Rows(pg_result* result);
+  Rows(Rows&&) noexcept = default;
+  Rows& operator=(Rows&&) noexcept = default;
+
+  int size() const;              ///< Number of rows.
+  int columns() const;
+  bool is_null(int row, int column) const;
+  std::string_view text(int row, int column) const;  ///< "" for NULL.
+  std::int64_t int64(int row, int column) const;     ///< Throws std::invalid_argument if not an integer.
+  std::int64_t affected() const;                     ///< Rows an INSERT/UPDATE/DELETE touched.
+
+ private:
+  struct Free { void operator()(pg_result* r) const noexcept; };
+  std::unique_ptr<pg_result, Free> result_;
+};
+
+/// One connection. Moves, never copies. After a broken connection every call fails with
+/// kTransient until reconnect() succeeds.
+class Connection {
+ public:
+  /// Connects; fails with kTransient (server unreachable), kAccessDenied (authentication) or
+  /// kInvalidInput (bad conninfo). The message names host, port, database and user, never the
+  /// password.
+  static Result<Connection> open(const ConnectionConfig& config);
+
+  Connection(Connection&&) noexcept = default;
+  Connection& operator=(Connection&&) noexcept = default;
+  ~Connection();
+
+  /// Runs one statement with text parameters ($1, $2...). Failures are classified by SQLSTATE.
+  Result<Rows> exec(std::string_view sql, const Params& params = {});
+
+  /// BEGIN / COMMIT / ROLLBACK. A COMMIT whose connection breaks before the answer arrives
+  /// fails with kInDoubt: the caller must check what happened, never blindly replay.
+  Status begin();
+  Status commit();
+  Status rollback();
+
+  /// True when the last statement did not break the connection.
+  bool healthy() const;
+  /// Drops the connection and opens a new one with the same configuration.
+  Status reconnect();
+
+  /// "host=127.0.0.1 port=5432 dbname=app user=rehome" for messages (no password).
+  std::string describe() const;
+  /// The server's backend PID (for tests that terminate it).
+  int backend_pid() const;
+
+ private:
+  struct Free { void operator()(pg_conn* c) const noexcept; };
+  Connection(ConnectionConfig config, std::unique_ptr<pg_conn, Free> conn);
+  ConnectionConfig config_;
+  std::unique_ptr<pg_conn, Free> conn_;
+};
+
+}  // namespace rehome::pg

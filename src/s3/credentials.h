@@ -1,0 +1,36 @@
+// Finds credentials, region and endpoint the way AWS tools do: AWS_* environment variables
+// first, then the named profile in ~/.aws/credentials and ~/.aws/config.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "s3/types.h"
+#include "util/result.h"
+
+namespace rehome::s3 {
+
+/// Reads one environment variable; injectable so resolution is testable without setenv.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+/// The process environment.
+EnvLookup process_environment();
+
+struct AwsSettings {
+  Credentials credentials;
+  std::string region;        ///< Empty when neither env nor profile names one.
+  std::string endpoint_url;  ///< AWS_ENDPOINT_URL or the profile's endpoint_url; may be empty.
+  std::string profile;       ///< The profile used ("default" unless chosen).
+  std::string source;        ///< Where the credentials came from, for messages ("environment", "profile dev in /root/.aws/credentials").
+};
+
+/// Resolution order: explicit `profile` argument, else AWS_PROFILE, else "default".
+/// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN win over any profile unless a
+/// profile is named explicitly. Files: AWS_SHARED_CREDENTIALS_FILE (default
+/// $HOME/.aws/credentials) and AWS_CONFIG_FILE (default $HOME/.aws/config, sections
+/// "[profile NAME]" and "[default]"). Region: AWS_REGION, AWS_DEFAULT_REGION, then the profile.
+/// Fails with kInvalidInput naming what is missing and how to provide it (never a secret).
+Result<AwsSettings> resolve_aws_settings(const EnvLookup& env, std::string_view profile = {});
+
+}  // namespace rehome::s3
