@@ -38,7 +38,9 @@ struct Request {
   std::string body;              ///< In-memory body; ignored when body_source is set.
   BodySource body_source;        ///< Streamed body of body_length bytes.
   std::int64_t body_length = -1; ///< Required with body_source.
-  BodySink body_sink;            ///< When set, the body is streamed here, not kept in Response::body.
+  /// When set, a 2xx body is streamed here, not kept in Response::body; any other status's
+  /// body (an error document) still goes to Response::body.
+  BodySink body_sink;
   std::chrono::milliseconds timeout{60'000};          ///< Whole-transfer limit.
   std::chrono::milliseconds connect_timeout{10'000};
   /// Abort when fewer than low_speed_bytes/s arrive for low_speed_time (a stalled server).

@@ -56,6 +56,9 @@ class Client {
   /// DeleteObjects for up to 1,000 keys; per-key failures are in the result, not an error.
   void delete_objects(std::string bucket, std::vector<std::string> keys,
                       Callback<DeleteResult> done);
+  /// CreateBucket (PUT /bucket); a bucket this account already owns counts as created.
+  /// For tests, tools and the demo seeder: the migration itself never creates buckets.
+  void create_bucket(std::string bucket, Callback<Ok> done);
 
   const ClientStats& stats() const;
   const ClientConfig& config() const;

@@ -29,6 +29,8 @@ struct PacerStats {
 class Pacer {
  public:
   Pacer(http::Loop& loop, PacerOptions options);
+  /// Cancels the pacer's pending timer; requests still waiting are dropped, never started.
+  ~Pacer();
   Pacer(const Pacer&) = delete;
   Pacer& operator=(const Pacer&) = delete;
 
@@ -51,6 +53,10 @@ class Pacer {
  private:
   void pump();
   double allowed_rps() const;
+  void refill(std::chrono::steady_clock::time_point now);
+  double burst() const;
+  void count_completion(std::chrono::steady_clock::time_point now);
+  double completion_rate(std::chrono::steady_clock::time_point now) const;
 
   http::Loop& loop_;
   PacerOptions options_;
@@ -61,6 +67,9 @@ class Pacer {
   std::chrono::steady_clock::time_point last_refill_;
   std::chrono::steady_clock::time_point last_cut_;
   bool timer_armed_ = false;
+  http::TimerId timer_id_ = 0;
+  // The rate the limit climbs back to: max_rps, or the observed rate when throttling began.
+  double ceiling_rps_ = 0;
   PacerStats stats_;
   // Completed requests per second, smoothed: where the first cut starts from when unlimited.
   double observed_rps_ = 0;

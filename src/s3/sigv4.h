@@ -17,11 +17,11 @@ namespace rehome::s3 {
 /// `query` holds decoded name/value pairs (value-less parameters like "delete" have value "").
 struct SigningRequest {
   std::string method;
-  std::string host;           ///< Host header value, with ":port" when not the default.
+  std::string host;  ///< Host header value, with ":port" when not the default.
   std::string path;
   std::vector<std::pair<std::string, std::string>> query;
-  http::Headers headers;      ///< Extra headers to sign (x-amz-*, content-md5, content-type...).
-  std::string payload_sha256; ///< Hex SHA-256 of the body, or "UNSIGNED-PAYLOAD".
+  http::Headers headers;       ///< Extra headers to sign (x-amz-*, content-md5, content-type...).
+  std::string payload_sha256;  ///< Hex SHA-256 of the body, or "UNSIGNED-PAYLOAD".
   std::string region;
   std::string service = "s3";
 };
@@ -35,12 +35,15 @@ struct SigningParts {
 
 /// Builds canonical request, string to sign and signature. `time` is the request time (UTC).
 /// The request must already carry x-amz-date (and x-amz-security-token when used) in headers
-/// if they are to be signed; sign_request() below adds them for you.
+/// if they are to be signed; sign_request() below adds them for you. Signs `host` (when
+/// non-empty) and exactly `headers`, nothing more. Throws std::invalid_argument when Host is
+/// given both ways or payload_sha256 is empty (programmer errors, not server answers).
 SigningParts compute_signature(const SigningRequest& request, const Credentials& credentials,
                                std::chrono::system_clock::time_point time);
 
 /// Returns the headers to add to the request: host, x-amz-date, x-amz-content-sha256,
-/// x-amz-security-token (if any) and Authorization, plus the request's own headers.
+/// x-amz-security-token (if any) and Authorization, plus the request's own headers. Throws
+/// std::invalid_argument when `host` is empty or `headers` already holds one of those.
 http::Headers sign_request(const SigningRequest& request, const Credentials& credentials,
                            std::chrono::system_clock::time_point time);
 

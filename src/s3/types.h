@@ -59,6 +59,11 @@ struct CopyRequest {
   std::string source_key;
   std::string bucket;  ///< Destination.
   std::string key;
+  /// If-None-Match: * — fail with 412 when the destination exists (AWS honours it on
+  /// CopyObject; radosgw and s3rver ignore it, so callers still verify).
+  bool if_none_match = false;
+  /// x-amz-copy-source-if-match: copy only if the source still has this ETag (empty: unset).
+  std::string source_if_match;
 };
 
 /// CopyObject's answer. The ETag is required: a 200 without one (or with an <Error> body) is

@@ -10,8 +10,9 @@
 
 namespace rehome::s3 {
 
-/// Parses a ListObjectsV2 result. With `url_encoded` (encoding-type=url was requested), keys,
-/// and StartAfter are URL-decoded. ETags are unquoted.
+/// Parses a ListObjectsV2 result. With `url_encoded` (encoding-type=url was requested), keys
+/// are URL-decoded when the server confirms it encoded them (<EncodingType>url</EncodingType>;
+/// s3rver ignores the request and sends keys raw). ETags are unquoted.
 Result<ListPage> parse_list_page(std::string_view xml, bool url_encoded);
 
 /// Parses a CopyObjectResult. A body that is an <Error> document, or lacks an ETag, is an
@@ -21,11 +22,21 @@ Result<CopyResult> parse_copy_result(std::string_view xml);
 /// Parses a DeleteResult: deleted keys and per-key errors.
 Result<DeleteResult> parse_delete_result(std::string_view xml);
 
-/// Builds the <Delete> request document (Quiet mode off), XML-escaping every key.
+/// Builds the <Delete> request document (Quiet mode off), XML-escaping every key. Keys that
+/// fail xml_can_carry are still written (as character references), but a server may refuse
+/// the whole batch with 400 MalformedXML: keep them out of batches.
 std::string build_delete_body(const std::vector<std::string>& keys);
 
-/// Escapes &, <, >, ", ' and characters XML 1.0 cannot carry literally.
+/// Escapes &, <, >, ", ' and characters XML 1.0 cannot carry literally: tab, LF and CR become
+/// &#9; &#10; &#13; (S3's documented form, which survives end-of-line normalisation), other
+/// control characters &#N; too, although XML 1.0 forbids them even as references (see
+/// xml_can_carry). Other bytes, including invalid UTF-8, are copied as they are.
 std::string xml_escape(std::string_view text);
+
+/// True when `text` is valid UTF-8 made only of characters XML 1.0 allows (no control
+/// characters other than tab, LF, CR). A key that fails cannot travel in a DeleteObjects
+/// document: delete it with a single-object request, whose key is in the URL.
+bool xml_can_carry(std::string_view text);
 
 /// Strips surrounding double quotes (and a W/ prefix) from an ETag.
 std::string normalize_etag(std::string_view etag);

@@ -1,0 +1,165 @@
+// `rehome plan` and `rehome verify`: both list the two prefixes into temporary tables and
+// let PostgreSQL join them with the rows. Neither writes anything that outlives its session.
+#include <fmt/format.h>
+
+#include "engine/commands.h"
+#include "engine/row_store.h"
+#include "engine/services.h"
+#include "engine/snapshot.h"
+#include "engine/state_store.h"
+#include "pg/identifier.h"
+
+namespace rehome::engine {
+
+namespace {
+
+struct Audit {
+  const JobConfig& config;
+  Summary summary;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+  Summary fail(const Error& error) {
+    summary.outcome = "failed";
+    summary.error = error.message;
+    return done();
+  }
+  Summary done() {
+    summary.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return summary;
+  }
+};
+
+std::uint64_t count(const pg::Rows& rows, int column) {
+  return static_cast<std::uint64_t>(rows.int64(0, column));
+}
+
+/// Lists both prefixes into pg_temp.legacy_listing / pg_temp.production_listing.
+Status snapshot_both(const JobConfig& config, S3Services& s3, pg::Connection& db,
+                     Summary& summary) {
+  auto legacy = snapshot_listing(s3.loop, s3.legacy, config.legacy.bucket, config.legacy.prefix,
+                                 db, "legacy_listing");
+  if (!legacy) return legacy.error();
+  summary.legacy_objects_present = *legacy;
+  auto production = snapshot_listing(s3.loop, s3.production, config.production.bucket,
+                                     config.production.prefix, db, "production_listing");
+  if (!production) return production.error();
+  // Objects: to copy, identical twin, conflicting twin.
+  auto r = db.exec(
+      "SELECT count(*) FILTER (WHERE p.suffix IS NULL), "
+      "count(*) FILTER (WHERE p.etag = l.etag AND p.size = l.size), "
+      "count(*) FILTER (WHERE p.suffix IS NOT NULL AND (p.etag <> l.etag OR p.size <> l.size)) "
+      "FROM pg_temp.legacy_listing l LEFT JOIN pg_temp.production_listing p USING (suffix)");
+  if (!r) return r.error();
+  summary.objects_listed = *legacy;
+  summary.objects_to_copy = count(*r, 0);
+  summary.objects_already_copied = count(*r, 1);
+  summary.objects_conflict = count(*r, 2);
+  return Ok{};
+}
+
+}  // namespace
+
+Summary plan(const JobConfig& config, const CommandHooks&) {
+  Audit a{config, {}};
+  a.summary.command = "plan";
+  auto db = connect_database(config);
+  if (!db) return a.fail(db.error());
+  StateStore state(*db, config.state_schema, job_name(config));
+  RowStore rows(*db, config, state);
+  if (auto st = rows.check_table(); !st) return a.fail(st.error());
+  S3Services s3(config);
+  if (auto st = s3.check_access(config); !st) return a.fail(st.error());
+  if (auto st = snapshot_both(config, s3, *db, a.summary); !st) return a.fail(st.error());
+  s3.count_requests(a.summary);
+  auto counts = rows.count_paths();
+  if (!counts) return a.fail(counts.error());
+  a.summary.rows_null = counts->null;
+  a.summary.rows_empty = counts->empty;
+  a.summary.rows_other = counts->other;
+  a.summary.rows_production = counts->production;
+  a.summary.rows_pending = counts->legacy;
+  const std::string t = *pg::quote_identifier(config.table);
+  const std::string p = *pg::quote_identifier(config.path_column);
+  // Rows whose legacy object is absent (broken) or whose twin conflicts, and legacy objects
+  // that no row names. Anti-joins on the whole table: PostgreSQL hashes one side.
+  auto r = db->exec(
+      fmt::format(R"(
+    WITH legacy_rows AS (
+      SELECT substr({p}, char_length($1::text) + 1) COLLATE "C" AS suffix
+      FROM {t} WHERE starts_with({p}, $1::text))
+    SELECT
+      (SELECT count(*) FROM legacy_rows r
+         WHERE NOT EXISTS (SELECT 1 FROM pg_temp.legacy_listing l WHERE l.suffix = r.suffix)),
+      (SELECT count(*) FROM legacy_rows r
+         JOIN pg_temp.legacy_listing l USING (suffix)
+         JOIN pg_temp.production_listing pr USING (suffix)
+         WHERE pr.etag <> l.etag OR pr.size <> l.size),
+      (SELECT count(*) FROM pg_temp.legacy_listing l
+         WHERE NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{p} = $1::text || l.suffix)))",
+                  fmt::arg("t", t), fmt::arg("p", p)),
+      {config.legacy.prefix});
+  if (!r) return a.fail(r.error());
+  a.summary.rows_broken = count(*r, 0);
+  a.summary.rows_conflict = count(*r, 1);
+  a.summary.objects_unreferenced = count(*r, 2);
+  a.summary.outcome = "complete";
+  return a.done();
+}
+
+Summary verify(const JobConfig& config, const CommandHooks&) {
+  Audit a{config, {}};
+  a.summary.command = "verify";
+  auto db = connect_database(config);
+  if (!db) return a.fail(db.error());
+  StateStore state(*db, config.state_schema, job_name(config));
+  RowStore rows(*db, config, state);
+  if (auto st = rows.check_table(); !st) return a.fail(st.error());
+  S3Services s3(config);
+  if (auto st = s3.check_access(config); !st) return a.fail(st.error());
+  if (auto st = snapshot_both(config, s3, *db, a.summary); !st) return a.fail(st.error());
+  s3.count_requests(a.summary);
+  auto counts = rows.count_paths();
+  if (!counts) return a.fail(counts.error());
+  a.summary.rows_pending = counts->legacy;
+  a.summary.rows_production = counts->production;
+  a.summary.rows_null = counts->null;
+  a.summary.rows_empty = counts->empty;
+  a.summary.rows_other = counts->other;
+  const std::string t = *pg::quote_identifier(config.table);
+  const std::string p = *pg::quote_identifier(config.path_column);
+  const std::string i = *pg::quote_identifier(config.id_column);
+  // Every row under either prefix must name an object its bucket holds.
+  auto r = db->exec(
+      fmt::format(R"(
+    SELECT
+      (SELECT count(*) FROM {t} x WHERE starts_with(x.{p}, $1::text) AND NOT EXISTS (
+         SELECT 1 FROM pg_temp.legacy_listing l
+         WHERE l.suffix = substr(x.{p}, char_length($1::text) + 1) COLLATE "C")),
+      (SELECT count(*) FROM {t} x WHERE starts_with(x.{p}, $2::text) AND NOT EXISTS (
+         SELECT 1 FROM pg_temp.production_listing l
+         WHERE l.suffix = substr(x.{p}, char_length($2::text) + 1) COLLATE "C")),
+      (SELECT string_agg(format('%s=%s', {i}, {p}), ', ') FROM (
+         SELECT x.{i}, x.{p} FROM {t} x
+         WHERE (starts_with(x.{p}, $1::text) AND NOT EXISTS (
+                  SELECT 1 FROM pg_temp.legacy_listing l
+                  WHERE l.suffix = substr(x.{p}, char_length($1::text) + 1) COLLATE "C"))
+            OR (starts_with(x.{p}, $2::text) AND NOT EXISTS (
+                  SELECT 1 FROM pg_temp.production_listing l
+                  WHERE l.suffix = substr(x.{p}, char_length($2::text) + 1) COLLATE "C"))
+         ORDER BY x.{i} LIMIT 20) d))",
+                  fmt::arg("t", t), fmt::arg("p", p), fmt::arg("i", i)),
+      {config.legacy.prefix, config.production.prefix});
+  if (!r) return a.fail(r.error());
+  const std::uint64_t legacy_dangling = count(*r, 0);
+  const std::uint64_t production_dangling = count(*r, 1);
+  a.summary.rows_broken = legacy_dangling;
+  a.summary.rows_dangling = legacy_dangling + production_dangling;
+  if (!r->is_null(0, 2)) {
+    a.summary.note_problem(fmt::format("rows naming a missing object (first 20): {}", r->text(0, 2)));
+  }
+  a.summary.outcome = a.summary.rows_dangling == 0 ? "complete" : "incomplete";
+  return a.done();
+}
+
+}  // namespace rehome::engine

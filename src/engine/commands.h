@@ -1,0 +1,49 @@
+// The four things rehome does, as library calls: the CLI parses flags into a JobConfig and
+// calls one of these. Each returns a Summary whose outcome decides the exit status.
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+
+#include "engine/config.h"
+#include "engine/summary.h"
+
+namespace rehome::engine {
+
+struct CommandHooks {
+  std::function<bool()> stop_requested = [] { return false; };
+  std::FILE* progress_out = nullptr;  ///< nullptr: no progress output.
+  bool progress_terminal = false;     ///< A rewritten line instead of JSON lines.
+};
+
+/// Copies every legacy object to production and rewrites every legacy row. Deletes nothing.
+Summary run(const JobConfig& config, const CommandHooks& hooks);
+
+/// A dry run: writes nothing, counts what run would do.
+Summary plan(const JobConfig& config, const CommandHooks& hooks);
+
+/// A read-only audit: does every row name an existing object?
+Summary verify(const JobConfig& config, const CommandHooks& hooks);
+
+struct CleanupOptions {
+  std::chrono::seconds grace{24 * 3600};
+  bool dry_run = false;
+};
+
+/// Deletes legacy objects that production holds identically, that no row names (checked just
+/// before deleting) and whose last reference was rewritten at least `grace` ago.
+Summary cleanup(const JobConfig& config, const CleanupOptions& options, const CommandHooks& hooks);
+
+/// Exit statuses (documented in README.md):
+inline constexpr int kExitOk = 0;           ///< Everything done / clean.
+inline constexpr int kExitFailed = 1;       ///< A fatal error stopped the command.
+inline constexpr int kExitUsage = 2;        ///< Bad flags or configuration.
+inline constexpr int kExitIncomplete = 3;   ///< Finished, but conflicts, broken references or failures remain.
+inline constexpr int kExitDangling = 4;     ///< verify: a row names an object that does not exist.
+inline constexpr int kExitInterrupted = 130;  ///< Stopped by SIGINT/SIGTERM; rerun to finish.
+
+/// The exit status a summary calls for.
+int exit_status(const Summary& summary);
+
+}  // namespace rehome::engine

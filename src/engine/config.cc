@@ -1,0 +1,74 @@
+#include "engine/config.h"
+
+#include <fmt/format.h>
+
+#include "pg/identifier.h"
+#include "s3/addressing.h"
+
+namespace rehome::engine {
+
+namespace {
+
+Error invalid(std::string message) {
+  return Error{ErrorKind::kInvalidInput, std::move(message), "", 0, -1};
+}
+
+Status validate_side(const char* name, const BucketSide& side) {
+  if (side.bucket.empty()) return invalid(fmt::format("the {} bucket name is empty: set --{}-bucket", name, name));
+  if (side.prefix.empty()) {
+    return invalid(fmt::format("the {} prefix is empty: set --{}-prefix (for example \"image/\")", name, name));
+  }
+  if (auto st = s3::validate_endpoint(side.client.endpoint); !st) {
+    return invalid(fmt::format("the {} endpoint: {}", name, st.error().message));
+  }
+  if (side.client.credentials.access_key_id.empty() ||
+      side.client.credentials.secret_access_key.empty()) {
+    return invalid(fmt::format(
+        "no S3 credentials for the {} bucket {}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+        "AWS_PROFILE, or --{}-profile",
+        name, side.bucket, name));
+  }
+  return Ok{};
+}
+
+}  // namespace
+
+bool server_side_copy_possible(const JobConfig& config) {
+  const auto& a = config.legacy.client;
+  const auto& b = config.production.client;
+  return a.endpoint.url == b.endpoint.url && a.endpoint.region == b.endpoint.region &&
+         a.credentials.access_key_id == b.credentials.access_key_id &&
+         a.credentials.secret_access_key == b.credentials.secret_access_key;
+}
+
+Status validate(const JobConfig& config) {
+  for (const auto* ident : {&config.table, &config.id_column, &config.path_column, &config.state_schema}) {
+    if (auto quoted = pg::quote_identifier(*ident); !quoted) return quoted.error();
+  }
+  if (auto st = validate_side("legacy", config.legacy); !st) return st;
+  if (auto st = validate_side("production", config.production); !st) return st;
+  const auto& lp = config.legacy.prefix;
+  const auto& pp = config.production.prefix;
+  if (lp.starts_with(pp) || pp.starts_with(lp)) {
+    // A row "img/new/x" would be both legacy and production: the job would be ambiguous.
+    return invalid(fmt::format(
+        "the legacy prefix \"{}\" and the production prefix \"{}\" overlap: choose prefixes where "
+        "neither starts with the other",
+        lp, pp));
+  }
+  if (config.concurrency < 1 || config.concurrency > 4096) {
+    return invalid(fmt::format("--concurrency {} is out of range: use 1 to 4096", config.concurrency));
+  }
+  if (config.max_rps < 0) return invalid("--max-rps must be 0 (no cap) or positive");
+  if (config.row_range < 1) return invalid("--row-range must be at least 1");
+  if (config.record_batch < 1) return invalid("--record-batch must be at least 1");
+  return Ok{};
+}
+
+std::string job_name(const JobConfig& config) {
+  return fmt::format("{}.{} s3://{}/{} -> s3://{}/{}", config.table, config.path_column,
+                     config.legacy.bucket, config.legacy.prefix, config.production.bucket,
+                     config.production.prefix);
+}
+
+}  // namespace rehome::engine

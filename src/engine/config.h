@@ -1,0 +1,54 @@
+// The job's configuration as one value, validated once at start-up and passed to
+// constructors. Defaults are the avatars migration this tool was built for.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "pg/connection.h"
+#include "s3/types.h"
+#include "util/result.h"
+
+namespace rehome::engine {
+
+/// One side of the move: where its objects live.
+struct BucketSide {
+  s3::ClientConfig client;  ///< Endpoint and credentials for this bucket.
+  std::string bucket;
+  std::string prefix;
+};
+
+struct JobConfig {
+  pg::ConnectionConfig database;
+  std::string table = "avatars";
+  std::string id_column = "id";
+  std::string path_column = "path";
+  std::string state_schema = "rehome";  ///< Where rehome keeps its own bookkeeping.
+
+  BucketSide legacy{{}, "legacy-s3", "image/"};
+  BucketSide production{{}, "production-s3", "avatar/"};
+
+  std::size_t concurrency = 64;   ///< S3 requests in flight.
+  double max_rps = 0;             ///< Cap on S3 requests per second; 0 = none.
+  std::int64_t row_range = 5000;  ///< Width of one id range rewritten per transaction.
+  std::size_t record_batch = 1000;  ///< Object outcomes recorded per transaction.
+  /// Largest object copied through this process when a server-side copy is impossible.
+  std::int64_t max_streamed_object = 256LL * 1024 * 1024;
+  bool relist = false;  ///< Scan the legacy bucket again even if a previous run finished it.
+};
+
+/// True when one set of credentials on one endpoint reaches both buckets, so CopyObject can
+/// copy server-side; otherwise each object streams through rehome (GET, then PUT).
+bool server_side_copy_possible(const JobConfig& config);
+
+/// Checks everything that can be checked without a network: non-empty names, prefixes that
+/// differ and do not contain one another, valid identifiers and endpoints, sane numbers.
+/// The error says which setting is wrong and how to fix it.
+Status validate(const JobConfig& config);
+
+/// A stable name for this job's bookkeeping: the same table, buckets and prefixes give the same
+/// name, so a rerun finds the work of the runs before it.
+std::string job_name(const JobConfig& config);
+
+}  // namespace rehome::engine

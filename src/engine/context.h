@@ -1,0 +1,33 @@
+// The services one run works with, gathered so phases take one argument instead of eight.
+// Everything here is owned by the caller (engine/job.cc) and outlives the phases.
+#pragma once
+
+#include <functional>
+
+#include "engine/config.h"
+#include "engine/copier.h"
+#include "engine/state_store.h"
+#include "engine/summary.h"
+#include "http/loop.h"
+#include "s3/client.h"
+
+namespace rehome::engine {
+
+struct Context {
+  const JobConfig& config;
+  http::Loop& loop;
+  s3::Client& legacy;
+  s3::Client& production;
+  Copier& copier;
+  StateStore& state;
+  Summary& summary;
+  /// True once SIGINT/SIGTERM asked the run to stop: no new work starts, work in flight ends.
+  std::function<bool()> stop_requested;
+  /// Called now and then so the progress line can refresh; cheap when nothing is due.
+  std::function<void(const char* phase)> report_progress;
+};
+
+/// Adds one copy outcome to the summary (and notes problems).
+void count_outcome(Summary& summary, const CopyOutcome& outcome);
+
+}  // namespace rehome::engine

@@ -1,0 +1,66 @@
+// Makes sure one legacy object has an identical twin in production, and says what it found.
+// This is where promise 1 and 3 live: a twin counts only once its ETag and size are seen to
+// match the legacy object (copy conditions are not trusted: radosgw ignores them), and a
+// production object that differs is reported, never overwritten.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "engine/config.h"
+#include "engine/key_map.h"
+#include "engine/state_store.h"
+#include "s3/client.h"
+
+namespace rehome::engine {
+
+struct CopyOutcome {
+  enum class Kind {
+    kCopied,         ///< rehome made the twin and verified it.
+    kAlreadyCopied,  ///< The twin was already there, identical.
+    kConflict,       ///< The twin exists and differs: left alone, reported.
+    kSourceMissing,  ///< The legacy object does not exist (or vanished).
+    kFailed,         ///< Could not settle it now; the next run tries again.
+  };
+  Kind kind = Kind::kFailed;
+  ObjectRecord record;  ///< What to remember about it (state matches kind).
+  std::int64_t bytes_copied = 0;
+  /// Set when the failure is not about this object but about the job (access denied, missing
+  /// bucket): the run must stop and say so.
+  std::optional<Error> fatal;
+};
+
+const char* to_string(CopyOutcome::Kind kind) noexcept;
+
+class Copier {
+ public:
+  using Done = std::function<void(CopyOutcome)>;
+
+  /// Clients must outlive the copier. With `server_side` CopyObject is used; otherwise each
+  /// object is read from legacy and written to production through this process.
+  Copier(s3::Client& legacy, s3::Client& production, const JobConfig& config, bool server_side);
+
+  /// Settles an object whose legacy listing entry and production twin (if any) are known.
+  void settle(s3::ObjectInfo legacy, std::optional<s3::ObjectInfo> production, Done done);
+  /// Settles an object known only by its legacy key: looks both sides up first.
+  void settle_key(std::string legacy_key, Done done);
+
+ private:
+  struct Task;
+  void start_copy(std::shared_ptr<Task> task);
+  void copy_server_side(std::shared_ptr<Task> task);
+  void copy_streamed(std::shared_ptr<Task> task);
+  void check_copy(std::shared_ptr<Task> task, s3::ObjectInfo written);
+  void recheck_destination(std::shared_ptr<Task> task);
+  void finish(std::shared_ptr<Task> task, CopyOutcome::Kind kind, std::string detail = {});
+  void fail(std::shared_ptr<Task> task, const Error& error);
+
+  s3::Client& legacy_;
+  s3::Client& production_;
+  const JobConfig& config_;
+  KeyMap map_;
+  bool server_side_;
+};
+
+}  // namespace rehome::engine

@@ -1,0 +1,51 @@
+#include "engine/lister.h"
+
+namespace rehome::engine {
+
+namespace {
+constexpr int kPageSize = 1000;  // S3's maximum.
+}
+
+Lister::Lister(s3::Client& client, std::string bucket, std::string prefix, std::string start_after,
+               std::function<void()> on_page)
+    : client_(client),
+      bucket_(std::move(bucket)),
+      prefix_(std::move(prefix)),
+      start_after_(std::move(start_after)),
+      on_page_(std::move(on_page)) {}
+
+void Lister::prefetch() {
+  if (in_flight_ || !more_ || error_ || buffer_.size() >= kPageSize / 2) return;
+  in_flight_ = true;
+  s3::ListRequest request;
+  request.bucket = bucket_;
+  request.prefix = prefix_;
+  request.max_keys = kPageSize;
+  if (token_.empty()) {
+    request.start_after = start_after_;
+  } else {
+    request.continuation_token = token_;
+  }
+  client_.list_objects_v2(std::move(request), [this](Result<s3::ListPage> page) {
+    in_flight_ = false;
+    ++pages_;
+    if (!page) {
+      error_ = page.error();
+      more_ = false;
+    } else {
+      for (auto& object : page->objects) {
+        // encoding-type=url keys come back decoded; guard against a server that lists keys
+        // outside the prefix (it would break the merge's ordering assumptions).
+        if (object.key.compare(0, prefix_.size(), prefix_) != 0) continue;
+        start_after_ = object.key;
+        buffer_.push_back(std::move(object));
+      }
+      more_ = page->truncated;
+      // Without a token (some servers omit it) the next page starts after the last key seen.
+      token_ = page->next_continuation_token;
+    }
+    on_page_();
+  });
+}
+
+}  // namespace rehome::engine

@@ -1,0 +1,48 @@
+// A listing of one prefix as a stream on the event loop: pages are fetched ahead of use (one
+// page in flight at most) and held only until consumed, so memory stays at two pages however
+// many millions of keys the prefix holds.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "s3/client.h"
+
+namespace rehome::engine {
+
+class Lister {
+ public:
+  /// Lists `prefix` in `bucket` from just after `start_after` ("" = from the start).
+  /// `on_page` runs on the loop whenever a page arrives (or the listing fails).
+  Lister(s3::Client& client, std::string bucket, std::string prefix, std::string start_after,
+         std::function<void()> on_page);
+
+  /// Asks for the next page when fewer than half a page is buffered and more exist.
+  void prefetch();
+  /// True when front() is valid or the listing is exhausted: no need to wait.
+  bool ready() const { return !buffer_.empty() || exhausted(); }
+  /// No buffered object and no page left to fetch.
+  bool exhausted() const { return buffer_.empty() && !more_ && !in_flight_; }
+  const s3::ObjectInfo& front() const { return buffer_.front(); }
+  void pop() { buffer_.pop_front(); }
+  /// The error that ended the listing, if one did.
+  const std::optional<Error>& error() const { return error_; }
+  std::uint64_t pages() const { return pages_; }
+
+ private:
+  s3::Client& client_;
+  std::string bucket_;
+  std::string prefix_;
+  std::string start_after_;
+  std::string token_;
+  std::function<void()> on_page_;
+  std::deque<s3::ObjectInfo> buffer_;
+  bool more_ = true;
+  bool in_flight_ = false;
+  std::optional<Error> error_;
+  std::uint64_t pages_ = 0;
+};
+
+}  // namespace rehome::engine

@@ -1,0 +1,190 @@
+#include "engine/row_store.h"
+
+#include <fmt/format.h>
+
+#include "pg/identifier.h"
+#include "util/failpoint.h"
+
+namespace rehome::engine {
+
+namespace {
+
+Error invalid(std::string message) {
+  return Error{ErrorKind::kInvalidInput, std::move(message), "", 0, -1};
+}
+
+std::string quoted(const std::string& name) {
+  auto q = pg::quote_identifier(name);
+  if (!q) throw std::invalid_argument(q.error().message);  // config validation ran first
+  return q.value();
+}
+
+}  // namespace
+
+RowStore::RowStore(pg::Connection& db, const JobConfig& config, const StateStore& state)
+    : db_(db),
+      config_(config),
+      state_(state),
+      table_(quoted(config.table)),
+      id_(quoted(config.id_column)),
+      path_(quoted(config.path_column)) {}
+
+Status RowStore::check_table() {
+  auto table = db_.exec("SELECT to_regclass($1)::text", {table_});
+  if (!table) return table.error();
+  if (table->is_null(0, 0)) {
+    return invalid(fmt::format("table {} does not exist in {} (or this role cannot see it): "
+                               "check --table and the database",
+                               config_.table, db_.describe()));
+  }
+  auto columns = db_.exec(
+      "SELECT a.attname, format_type(a.atttypid, NULL) FROM pg_attribute a "
+      "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped "
+      "AND a.attname = ANY($2::text[])",
+      {table_, pg::text_array_literal({config_.id_column, config_.path_column})});
+  if (!columns) return columns.error();
+  std::string id_type, path_type;
+  for (int i = 0; i < columns->size(); ++i) {
+    if (columns->text(i, 0) == config_.id_column) id_type = std::string(columns->text(i, 1));
+    if (columns->text(i, 0) == config_.path_column) path_type = std::string(columns->text(i, 1));
+  }
+  if (id_type.empty()) {
+    return invalid(fmt::format("table {} has no column {}: check --id-column", config_.table,
+                               config_.id_column));
+  }
+  if (path_type.empty()) {
+    return invalid(fmt::format("table {} has no column {}: check --path-column", config_.table,
+                               config_.path_column));
+  }
+  if (id_type != "integer" && id_type != "bigint" && id_type != "smallint") {
+    return invalid(fmt::format("column {}.{} is {}, not an integer: rehome walks the table by "
+                               "an integer key (choose one with --id-column)",
+                               config_.table, config_.id_column, id_type));
+  }
+  if (path_type != "text" && path_type != "character varying" && path_type != "character") {
+    return invalid(fmt::format("column {}.{} is {}, not text: rehome rewrites text paths "
+                               "(choose the path column with --path-column)",
+                               config_.table, config_.path_column, path_type));
+  }
+  return Ok{};
+}
+
+Result<IdBounds> RowStore::id_bounds() {
+  auto r = db_.exec(fmt::format("SELECT min({0}), max({0}) FROM {1}", id_, table_));
+  if (!r) return r.error();
+  IdBounds b;
+  if (r->is_null(0, 0)) return b;
+  b.min = r->int64(0, 0);
+  b.max = r->int64(0, 1);
+  b.empty = false;
+  return b;
+}
+
+Result<PathCounts> RowStore::count_paths() {
+  auto r = db_.exec(
+      fmt::format("SELECT count(*) FILTER (WHERE {0} IS NULL), count(*) FILTER (WHERE {0} = ''), "
+                  "count(*) FILTER (WHERE starts_with({0}, $1)), "
+                  "count(*) FILTER (WHERE starts_with({0}, $2)), count(*) FROM {1}",
+                  path_, table_),
+      {config_.legacy.prefix, config_.production.prefix});
+  if (!r) return r.error();
+  PathCounts c;
+  c.null = static_cast<std::uint64_t>(r->int64(0, 0));
+  c.empty = static_cast<std::uint64_t>(r->int64(0, 1));
+  c.legacy = static_cast<std::uint64_t>(r->int64(0, 2));
+  c.production = static_cast<std::uint64_t>(r->int64(0, 3));
+  auto total = static_cast<std::uint64_t>(r->int64(0, 4));
+  c.other = total - c.null - c.empty - c.legacy - c.production;
+  return c;
+}
+
+Result<std::string> RowStore::server_now() {
+  auto r = db_.exec("SELECT now()::text");
+  if (!r) return r.error();
+  return std::string(r->text(0, 0));
+}
+
+Result<std::int64_t> RowStore::flip_range(std::int64_t lo, std::int64_t hi) {
+  const std::string& s = state_.schema();
+  if (auto st = db_.begin(); !st) return st.error();
+  auto abort = [this](Error e) -> Result<std::int64_t> {
+    (void)db_.rollback();
+    return e;
+  };
+  auto batch = db_.exec(fmt::format("INSERT INTO {}.batches (job) VALUES ($1) RETURNING batch_id", s),
+                        {state_.job()});
+  if (!batch) return abort(batch.error());
+  const std::int64_t batch_id = batch->int64(0, 0);
+  // The compare-and-swap: "t.path = o.legacy_key" is re-checked by PostgreSQL against the
+  // row's newest version if the application updated it concurrently, so its write wins.
+  auto flipped = db_.exec(
+      fmt::format(R"(
+    WITH flipped AS (
+      UPDATE {t} AS t
+      SET {p} = $4::text || substr(t.{p}, char_length($3::text) + 1)
+      FROM {s}.objects AS o
+      WHERE t.{i} > $1::bigint AND t.{i} <= $2::bigint
+        AND starts_with(t.{p}, $3::text)
+        AND o.job = $5 AND o.legacy_key = t.{p} COLLATE "C" AND o.state = 'copied'
+      RETURNING t.{i} AS id, o.legacy_key AS old_path, t.{p} AS new_path)
+    INSERT INTO {s}.rewrites (job, row_id, old_path, new_path, batch_id)
+    SELECT $5, id, old_path, new_path, $6 FROM flipped)",
+                  fmt::arg("t", table_), fmt::arg("p", path_), fmt::arg("i", id_),
+                  fmt::arg("s", s)),
+      {std::to_string(lo), std::to_string(hi), config_.legacy.prefix, config_.production.prefix,
+       state_.job(), std::to_string(batch_id)});
+  if (!flipped) return abort(flipped.error());
+  const std::int64_t rewritten = flipped->affected();
+  failpoint("between-update-and-commit");
+  if (auto st = db_.commit(); !st) {
+    if (st.error().kind == ErrorKind::kInDoubt) return settle_in_doubt(batch_id);
+    return st.error();
+  }
+  return rewritten;
+}
+
+// The COMMIT's answer was lost. The batch row and its rewrites committed together or not at
+// all, so their presence tells which; a replay happens only when they are absent.
+Result<std::int64_t> RowStore::settle_in_doubt(std::int64_t batch_id) {
+  if (auto st = db_.reconnect(); !st) {
+    Error e = st.error();
+    e.kind = ErrorKind::kInDoubt;
+    e.message = fmt::format("batch {} committed or not, unknown (reconnect failed: {})", batch_id,
+                            e.message);
+    return e;
+  }
+  auto r = db_.exec(fmt::format("SELECT EXISTS (SELECT 1 FROM {0}.batches WHERE batch_id = $1), "
+                                "(SELECT count(*) FROM {0}.rewrites WHERE batch_id = $1)",
+                                state_.schema()),
+                    {std::to_string(batch_id)});
+  if (!r) return r.error();
+  if (r->text(0, 0) == "t") return r->int64(0, 1);
+  // Not committed: the caller's retry runs the (idempotent) range again.
+  return Error{ErrorKind::kTransient,
+               fmt::format("batch {} did not commit (connection lost during COMMIT)", batch_id),
+               "", 0, -1};
+}
+
+Result<std::vector<PendingRow>> RowStore::pending_in_range(std::int64_t lo, std::int64_t hi,
+                                                           const std::string& run_started) {
+  auto r = db_.exec(
+      fmt::format(R"(
+    SELECT t.{i}, t.{p}, COALESCE(o.state, ''), COALESCE(o.updated_at >= $5::timestamptz, false)
+    FROM {t} AS t
+    LEFT JOIN {s}.objects AS o ON o.job = $4 AND o.legacy_key = t.{p} COLLATE "C"
+    WHERE t.{i} > $1::bigint AND t.{i} <= $2::bigint AND starts_with(t.{p}, $3::text)
+    ORDER BY t.{i})",
+                  fmt::arg("t", table_), fmt::arg("p", path_), fmt::arg("i", id_),
+                  fmt::arg("s", state_.schema())),
+      {std::to_string(lo), std::to_string(hi), config_.legacy.prefix, state_.job(), run_started});
+  if (!r) return r.error();
+  std::vector<PendingRow> rows;
+  rows.reserve(static_cast<std::size_t>(r->size()));
+  for (int i = 0; i < r->size(); ++i) {
+    rows.push_back(PendingRow{r->int64(i, 0), std::string(r->text(i, 1)),
+                              std::string(r->text(i, 2)), r->text(i, 3) == "t"});
+  }
+  return rows;
+}
+
+}  // namespace rehome::engine

@@ -1,0 +1,69 @@
+// The SQL that touches the application's table. Rows are visited by ranges of the primary
+// key (an index every table has), never by scanning for a path, and rewritten with a
+// compare-and-swap: a row changes only if it still holds the legacy path whose production
+// twin is recorded as identical. The application's own writes always win.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/config.h"
+#include "engine/state_store.h"
+#include "pg/connection.h"
+#include "util/result.h"
+
+namespace rehome::engine {
+
+struct IdBounds {
+  std::int64_t min = 0;
+  std::int64_t max = 0;
+  bool empty = true;
+};
+
+/// How the table's paths split, from one scan.
+struct PathCounts {
+  std::uint64_t null = 0, empty = 0, legacy = 0, production = 0, other = 0;
+};
+
+/// A row still under the legacy prefix, with what rehome knows of its object.
+struct PendingRow {
+  std::int64_t id = 0;
+  std::string path;
+  std::string state;  ///< "" when rehome has no record of the object.
+  bool recorded_this_run = false;
+};
+
+class RowStore {
+ public:
+  RowStore(pg::Connection& db, const JobConfig& config, const StateStore& state);
+
+  /// Checks that the table and both columns exist, that the key is an integer and the path is
+  /// text, so a typo fails before any work with a message that says what to fix.
+  Status check_table();
+  /// The smallest and largest key.
+  Result<IdBounds> id_bounds();
+  /// Counts rows by path kind (one sequential scan).
+  Result<PathCounts> count_paths();
+  /// The server's clock now, as text: the start of a run.
+  Result<std::string> server_now();
+
+  /// Rewrites, in one transaction, every row with lo < id <= hi whose path is a legacy key
+  /// recorded as copied, if it still holds that path. Logs each rewrite in the state schema.
+  /// A COMMIT whose outcome is unknown is settled by looking for the batch, not replayed blind.
+  Result<std::int64_t> flip_range(std::int64_t lo, std::int64_t hi);
+  /// Rows with lo < id <= hi still under the legacy prefix, joined with the object records.
+  /// `run_started` (from server_now()) tells which records this run wrote.
+  Result<std::vector<PendingRow>> pending_in_range(std::int64_t lo, std::int64_t hi,
+                                                   const std::string& run_started);
+
+ private:
+  Result<std::int64_t> settle_in_doubt(std::int64_t batch_id);
+
+  pg::Connection& db_;
+  const JobConfig& config_;
+  const StateStore& state_;
+  std::string table_, id_, path_;  // Quoted identifiers.
+};
+
+}  // namespace rehome::engine

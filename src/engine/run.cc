@@ -1,0 +1,109 @@
+// `rehome run`: the phases in the order the promise needs them.
+//   1. objects: every legacy object gets a verified twin in production (recorded);
+//   2. rows: rows flip to the production path, only where a verified twin is recorded, and
+//      only if they still hold the legacy path;
+//   3. count: what remains, and why.
+// Nothing is deleted: removing legacy objects is `cleanup`'s job, after a grace period.
+#include <fmt/format.h>
+
+#include "engine/commands.h"
+#include "engine/copier.h"
+#include "engine/object_sync.h"
+#include "engine/progress.h"
+#include "engine/row_store.h"
+#include "engine/row_sync.h"
+#include "engine/services.h"
+#include "engine/state_store.h"
+#include "util/failpoint.h"
+
+namespace rehome::engine {
+
+namespace {
+
+Summary failed(Summary summary, const Error& error) {
+  summary.outcome = "failed";
+  summary.error = error.message;
+  return summary;
+}
+
+}  // namespace
+
+Summary run(const JobConfig& config, const CommandHooks& hooks) {
+  const auto started = std::chrono::steady_clock::now();
+  Summary summary;
+  summary.command = "run";
+  auto finish = [&](Summary s) {
+    s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return s;
+  };
+
+  // Set-up: every check that can fail fast does, before any work.
+  auto db = connect_database(config);
+  if (!db) return finish(failed(summary, db.error()));
+  StateStore state(*db, config.state_schema, job_name(config));
+  RowStore rows(*db, config, state);
+  if (auto st = rows.check_table(); !st) return finish(failed(summary, st.error()));
+  if (auto st = state.ensure_schema(); !st) return finish(failed(summary, st.error()));
+  if (auto st = state.lock_job(); !st) return finish(failed(summary, st.error()));
+  S3Services s3(config);
+  if (auto st = s3.check_access(config); !st) return finish(failed(summary, st.error()));
+  auto run_started = rows.server_now();
+  if (!run_started) return finish(failed(summary, run_started.error()));
+  if (auto counts = rows.count_paths(); counts) summary.rows_total_legacy = counts->legacy;
+
+  Copier copier(s3.legacy, s3.production, config, server_side_copy_possible(config));
+  Progress progress(hooks.progress_out, hooks.progress_terminal, summary,
+                    [&] { s3.count_requests(summary); });
+  Context ctx{config, s3.loop, s3.legacy, s3.production, copier, state, summary,
+              hooks.stop_requested, [&](const char* phase) { progress.report(phase); }};
+
+  // Phase 1: objects.
+  ObjectSync objects(ctx);
+  if (auto st = objects.run(); !st) {
+    progress.finish();
+    s3.count_requests(summary);
+    return finish(failed(summary, st.error()));
+  }
+  failpoint("between-copy-and-rewrite");
+  // Phase 2: rows.
+  if (!hooks.stop_requested()) {
+    RowSync row_sync(ctx, rows);
+    if (auto st = row_sync.run(*run_started); !st) {
+      progress.finish();
+      s3.count_requests(summary);
+      return finish(failed(summary, st.error()));
+    }
+  }
+  progress.finish();
+  s3.count_requests(summary);
+
+  // Phase 3: what is left, counted from the table itself.
+  if (auto counts = rows.count_paths(); counts) {
+    summary.rows_pending = counts->legacy;
+    summary.rows_production = counts->production;
+    summary.rows_null = counts->null;
+    summary.rows_empty = counts->empty;
+    summary.rows_other = counts->other;
+  } else {
+    return finish(failed(summary, counts.error()));
+  }
+  if (hooks.stop_requested()) {
+    summary.outcome = "interrupted";
+  } else if (summary.rows_pending == 0 && summary.objects_failed == 0 &&
+             summary.objects_conflict == 0) {
+    summary.outcome = "complete";
+  } else {
+    summary.outcome = "incomplete";
+  }
+  return finish(summary);
+}
+
+int exit_status(const Summary& summary) {
+  if (summary.outcome == "failed") return kExitFailed;
+  if (summary.outcome == "interrupted") return kExitInterrupted;
+  if (summary.command == "verify" && summary.rows_dangling > 0) return kExitDangling;
+  if (summary.outcome == "incomplete") return kExitIncomplete;
+  return kExitOk;
+}
+
+}  // namespace rehome::engine

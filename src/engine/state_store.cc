@@ -1,0 +1,212 @@
+#include "engine/state_store.h"
+
+#include <fmt/format.h>
+
+#include "pg/identifier.h"
+
+namespace rehome::engine {
+
+const char* to_string(ObjectState state) noexcept {
+  switch (state) {
+    case ObjectState::kCopied: return "copied";
+    case ObjectState::kConflict: return "conflict";
+    case ObjectState::kMissing: return "missing";
+    case ObjectState::kFailed: return "failed";
+  }
+  return "unknown";
+}
+
+std::optional<ObjectState> parse_object_state(std::string_view text) {
+  if (text == "copied") return ObjectState::kCopied;
+  if (text == "conflict") return ObjectState::kConflict;
+  if (text == "missing") return ObjectState::kMissing;
+  if (text == "failed") return ObjectState::kFailed;
+  return std::nullopt;
+}
+
+StateStore::StateStore(pg::Connection& db, std::string schema, std::string job)
+    : db_(db), job_(std::move(job)) {
+  auto quoted = pg::quote_identifier(schema);
+  // config validation has already rejected bad names; reaching here with one is a bug.
+  if (!quoted) throw std::invalid_argument(quoted.error().message);
+  quoted_schema_ = std::move(quoted.value());
+}
+
+Status StateStore::ensure_schema() {
+  const auto& s = quoted_schema_;
+  // Keys are compared byte-wise (COLLATE "C") like S3 orders them, so the watermark and
+  // the listing agree about what comes before what.
+  std::string ddl = fmt::format(R"(
+    CREATE SCHEMA IF NOT EXISTS {0};
+    CREATE TABLE IF NOT EXISTS {0}.jobs (
+      job text PRIMARY KEY,
+      listing_watermark text COLLATE "C" NOT NULL DEFAULT '',
+      listing_completed_at timestamptz,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      updated_at timestamptz NOT NULL DEFAULT now());
+    CREATE TABLE IF NOT EXISTS {0}.objects (
+      job text NOT NULL,
+      legacy_key text COLLATE "C" NOT NULL,
+      state text NOT NULL CHECK (state IN ('copied', 'conflict', 'missing', 'failed')),
+      etag text NOT NULL DEFAULT '',
+      size bigint NOT NULL DEFAULT 0,
+      production_etag text NOT NULL DEFAULT '',
+      detail text NOT NULL DEFAULT '',
+      updated_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (job, legacy_key));
+    CREATE TABLE IF NOT EXISTS {0}.batches (
+      batch_id bigserial PRIMARY KEY,
+      job text NOT NULL,
+      committed_at timestamptz NOT NULL DEFAULT now());
+    CREATE TABLE IF NOT EXISTS {0}.rewrites (
+      job text NOT NULL,
+      row_id bigint NOT NULL,
+      old_path text NOT NULL,
+      new_path text NOT NULL,
+      batch_id bigint NOT NULL,
+      rewritten_at timestamptz NOT NULL DEFAULT now());
+    CREATE INDEX IF NOT EXISTS rewrites_by_old_path ON {0}.rewrites (job, old_path);
+  )", s);
+  // Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog; an advisory lock
+  // held for the transaction serialises the first runs of several processes.
+  if (auto st = db_.begin(); !st) return st;
+  if (auto r = db_.exec("SELECT pg_advisory_xact_lock(hashtext('rehome schema'))"); !r) {
+    (void)db_.rollback();
+    return r.error();
+  }
+  // One statement per exec: the extended protocol (PQexecParams) takes one at a time.
+  std::size_t start = 0;
+  while (start < ddl.size()) {
+    std::size_t end = ddl.find(';', start);
+    if (end == std::string::npos) end = ddl.size();
+    std::string statement = ddl.substr(start, end - start);
+    start = end + 1;
+    if (statement.find_first_not_of(" \n") == std::string::npos) continue;
+    if (auto r = db_.exec(statement); !r) {
+      (void)db_.rollback();
+      return r.error();
+    }
+  }
+  auto reg = db_.exec(fmt::format("INSERT INTO {}.jobs (job) VALUES ($1) ON CONFLICT DO NOTHING", s),
+                      {job_});
+  if (!reg) {
+    (void)db_.rollback();
+    return reg.error();
+  }
+  return db_.commit();
+}
+
+Result<bool> StateStore::exists() {
+  auto r = db_.exec("SELECT to_regclass($1) IS NOT NULL", {quoted_schema_ + ".objects"});
+  if (!r) return r.error();
+  return r->text(0, 0) == "t";
+}
+
+Status StateStore::lock_job() {
+  auto r = db_.exec("SELECT pg_try_advisory_lock(hashtext($1))", {job_});
+  if (!r) return r.error();
+  if (r->text(0, 0) != "t") {
+    return Error{ErrorKind::kConflict,
+                 fmt::format("another rehome process is already running the job \"{}\" against "
+                             "this database: wait for it to finish or stop it",
+                             job_),
+                 "", 0, -1};
+  }
+  return Ok{};
+}
+
+Result<JobProgress> StateStore::progress() {
+  auto r = db_.exec(fmt::format("SELECT listing_watermark, listing_completed_at IS NOT NULL "
+                                "FROM {}.jobs WHERE job = $1",
+                                quoted_schema_),
+                    {job_});
+  if (!r) return r.error();
+  JobProgress p;
+  if (r->size() == 1) {
+    p.listing_watermark = std::string(r->text(0, 0));
+    p.listing_complete = r->text(0, 1) == "t";
+  }
+  return p;
+}
+
+Status StateStore::record(const std::vector<ObjectRecord>& records,
+                          const std::optional<std::string>& new_watermark, bool listing_complete) {
+  std::vector<std::string> keys, states, etags, prod_etags, details;
+  std::vector<std::int64_t> sizes;
+  for (const auto& rec : records) {
+    keys.push_back(rec.legacy_key);
+    states.emplace_back(to_string(rec.state));
+    etags.push_back(rec.etag);
+    sizes.push_back(rec.size);
+    prod_etags.push_back(rec.production_etag);
+    details.push_back(rec.detail);
+  }
+  if (auto st = db_.begin(); !st) return st;
+  auto fail = [this](Error e) -> Status {
+    (void)db_.rollback();
+    return e;
+  };
+  if (!records.empty()) {
+    auto r = db_.exec(
+        fmt::format(R"(
+      INSERT INTO {}.objects AS o (job, legacy_key, state, etag, size, production_etag, detail)
+      SELECT $1, k, st, e, sz, pe, d
+      FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])
+           AS u(k, st, e, sz, pe, d)
+      ON CONFLICT (job, legacy_key) DO UPDATE
+      SET state = EXCLUDED.state, etag = EXCLUDED.etag, size = EXCLUDED.size,
+          production_etag = EXCLUDED.production_etag, detail = EXCLUDED.detail,
+          updated_at = now())",
+                    quoted_schema_),
+        {job_, pg::text_array_literal(keys), pg::text_array_literal(states),
+         pg::text_array_literal(etags), pg::int_array_literal(sizes),
+         pg::text_array_literal(prod_etags), pg::text_array_literal(details)});
+    if (!r) return fail(r.error());
+  }
+  if (new_watermark || listing_complete) {
+    auto r = db_.exec(
+        fmt::format("UPDATE {}.jobs SET listing_watermark = COALESCE($2, listing_watermark), "
+                    "listing_completed_at = CASE WHEN $3 THEN now() ELSE listing_completed_at END, "
+                    "updated_at = now() WHERE job = $1",
+                    quoted_schema_),
+        {job_, new_watermark, listing_complete ? "true" : "false"});
+    if (!r) return fail(r.error());
+  }
+  return db_.commit();
+}
+
+Status StateStore::reset_listing() {
+  auto r = db_.exec(fmt::format("UPDATE {}.jobs SET listing_watermark = '', listing_completed_at "
+                                "= NULL, updated_at = now() WHERE job = $1",
+                                quoted_schema_),
+                    {job_});
+  if (!r) return r.error();
+  return Ok{};
+}
+
+Result<std::vector<ObjectRecord>> StateStore::records_in_state(
+    const std::vector<ObjectState>& states, const std::string& after, int limit) {
+  std::vector<std::string> names;
+  for (auto s : states) names.emplace_back(to_string(s));
+  auto r = db_.exec(fmt::format("SELECT legacy_key, state, etag, size, production_etag, detail "
+                                "FROM {}.objects WHERE job = $1 AND state = ANY($2::text[]) AND "
+                                "legacy_key > $3 ORDER BY legacy_key LIMIT $4",
+                                quoted_schema_),
+                    {job_, pg::text_array_literal(names), after, std::to_string(limit)});
+  if (!r) return r.error();
+  std::vector<ObjectRecord> out;
+  out.reserve(static_cast<std::size_t>(r->size()));
+  for (int i = 0; i < r->size(); ++i) {
+    ObjectRecord rec;
+    rec.legacy_key = std::string(r->text(i, 0));
+    rec.state = parse_object_state(r->text(i, 1)).value_or(ObjectState::kFailed);
+    rec.etag = std::string(r->text(i, 2));
+    rec.size = r->int64(i, 3);
+    rec.production_etag = std::string(r->text(i, 4));
+    rec.detail = std::string(r->text(i, 5));
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+}  // namespace rehome::engine

@@ -1,0 +1,61 @@
+// What a run did, counted as it goes: printed at the end, written as JSON with --report,
+// and the source of the live progress line.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace rehome::engine {
+
+struct Summary {
+  std::string command;  ///< "run", "plan", "verify", "cleanup"
+  std::string outcome = "running";  ///< complete, incomplete, interrupted, failed
+  std::string error;                ///< The fatal error, when outcome is failed.
+
+  // Objects (legacy prefix).
+  std::uint64_t objects_listed = 0;
+  std::uint64_t objects_copied = 0;
+  std::uint64_t objects_already_copied = 0;
+  std::uint64_t objects_conflict = 0;
+  std::uint64_t objects_missing = 0;  ///< Referenced by a row but absent, or vanished.
+  std::uint64_t objects_failed = 0;
+  std::int64_t bytes_copied = 0;
+
+  // Rows.
+  std::uint64_t rows_rewritten = 0;
+  std::uint64_t rows_pending = 0;     ///< Still under the legacy prefix after the run.
+  std::uint64_t rows_conflict = 0;    ///< Pending because production holds other content.
+  std::uint64_t rows_broken = 0;      ///< Pending because their legacy object does not exist.
+  std::uint64_t rows_failed = 0;      ///< Pending because their object could not be copied yet.
+  std::uint64_t rows_production = 0;  ///< Already under the production prefix.
+  std::uint64_t rows_null = 0;
+  std::uint64_t rows_empty = 0;
+  std::uint64_t rows_other = 0;
+  std::uint64_t rows_total_legacy = 0;  ///< Legacy rows when the run began (progress total).
+
+  // plan / verify / cleanup.
+  std::uint64_t objects_to_copy = 0;
+  std::uint64_t objects_unreferenced = 0;     ///< Legacy objects no row names.
+  std::uint64_t legacy_objects_present = 0;
+  std::uint64_t rows_dangling = 0;            ///< Rows naming an object that does not exist.
+  std::uint64_t objects_deleted = 0;
+  std::uint64_t objects_kept = 0;             ///< Cleanup candidates it was not safe to delete.
+
+  // S3 requests.
+  std::uint64_t requests = 0;
+  std::uint64_t retries = 0;
+  std::uint64_t throttled = 0;
+
+  double seconds = 0;
+  /// A few examples of what needs a human (conflicts, broken references, failures).
+  std::vector<std::string> problems;
+
+  /// Adds a problem line, keeping at most a few dozen.
+  void note_problem(std::string line);
+  nlohmann::json to_json() const;
+};
+
+}  // namespace rehome::engine

@@ -1,0 +1,144 @@
+// Each attempt is signed afresh (x-amz-date must be current: a retry minutes later with the
+// first attempt's signature would be refused as skewed) and holds a Pacer slot only while on
+// the wire, so a request waiting out its backoff does not block others.
+#include "s3/exchange.h"
+
+#include <exception>
+#include <utility>
+
+#include "s3/errors.h"
+#include "s3/sigv4.h"
+#include "util/crypto.h"
+
+namespace rehome::s3 {
+
+namespace {
+
+constexpr const char* kUnsignedPayload = "UNSIGNED-PAYLOAD";
+
+struct Exchange {
+  std::shared_ptr<ClientCore> core;
+  ExchangeSpec spec;
+  std::function<void(Result<http::Response>)> done;
+  RequestTarget target;
+  std::string payload_sha256;
+  int attempt = 0;  // attempts sent so far
+  bool sink_refused = false;
+};
+using ExchangePtr = std::shared_ptr<Exchange>;
+
+void queue_attempt(const ExchangePtr& x);
+
+http::Request build_request(Exchange& x) {
+  const ClientCore& core = *x.core;
+  SigningRequest signing;
+  signing.method = x.spec.method;
+  signing.host = x.target.host;
+  signing.path = x.target.path;
+  signing.query = x.spec.query;
+  signing.headers = x.spec.headers;
+  signing.payload_sha256 = x.payload_sha256;
+  signing.region = core.config.endpoint.region;
+  auto now = core.clock ? core.clock() : std::chrono::system_clock::now();
+
+  http::Request request;
+  request.method = x.spec.method;
+  request.url = x.target.url;
+  request.headers = sign_request(signing, core.config.credentials, now);
+  if (x.spec.body_source) {
+    request.body_source = x.spec.body_source;
+    request.body_length = x.spec.body_length;
+  } else {
+    request.body = x.spec.body;
+  }
+  if (x.spec.body_sink) {
+    // The transfer holds a reference to the exchange (in its completion) while it runs.
+    request.body_sink = [raw = &x](std::string_view chunk) {
+      if (raw->spec.body_sink(chunk)) return true;
+      raw->sink_refused = true;
+      return false;
+    };
+  }
+  return request;
+}
+
+void finish(const ExchangePtr& x, Result<http::Response> result) {
+  auto done = std::move(x->done);
+  if (!result) ++x->core->stats.failures;
+  done(std::move(result));
+}
+
+// What went wrong with this answer, or nullopt when it is a success.
+std::optional<Error> judge(Exchange& x, http::Response& response) {
+  const ClientCore& core = *x.core;
+  const bool complete = response.curl_code == 0 && response.status >= 200 && response.status < 300;
+  if (!complete) {
+    Error error = make_error(x.spec.what, response, core.config.credentials.access_key_id);
+    if (x.sink_refused) {
+      error.kind = ErrorKind::kPermanent;  // the caller chose to stop; repeating would not help
+      error.message = x.spec.what + ": the body sink refused the data";
+    }
+    return error;
+  }
+  if (!x.spec.accept) return std::nullopt;
+  std::optional<Error> error = x.spec.accept(response);
+  if (error) error->message = x.spec.what + ": " + error->message;
+  return error;
+}
+
+void on_response(const ExchangePtr& x, http::Response&& response) {
+  ClientCore& core = *x->core;
+  core.pacer.release();
+  std::optional<Error> error = judge(*x, response);
+  if (!error || (x->spec.tolerate && x->spec.tolerate(*error))) {
+    core.pacer.on_success();
+    finish(x, std::move(response));
+    return;
+  }
+  if (error->kind == ErrorKind::kThrottled) {
+    ++core.stats.throttled;
+    core.pacer.on_throttled();
+  }
+  if (should_retry(core.retry, error->kind, x->attempt) &&
+      (!x->spec.before_retry || x->spec.before_retry())) {
+    ++core.stats.retries;
+    x->sink_refused = false;
+    auto delay = backoff_delay(core.retry, x->attempt, error->retry_after_ms, core.rng);
+    core.loop.after(delay, [x] { queue_attempt(x); });
+    return;
+  }
+  finish(x, std::move(*error));
+}
+
+void send(const ExchangePtr& x) {
+  ClientCore& core = *x->core;
+  ++x->attempt;
+  ++core.stats.requests;
+  try {
+    core.loop.submit(build_request(*x), [x](http::Response&& response) {
+      on_response(x, std::move(response));
+    });
+  } catch (...) {
+    core.pacer.release();  // the slot was never used; keep the pacer's count honest
+    throw;
+  }
+}
+
+void queue_attempt(const ExchangePtr& x) {
+  x->core->pacer.acquire([x] { send(x); });
+}
+
+}  // namespace
+
+void run_exchange(std::shared_ptr<ClientCore> core, ExchangeSpec spec,
+                  std::function<void(Result<http::Response>)> done) {
+  auto x = std::make_shared<Exchange>();
+  x->target = make_target(core->config.endpoint, spec.bucket, spec.key, spec.query);
+  x->payload_sha256 = spec.body_source ? kUnsignedPayload : to_hex(sha256(spec.body));
+  x->core = std::move(core);
+  x->spec = std::move(spec);
+  x->done = std::move(done);
+  queue_attempt(x);
+}
+
+}  // namespace rehome::s3

@@ -1,0 +1,170 @@
+#include "fixture.h"
+
+// libpq directly, not rehome::pg: the fixture must keep working while the code under test is
+// broken. Debian installs the header under postgresql/ (found when the target does not carry
+// PostgreSQL's include directory).
+#if __has_include(<libpq-fe.h>)
+#include <libpq-fe.h>
+#else
+#include <postgresql/libpq-fe.h>
+#endif
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+namespace rehome::testing {
+namespace {
+
+/// The variable's value, or "" when it is unset.
+std::string env(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
+/// Calls and databases made by this process so far: keeps names unique within it.
+int next_counter() {
+  static std::atomic<int> counter{0};
+  return ++counter;
+}
+
+struct PgConnFree {
+  void operator()(PGconn* conn) const noexcept { PQfinish(conn); }
+};
+using PgConnPtr = std::unique_ptr<PGconn, PgConnFree>;
+
+struct PgResultFree {
+  void operator()(PGresult* result) const noexcept { PQclear(result); }
+};
+using PgResultPtr = std::unique_ptr<PGresult, PgResultFree>;
+
+/// A libpq connection to `conninfo`; throws with libpq's message when it cannot connect.
+PgConnPtr connect(const std::string& conninfo) {
+  PgConnPtr conn(PQconnectdb(conninfo.c_str()));
+  if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
+    throw std::runtime_error(
+        "test fixture: cannot connect to PostgreSQL (REHOME_TEST_PG_CONNINFO): " +
+        std::string(conn ? PQerrorMessage(conn.get()) : "out of memory"));
+  }
+  return conn;
+}
+
+/// Runs one utility statement (CREATE/DROP DATABASE); returns libpq's error, "" on success.
+std::string run(PGconn* conn, const std::string& sql) {
+  PgResultPtr result(PQexec(conn, sql.c_str()));
+  if (result != nullptr && PQresultStatus(result.get()) == PGRES_COMMAND_OK) {
+    return {};
+  }
+  return PQerrorMessage(conn);
+}
+
+bool is_uri(const std::string& conninfo) {
+  return conninfo.rfind("postgresql://", 0) == 0 || conninfo.rfind("postgres://", 0) == 0;
+}
+
+S3Target target_from_env(const char* name, const char* prefix) {
+  const std::string p(prefix);
+  return S3Target{name, env((p + "ENDPOINT").c_str()), env((p + "ACCESS_KEY").c_str()),
+                  env((p + "SECRET_KEY").c_str())};
+}
+
+}  // namespace
+
+std::optional<std::string> pg_conninfo() {
+  std::string conninfo = env("REHOME_TEST_PG_CONNINFO");
+  if (conninfo.empty()) {
+    return std::nullopt;
+  }
+  return conninfo;
+}
+
+std::vector<S3Target> all_s3_targets() {
+  return {target_from_env("radosgw", "REHOME_TEST_RGW_"),
+          target_from_env("s3rver", "REHOME_TEST_S3RVER_")};
+}
+
+std::vector<S3Target> s3_targets() {
+  std::vector<S3Target> configured;
+  for (S3Target& target : all_s3_targets()) {
+    if (target.configured()) {
+      configured.push_back(std::move(target));
+    }
+  }
+  return configured;
+}
+
+void PrintTo(const S3Target& target, std::ostream* out) {
+  *out << target.name << " (" << (target.configured() ? target.endpoint : "not configured") << ")";
+}
+
+std::string s3_target_param_name(const ::testing::TestParamInfo<S3Target>& info) {
+  return info.param.name;
+}
+
+bool services_required() { return env("REHOME_TEST_REQUIRE_SERVICES") == "1"; }
+
+std::string unique_suffix() {
+  static std::mt19937_64 rng{std::random_device{}()};
+  static std::mutex rng_mutex;
+  std::uint64_t random = 0;
+  {
+    std::lock_guard<std::mutex> lock(rng_mutex);
+    random = rng();
+  }
+  std::ostringstream out;
+  out << 'p' << ::getpid() << '-' << next_counter() << '-' << std::hex << (random & 0xffffffffU);
+  return out.str();
+}
+
+std::string conninfo_with_database(const std::string& base, const std::string& dbname) {
+  if (!is_uri(base)) {
+    return base + " dbname=" + dbname;
+  }
+  // postgresql://[userinfo@][host][:port][/dbname][?params]: the path starts at the first '/'
+  // after the authority and runs to '?' or the end.
+  const std::size_t authority = base.find("://") + 3;
+  const std::size_t query = base.find('?', authority);
+  const std::size_t path = base.find('/', authority);
+  const std::size_t path_end = query == std::string::npos ? base.size() : query;
+  const std::size_t path_begin = (path == std::string::npos || path > path_end) ? path_end : path;
+  return base.substr(0, path_begin) + "/" + dbname + base.substr(path_end);
+}
+
+TestDatabase::TestDatabase()
+    : base_conninfo_(pg_conninfo().value_or("")),
+      name_("rehome_t_" + std::to_string(::getpid()) + "_" + std::to_string(next_counter())),
+      conninfo_(conninfo_with_database(base_conninfo_, name_)) {
+  if (base_conninfo_.empty()) {
+    throw std::runtime_error(
+        "test fixture: REHOME_TEST_PG_CONNINFO is unset; use REHOME_REQUIRE_PG()");
+  }
+  PgConnPtr conn = connect(base_conninfo_);
+  // A leftover from an earlier process with the same PID would make CREATE fail.
+  run(conn.get(), "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  const std::string error = run(conn.get(), "CREATE DATABASE " + name_);
+  if (!error.empty()) {
+    throw std::runtime_error("test fixture: CREATE DATABASE " + name_ + ": " + error);
+  }
+}
+
+TestDatabase::~TestDatabase() {
+  // A fresh connection: the test may have terminated backends, the fixture's included.
+  PgConnPtr conn(PQconnectdb(base_conninfo_.c_str()));
+  if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
+    ADD_FAILURE() << "test fixture: cannot connect to drop database " << name_ << ": "
+                  << (conn ? PQerrorMessage(conn.get()) : "out of memory");
+    return;
+  }
+  const std::string error = run(conn.get(), "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  if (!error.empty()) {
+    ADD_FAILURE() << "test fixture: DROP DATABASE " << name_ << ": " << error;
+  }
+}
+
+}  // namespace rehome::testing

@@ -1,0 +1,107 @@
+// What the integration suites share: where the real services are (read from the environment
+// that `scripts/services up` prints), whether their absence is a skip or a failure, a throwaway
+// database per test, and unique names for S3 key prefixes.
+//
+// A service that is not configured skips the test, unless REHOME_TEST_REQUIRE_SERVICES=1 (set
+// by scripts/test and CI): then it fails, so a broken service never passes as a silent skip.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace rehome::testing {
+
+/// The base PostgreSQL conninfo (REHOME_TEST_PG_CONNINFO), or nullopt when unset or empty.
+std::optional<std::string> pg_conninfo();
+
+/// One S3 server the tests can talk to.
+struct S3Target {
+  std::string name;      ///< "radosgw" or "s3rver": also the gtest parameter name.
+  std::string endpoint;  ///< "http://127.0.0.1:PORT"; empty when not configured.
+  std::string access_key;
+  std::string secret_key;
+
+  /// True when the environment named an endpoint for this server.
+  bool configured() const { return !endpoint.empty(); }
+};
+
+/// What gtest prints for a parameter: the name and endpoint, never the keys.
+void PrintTo(const S3Target& target, std::ostream* out);
+
+/// The S3 servers the environment configures (REHOME_TEST_RGW_* and REHOME_TEST_S3RVER_*).
+std::vector<S3Target> s3_targets();
+
+/// Both known S3 servers, configured or not, for INSTANTIATE_TEST_SUITE_P: a suite then always
+/// has the same tests, and an absent server shows as a skip (or a failure), never as nothing.
+std::vector<S3Target> all_s3_targets();
+
+/// Names a parameterised test after its server: `.../radosgw`, `.../s3rver`.
+std::string s3_target_param_name(const ::testing::TestParamInfo<S3Target>& info);
+
+/// True when REHOME_TEST_REQUIRE_SERVICES=1: an absent service is a failure, not a skip.
+bool services_required();
+
+/// "p<pid>-<counter>-<random hex>": unique across processes and calls, for S3 key prefixes
+/// and other names two concurrent test runs must not share. Lower-case letters, digits, '-'.
+std::string unique_suffix();
+
+/// A fresh, empty database `rehome_t_<pid>_<counter>` on the configured server, dropped
+/// (WITH (FORCE), so open connections do not keep it alive) when this object is destroyed.
+/// Throws std::runtime_error, saying what failed, when PostgreSQL is unreachable.
+class TestDatabase {
+ public:
+  /// Creates the database through a libpq connection on pg_conninfo(); call
+  /// REHOME_REQUIRE_PG() first.
+  TestDatabase();
+  ~TestDatabase();
+  TestDatabase(const TestDatabase&) = delete;
+  TestDatabase& operator=(const TestDatabase&) = delete;
+
+  const std::string& name() const { return name_; }
+  /// A conninfo for this database: the base one with its database replaced.
+  const std::string& conninfo() const { return conninfo_; }
+
+ private:
+  std::string base_conninfo_;
+  std::string name_;
+  std::string conninfo_;
+};
+
+/// `base` with its database replaced by `dbname`: the path of a postgresql:// URI, otherwise an
+/// appended ` dbname=...` (the last keyword wins in a libpq key=value string).
+std::string conninfo_with_database(const std::string& base, const std::string& dbname);
+
+}  // namespace rehome::testing
+
+/// Skips the current test when PostgreSQL is not configured, or fails it when services are
+/// required. Use at the top of a TEST body or SetUp().
+#define REHOME_REQUIRE_PG()                                                                    \
+  do {                                                                                         \
+    if (!::rehome::testing::pg_conninfo()) {                                                   \
+      if (::rehome::testing::services_required()) {                                            \
+        GTEST_FAIL() << "REHOME_TEST_REQUIRE_SERVICES=1 but REHOME_TEST_PG_CONNINFO is unset " \
+                        "(scripts/services up prints it)";                                     \
+      }                                                                                        \
+      GTEST_SKIP() << "PostgreSQL not configured: set REHOME_TEST_PG_CONNINFO "                \
+                      "(eval \"$(scripts/services up)\")";                                     \
+    }                                                                                          \
+  } while (false)
+
+/// The same for an S3Target (typically GetParam() over all_s3_targets()).
+#define REHOME_REQUIRE_S3(target)                                                       \
+  do {                                                                                  \
+    const ::rehome::testing::S3Target& rehome_required_target_ = (target);              \
+    if (!rehome_required_target_.configured()) {                                        \
+      if (::rehome::testing::services_required()) {                                     \
+        GTEST_FAIL() << "REHOME_TEST_REQUIRE_SERVICES=1 but S3 server "                 \
+                     << rehome_required_target_.name                                    \
+                     << " is not configured (scripts/services up prints its endpoint)"; \
+      }                                                                                 \
+      GTEST_SKIP() << "S3 server " << rehome_required_target_.name                      \
+                   << " not configured (eval \"$(scripts/services up)\")";              \
+    }                                                                                   \
+  } while (false)

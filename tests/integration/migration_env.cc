@@ -1,0 +1,165 @@
+#include "migration_env.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace rehome::testing {
+
+namespace {
+
+const S3Target* radosgw() {
+  static const std::vector<S3Target> targets = s3_targets();
+  for (const auto& t : targets) {
+    if (t.name == "radosgw" && t.configured()) return &t;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string avatar_bytes(int i) {
+  std::string body = "\x89PNG\r\n\x1a\n";
+  body += fmt::format("avatar {} ", i);
+  body.append(static_cast<std::size_t>(200 + (i * 37) % 1800), static_cast<char>('a' + i % 26));
+  return body;
+}
+
+MigrationEnv::MigrationEnv() {
+  const S3Target* rgw = radosgw();
+  if (!rgw) throw std::runtime_error("radosgw not configured (REHOME_TEST_RGW_ENDPOINT)");
+  endpoint_ = rgw->endpoint;
+  access_key_ = rgw->access_key;
+  secret_key_ = rgw->secret_key;
+  database_ = std::make_unique<TestDatabase>();
+  auto conn = pg::Connection::open(pg::ConnectionConfig{database_->conninfo(), "rehome-test", 10, 0});
+  if (!conn) throw std::runtime_error(conn.error().message);
+  db_.emplace(std::move(conn.value()));
+  sql("CREATE TABLE avatars (id SERIAL PRIMARY KEY, path VARCHAR)");
+  loop_ = std::make_unique<http::Loop>();
+  pacer_ = std::make_unique<s3::Pacer>(*loop_, s3::PacerOptions{128, 0, 1});
+  client_ = std::make_unique<s3::Client>(*loop_, *pacer_, config().legacy.client);
+  const std::string suffix = unique_suffix();
+  legacy_bucket_ = "legacy-" + suffix;
+  production_bucket_ = "production-" + suffix;
+  for (const auto& bucket : {legacy_bucket_, production_bucket_}) {
+    auto made = s3::run_to_completion<Ok>(*loop_, [&](auto done) { client_->create_bucket(bucket, done); });
+    if (!made) throw std::runtime_error(made.error().message);
+  }
+}
+
+MigrationEnv::~MigrationEnv() = default;
+
+engine::JobConfig MigrationEnv::config() const {
+  engine::JobConfig config;
+  config.database.conninfo = database_->conninfo();
+  s3::ClientConfig client;
+  client.endpoint.url = endpoint_;
+  client.endpoint.region = "us-east-1";
+  client.endpoint.path_style = true;
+  client.credentials = {access_key_, secret_key_, ""};
+  config.legacy = {client, legacy_bucket_, "image/"};
+  config.production = {client, production_bucket_, "avatar/"};
+  config.concurrency = 32;
+  config.row_range = 100;
+  return config;
+}
+
+void MigrationEnv::put(const std::string& bucket, const std::string& key, const std::string& body) {
+  s3::PutRequest request;
+  request.bucket = bucket;
+  request.key = key;
+  request.body = body;
+  request.content_type = "image/png";
+  auto r = s3::run_to_completion<s3::ObjectInfo>(*loop_, [&](auto done) { client_->put_object(request, done); });
+  if (!r) throw std::runtime_error(r.error().message);
+}
+
+std::optional<std::string> MigrationEnv::get(const std::string& bucket, const std::string& key) {
+  s3::GetRequest request;
+  request.bucket = bucket;
+  request.key = key;
+  auto r = s3::run_to_completion<s3::GetResult>(*loop_, [&](auto done) { client_->get_object(request, done); });
+  if (!r) {
+    if (r.error().kind == ErrorKind::kNotFound) return std::nullopt;
+    throw std::runtime_error(r.error().message);
+  }
+  return r->body;
+}
+
+pg::Rows MigrationEnv::sql(const std::string& statement, const pg::Params& params) {
+  auto r = db_->exec(statement, params);
+  if (!r) throw std::runtime_error(r.error().message);
+  return std::move(r.value());
+}
+
+std::int64_t MigrationEnv::insert_row(const std::optional<std::string>& path) {
+  return sql("INSERT INTO avatars (path) VALUES ($1) RETURNING id", {path}).int64(0, 0);
+}
+
+std::optional<std::string> MigrationEnv::path_of(std::int64_t id) {
+  auto rows = sql("SELECT path FROM avatars WHERE id = $1", {std::to_string(id)});
+  if (rows.size() == 0 || rows.is_null(0, 0)) return std::nullopt;
+  return std::string(rows.text(0, 0));
+}
+
+std::vector<std::int64_t> MigrationEnv::seed_legacy(int n, int first) {
+  std::vector<std::int64_t> ids;
+  for (int i = first; i < first + n; ++i) {
+    const std::string key = fmt::format("image/avatar-{}.png", i);
+    put(legacy_bucket_, key, avatar_bytes(i));
+    ids.push_back(insert_row(key));
+  }
+  return ids;
+}
+
+std::vector<std::string> MigrationEnv::binary_env() const {
+  return {
+      "DATABASE_URL=" + database_->conninfo(),
+      "AWS_ENDPOINT_URL=" + endpoint_,
+      "AWS_ACCESS_KEY_ID=" + access_key_,
+      "AWS_SECRET_ACCESS_KEY=" + secret_key_,
+      "AWS_REGION=us-east-1",
+  };
+}
+
+int run_rehome(const std::vector<std::string>& args, const std::vector<std::string>& env,
+               std::string* output) {
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
+  pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    dup2(pipe_fds[1], STDOUT_FILENO);
+    dup2(pipe_fds[1], STDERR_FILENO);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(REHOME_BINARY));
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(REHOME_BINARY, argv.data());
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  std::string captured;
+  std::array<char, 4096> buffer{};
+  ssize_t n;
+  while ((n = read(pipe_fds[0], buffer.data(), buffer.size())) > 0) {
+    captured.append(buffer.data(), static_cast<std::size_t>(n));
+  }
+  close(pipe_fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (output) *output = std::move(captured);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+}  // namespace rehome::testing

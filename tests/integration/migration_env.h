@@ -1,0 +1,68 @@
+// A world for migration tests: a fresh database with an avatars table, a fresh pair of buckets
+// on radosgw, helpers to seed both, and a JobConfig pointing at them.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/config.h"
+#include "fixture.h"
+#include "http/loop.h"
+#include "pg/connection.h"
+#include "s3/client.h"
+#include "s3/pacer.h"
+
+namespace rehome::testing {
+
+class MigrationEnv {
+ public:
+  /// Requires PostgreSQL and radosgw (fails or skips via the fixture's rules before use).
+  MigrationEnv();
+  ~MigrationEnv();
+
+  engine::JobConfig config() const;
+  pg::Connection& db() { return *db_; }
+  s3::Client& s3() { return *client_; }
+  http::Loop& loop() { return *loop_; }
+  const std::string& legacy_bucket() const { return legacy_bucket_; }
+  const std::string& production_bucket() const { return production_bucket_; }
+  const TestDatabase& database() const { return *database_; }
+
+  /// PUTs `body` to bucket/key; fails the test on error.
+  void put(const std::string& bucket, const std::string& key, const std::string& body);
+  /// The object's body, or nullopt when it does not exist.
+  std::optional<std::string> get(const std::string& bucket, const std::string& key);
+  /// Inserts a row with this path (nullopt = NULL) and returns its id.
+  std::int64_t insert_row(const std::optional<std::string>& path);
+  /// The row's path (nullopt = NULL).
+  std::optional<std::string> path_of(std::int64_t id);
+  /// Runs a statement that must succeed.
+  pg::Rows sql(const std::string& statement, const pg::Params& params = {});
+
+  /// Seeds `n` legacy avatars (object + row each) named image/avatar-<i>.png; returns ids.
+  std::vector<std::int64_t> seed_legacy(int n, int first = 0);
+
+  /// The environment for running the rehome binary against this world.
+  std::vector<std::string> binary_env() const;
+
+ private:
+  std::string endpoint_, access_key_, secret_key_;
+  std::unique_ptr<TestDatabase> database_;
+  std::optional<pg::Connection> db_;
+  std::unique_ptr<http::Loop> loop_;
+  std::unique_ptr<s3::Pacer> pacer_;
+  std::unique_ptr<s3::Client> client_;
+  std::string legacy_bucket_, production_bucket_;
+};
+
+/// Runs the rehome binary with `args` and extra environment; returns its exit status
+/// (128 + signal when killed by a signal). Output is captured into `output` when given.
+int run_rehome(const std::vector<std::string>& args, const std::vector<std::string>& env,
+               std::string* output = nullptr);
+
+/// The content a seeded avatar `i` has (distinct per i, PNG-like header).
+std::string avatar_bytes(int i);
+
+}  // namespace rehome::testing

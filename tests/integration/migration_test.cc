@@ -1,0 +1,338 @@
+// The promise, one test per point, on real PostgreSQL + radosgw.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "engine/commands.h"
+#include "engine/row_store.h"
+#include "engine/state_store.h"
+#include "migration_env.h"
+
+namespace rehome::testing {
+namespace {
+
+class Migration : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    REHOME_REQUIRE_PG();
+    bool rgw = false;
+    for (const auto& t : s3_targets()) rgw = rgw || (t.name == "radosgw" && t.configured());
+    if (!rgw) {
+      if (services_required()) GTEST_FAIL() << "radosgw is required (REHOME_TEST_RGW_ENDPOINT)";
+      GTEST_SKIP() << "radosgw not configured";
+    }
+    env_ = std::make_unique<MigrationEnv>();
+  }
+
+  engine::Summary run() { return engine::run(env_->config(), {}); }
+
+  std::string legacy_key(int i) { return fmt::format("image/avatar-{}.png", i); }
+  std::string production_key(int i) { return fmt::format("avatar/avatar-{}.png", i); }
+
+  std::unique_ptr<MigrationEnv> env_;
+};
+
+// Promise 1.
+TEST_F(Migration, rewrites_a_row_only_after_its_twin_exists_with_the_same_content) {
+  auto ids = env_->seed_legacy(40);
+  auto summary = run();
+  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  EXPECT_EQ(summary.objects_copied, 40u);
+  EXPECT_EQ(summary.rows_rewritten, 40u);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const int n = static_cast<int>(i);
+    ASSERT_EQ(env_->path_of(ids[i]), production_key(n));
+    EXPECT_EQ(env_->get(env_->production_bucket(), production_key(n)), avatar_bytes(n));
+  }
+}
+
+TEST_F(Migration, copies_unreferenced_legacy_objects_too) {
+  env_->put(env_->legacy_bucket(), "image/orphan.png", "orphan");
+  auto summary = run();
+  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  EXPECT_EQ(env_->get(env_->production_bucket(), "avatar/orphan.png"), "orphan");
+}
+
+// Promise 2: the rewrite is a compare-and-swap; a concurrent application write wins.
+TEST_F(Migration, compare_and_swap_lets_the_application_write_win) {
+  auto ids = env_->seed_legacy(3);
+  // Make the twins exist and be recorded, without rewriting rows yet.
+  int status = run_rehome({"run", "--progress", "none"},
+                          [&] {
+                            auto e = env_->binary_env();
+                            e.push_back("REHOME_FAILPOINT=between-copy-and-rewrite");
+                            return e;
+                          }());
+  ASSERT_EQ(status, 128 + SIGKILL);
+  ASSERT_EQ(env_->path_of(ids[1]), legacy_key(1));
+
+  // The application holds row 1 in an open transaction and changes its path...
+  auto config = env_->config();
+  auto app = pg::Connection::open(config.database);
+  ASSERT_TRUE(app) << app.error().message;
+  ASSERT_TRUE(app->begin());
+  ASSERT_TRUE(app->exec("UPDATE avatars SET path = 'avatar/uploaded-by-user.png' WHERE id = $1",
+                        {std::to_string(ids[1])}));
+  // ...while rehome rewrites the range (it waits on the row lock), then the app commits.
+  auto db = pg::Connection::open(config.database);
+  ASSERT_TRUE(db);
+  engine::StateStore state(*db, config.state_schema, engine::job_name(config));
+  engine::RowStore rows(*db, config, state);
+  Result<std::int64_t> flipped = std::int64_t{-1};
+  std::thread rehome([&] { flipped = rows.flip_range(0, 1'000'000); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(app->commit());
+  rehome.join();
+  ASSERT_TRUE(flipped) << flipped.error().message;
+  EXPECT_EQ(*flipped, 2);
+  EXPECT_EQ(env_->path_of(ids[0]), production_key(0));
+  EXPECT_EQ(env_->path_of(ids[1]), "avatar/uploaded-by-user.png");
+  EXPECT_EQ(env_->path_of(ids[2]), production_key(2));
+}
+
+TEST_F(Migration, leaves_a_row_the_application_changed_before_the_run) {
+  auto ids = env_->seed_legacy(2);
+  env_->sql("UPDATE avatars SET path = 'avatar/new-upload.png' WHERE id = $1", {std::to_string(ids[0])});
+  auto summary = run();
+  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  EXPECT_EQ(env_->path_of(ids[0]), "avatar/new-upload.png");
+  EXPECT_EQ(env_->path_of(ids[1]), production_key(1));
+}
+
+// Promise 3.
+TEST_F(Migration, never_overwrites_a_different_production_object_and_reports_the_conflict) {
+  auto ids = env_->seed_legacy(2);
+  env_->put(env_->production_bucket(), production_key(0), "different content");
+  auto summary = run();
+  EXPECT_EQ(summary.outcome, "incomplete");
+  EXPECT_EQ(engine::exit_status(summary), engine::kExitIncomplete);
+  EXPECT_EQ(summary.objects_conflict, 1u);
+  EXPECT_EQ(summary.rows_conflict, 1u);
+  EXPECT_EQ(env_->get(env_->production_bucket(), production_key(0)), "different content");
+  EXPECT_EQ(env_->path_of(ids[0]), legacy_key(0));
+  EXPECT_EQ(env_->path_of(ids[1]), production_key(1));
+  ASSERT_FALSE(summary.problems.empty());
+  EXPECT_NE(summary.problems[0].find(production_key(0)), std::string::npos) << summary.problems[0];
+}
+
+TEST_F(Migration, skips_an_identical_twin_without_copying) {
+  auto ids = env_->seed_legacy(1);
+  env_->put(env_->production_bucket(), production_key(0), avatar_bytes(0));
+  auto summary = run();
+  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  EXPECT_EQ(summary.objects_copied, 0u);
+  EXPECT_EQ(summary.objects_already_copied, 1u);
+  EXPECT_EQ(env_->path_of(ids[0]), production_key(0));
+}
+
+// Promise 4.
+TEST_F(Migration, leaves_a_broken_reference_alone_and_reports_it) {
+  auto ids = env_->seed_legacy(1);
+  auto broken = env_->insert_row("image/never-uploaded.png");
+  auto summary = run();
+  EXPECT_EQ(summary.outcome, "incomplete");
+  EXPECT_EQ(summary.rows_broken, 1u);
+  EXPECT_EQ(env_->path_of(broken), "image/never-uploaded.png");
+  EXPECT_EQ(env_->path_of(ids[0]), production_key(0));
+  EXPECT_FALSE(env_->get(env_->production_bucket(), "avatar/never-uploaded.png").has_value());
+}
+
+// Promise 5: run deletes nothing; cleanup deletes only what is safe.
+TEST_F(Migration, run_deletes_nothing) {
+  env_->seed_legacy(5);
+  ASSERT_EQ(run().outcome, "complete");
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(env_->get(env_->legacy_bucket(), legacy_key(i)));
+}
+
+TEST_F(Migration, cleanup_waits_for_the_grace_period) {
+  env_->seed_legacy(3);
+  ASSERT_EQ(run().outcome, "complete");
+  auto summary = engine::cleanup(env_->config(), {std::chrono::hours(24), false}, {});
+  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  EXPECT_EQ(summary.objects_deleted, 0u);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(env_->get(env_->legacy_bucket(), legacy_key(i)));
+}
+
+TEST_F(Migration, cleanup_deletes_only_copied_unreferenced_objects_after_the_grace) {
+  auto ids = env_->seed_legacy(3);
+  env_->put(env_->production_bucket(), "avatar/conflicted.png", "production's own");
+  env_->put(env_->legacy_bucket(), "image/conflicted.png", "legacy's own");
+  ASSERT_EQ(run().outcome, "incomplete");
+  // The application points a row back at a legacy key: that object must stay.
+  env_->sql("UPDATE avatars SET path = $1 WHERE id = $2", {legacy_key(2), std::to_string(ids[2])});
+  auto dry = engine::cleanup(env_->config(), {std::chrono::seconds(0), true}, {});
+  ASSERT_EQ(dry.outcome, "complete") << dry.error;
+  EXPECT_EQ(dry.objects_deleted, 2u);
+  EXPECT_TRUE(env_->get(env_->legacy_bucket(), legacy_key(0)));
+
+  auto summary = engine::cleanup(env_->config(), {std::chrono::seconds(0), false}, {});
+  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  EXPECT_EQ(summary.objects_deleted, 2u);
+  EXPECT_FALSE(env_->get(env_->legacy_bucket(), legacy_key(0)));
+  EXPECT_FALSE(env_->get(env_->legacy_bucket(), legacy_key(1)));
+  EXPECT_TRUE(env_->get(env_->legacy_bucket(), legacy_key(2)));           // referenced
+  EXPECT_TRUE(env_->get(env_->legacy_bucket(), "image/conflicted.png"));  // no identical twin
+}
+
+// Promise 6.
+TEST_F(Migration, resumes_after_kill_between_copy_and_rewrite) {
+  auto ids = env_->seed_legacy(30);
+  auto env = env_->binary_env();
+  auto killed = env;
+  killed.push_back("REHOME_FAILPOINT=between-copy-and-rewrite");
+  ASSERT_EQ(run_rehome({"run", "--progress", "none"}, killed), 128 + SIGKILL);
+  EXPECT_EQ(env_->path_of(ids[0]), legacy_key(0));  // no row moved yet, every object there
+  EXPECT_EQ(env_->get(env_->production_bucket(), production_key(29)), avatar_bytes(29));
+  std::string out;
+  ASSERT_EQ(run_rehome({"run", "--progress", "none"}, env, &out), 0) << out;
+  EXPECT_NE(out.find("0 copied, 30 already copied"), std::string::npos) << out;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(env_->path_of(ids[i]), production_key(static_cast<int>(i)));
+  }
+  ASSERT_EQ(run_rehome({"verify", "--progress", "none"}, env, &out), 0) << out;
+}
+
+TEST_F(Migration, resumes_after_kill_between_update_and_commit) {
+  auto ids = env_->seed_legacy(10);
+  auto env = env_->binary_env();
+  auto killed = env;
+  killed.push_back("REHOME_FAILPOINT=between-update-and-commit");
+  ASSERT_EQ(run_rehome({"run", "--progress", "none"}, killed), 128 + SIGKILL);
+  // The UPDATE never committed: every row still names its (still present) legacy object.
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(env_->path_of(ids[i]), legacy_key(static_cast<int>(i)));
+  }
+  std::string out;
+  ASSERT_EQ(run_rehome({"run", "--progress", "none"}, env, &out), 0) << out;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(env_->path_of(ids[i]), production_key(static_cast<int>(i)));
+  }
+  auto rewrites = env_->sql("SELECT count(*), count(DISTINCT row_id) FROM rehome.rewrites");
+  EXPECT_EQ(rewrites.int64(0, 0), 10);
+  EXPECT_EQ(rewrites.int64(0, 1), 10);
+}
+
+TEST_F(Migration, resumes_after_kill_after_recording_some_outcomes) {
+  env_->seed_legacy(25);
+  auto env = env_->binary_env();
+  auto killed = env;
+  killed.push_back("REHOME_FAILPOINT=after-recording-outcomes");
+  ASSERT_EQ(run_rehome({"run", "--progress", "none", "--concurrency", "4"}, killed), 128 + SIGKILL);
+  std::string out;
+  ASSERT_EQ(run_rehome({"run", "--progress", "none"}, env, &out), 0) << out;
+  ASSERT_EQ(run_rehome({"verify", "--progress", "none"}, env, &out), 0) << out;
+  EXPECT_EQ(env_->sql("SELECT count(*) FROM avatars WHERE path LIKE 'image/%'").int64(0, 0), 0);
+}
+
+TEST_F(Migration, rerun_after_completion_does_nothing_and_says_so) {
+  env_->seed_legacy(5);
+  auto env = env_->binary_env();
+  std::string out;
+  ASSERT_EQ(run_rehome({"run", "--progress", "none"}, env, &out), 0) << out;
+  ASSERT_EQ(run_rehome({"run", "--progress", "none"}, env, &out), 0) << out;
+  EXPECT_NE(out.find("nothing to do"), std::string::npos) << out;
+}
+
+// Promise 7.
+TEST_F(Migration, leaves_null_empty_and_foreign_paths_alone_and_counts_them) {
+  env_->seed_legacy(1);
+  auto null_row = env_->insert_row(std::nullopt);
+  auto empty_row = env_->insert_row("");
+  auto other_row = env_->insert_row("https://cdn.example.com/x.png");
+  auto summary = run();
+  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  EXPECT_EQ(summary.rows_null, 1u);
+  EXPECT_EQ(summary.rows_empty, 1u);
+  EXPECT_EQ(summary.rows_other, 1u);
+  EXPECT_EQ(env_->path_of(null_row), std::nullopt);
+  EXPECT_EQ(env_->path_of(empty_row), "");
+  EXPECT_EQ(env_->path_of(other_row), "https://cdn.example.com/x.png");
+}
+
+TEST_F(Migration, plan_counts_without_writing_anything) {
+  env_->seed_legacy(4);
+  env_->insert_row("image/missing.png");
+  env_->put(env_->legacy_bucket(), "image/orphan.png", "orphan");
+  env_->put(env_->production_bucket(), production_key(0), "different");
+  auto summary = engine::plan(env_->config(), {});
+  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  EXPECT_EQ(summary.rows_pending, 5u);
+  EXPECT_EQ(summary.objects_to_copy, 4u);  // avatars 1-3 and the orphan
+  EXPECT_EQ(summary.objects_conflict, 1u);
+  EXPECT_EQ(summary.objects_unreferenced, 1u);
+  EXPECT_EQ(summary.rows_broken, 1u);
+  EXPECT_FALSE(env_->get(env_->production_bucket(), production_key(1)).has_value());
+  EXPECT_EQ(env_->sql("SELECT to_regclass('rehome.objects') IS NULL").text(0, 0), "t");
+}
+
+TEST_F(Migration, verify_fails_when_a_row_names_a_missing_object) {
+  env_->seed_legacy(2);
+  ASSERT_EQ(run().outcome, "complete");
+  env_->insert_row("avatar/ghost.png");
+  auto summary = engine::verify(env_->config(), {});
+  EXPECT_EQ(summary.rows_dangling, 1u);
+  EXPECT_EQ(engine::exit_status(summary), engine::kExitDangling);
+}
+
+TEST_F(Migration, keys_that_need_encoding_migrate) {
+  const std::vector<std::string> names = {"a b.png", "plus+sign.png", "per%cent.png", "tilde~.png",
+                                          "ünïcødé.png", std::string(900, 'k') + ".png"};
+  std::vector<std::int64_t> ids;
+  for (const auto& name : names) {
+    env_->put(env_->legacy_bucket(), "image/" + name, "content of " + name);
+    ids.push_back(env_->insert_row("image/" + name));
+  }
+  env_->put(env_->legacy_bucket(), "image/empty.png", "");
+  auto summary = run();
+  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    EXPECT_EQ(env_->path_of(ids[i]), "avatar/" + names[i]);
+    EXPECT_EQ(env_->get(env_->production_bucket(), "avatar/" + names[i]), "content of " + names[i]);
+  }
+  EXPECT_EQ(env_->get(env_->production_bucket(), "avatar/empty.png"), "");
+}
+
+TEST_F(Migration, several_rows_naming_one_object_all_move) {
+  env_->put(env_->legacy_bucket(), "image/shared.png", "shared");
+  auto a = env_->insert_row("image/shared.png");
+  auto b = env_->insert_row("image/shared.png");
+  ASSERT_EQ(run().outcome, "complete");
+  EXPECT_EQ(env_->path_of(a), "avatar/shared.png");
+  EXPECT_EQ(env_->path_of(b), "avatar/shared.png");
+}
+
+TEST_F(Migration, rows_added_after_the_listing_are_still_migrated) {
+  env_->seed_legacy(2);
+  auto env = env_->binary_env();
+  auto killed = env;
+  killed.push_back("REHOME_FAILPOINT=between-copy-and-rewrite");
+  ASSERT_EQ(run_rehome({"run", "--progress", "none"}, killed), 128 + SIGKILL);
+  // The listing is complete; the application now uploads a new legacy avatar and its row.
+  env_->put(env_->legacy_bucket(), "image/late.png", "late");
+  auto late = env_->insert_row("image/late.png");
+  std::string out;
+  ASSERT_EQ(run_rehome({"run", "--progress", "none"}, env, &out), 0) << out;
+  EXPECT_EQ(env_->path_of(late), "avatar/late.png");
+  EXPECT_EQ(env_->get(env_->production_bucket(), "avatar/late.png"), "late");
+}
+
+TEST_F(Migration, wrong_table_or_column_is_a_clear_usage_error) {
+  auto env = env_->binary_env();
+  std::string out;
+  EXPECT_EQ(run_rehome({"run", "--table", "avatarz", "--progress", "none"}, env, &out), 1);
+  EXPECT_NE(out.find("rehome: error: table avatarz does not exist"), std::string::npos) << out;
+  EXPECT_EQ(run_rehome({"run", "--path-column", "url", "--progress", "none"}, env, &out), 1);
+  EXPECT_NE(out.find("has no column url"), std::string::npos) << out;
+}
+
+TEST_F(Migration, unwritable_report_path_fails_before_any_work) {
+  env_->seed_legacy(1);
+  std::string out;
+  EXPECT_EQ(run_rehome({"run", "--report", "/nonexistent-dir/report.json"}, env_->binary_env(), &out), 2);
+  EXPECT_NE(out.find("cannot write the report"), std::string::npos) << out;
+  EXPECT_FALSE(env_->get(env_->production_bucket(), production_key(0)).has_value());
+}
+
+}  // namespace
+}  // namespace rehome::testing
