@@ -61,18 +61,22 @@ void add_common_flags(CLI::App& cmd, Flags& f) {
   cmd.add_option("--database-url", f.database_url,
                  "PostgreSQL URI or key=value conninfo (default: DATABASE_URL, else PG* variables)")
       ->envname("DATABASE_URL");
-  cmd.add_option("--table", f.table, "Table holding the paths")->capture_default_str();
-  cmd.add_option("--id-column", f.id_column, "Integer primary key column")->capture_default_str();
+  // Every job setting can also come from a REHOME_* variable (flags win).
+  cmd.add_option("--table", f.table, "Table holding the paths")
+      ->envname("REHOME_TABLE")->capture_default_str();
+  cmd.add_option("--id-column", f.id_column, "Integer primary key column")
+      ->envname("REHOME_ID_COLUMN")->capture_default_str();
   cmd.add_option("--path-column", f.path_column, "Column holding the object path")
-      ->capture_default_str();
+      ->envname("REHOME_PATH_COLUMN")->capture_default_str();
   cmd.add_option("--state-schema", f.state_schema, "Schema for rehome's own bookkeeping")
-      ->capture_default_str();
+      ->envname("REHOME_STATE_SCHEMA")->capture_default_str();
   for (auto [side, name] : {std::pair{&f.legacy, "legacy"}, std::pair{&f.production, "production"}}) {
+    const std::string env = name == std::string("legacy") ? "REHOME_LEGACY_" : "REHOME_PRODUCTION_";
     cmd.add_option(fmt::format("--{}-bucket", name), side->bucket, fmt::format("The {} bucket", name))
-        ->capture_default_str();
+        ->envname(env + "BUCKET")->capture_default_str();
     cmd.add_option(fmt::format("--{}-prefix", name), side->prefix,
                    fmt::format("Key prefix in the {} bucket", name))
-        ->capture_default_str();
+        ->envname(env + "PREFIX")->capture_default_str();
     cmd.add_option(fmt::format("--{}-endpoint", name), side->endpoint,
                    fmt::format("S3 endpoint of the {} bucket (default: --endpoint)", name));
     cmd.add_option(fmt::format("--{}-region", name), side->region,
@@ -85,9 +89,10 @@ void add_common_flags(CLI::App& cmd, Flags& f) {
   cmd.add_option("--profile", f.profile, "AWS profile (default: AWS_PROFILE, else default)");
   cmd.add_flag("--virtual-hosted", f.virtual_hosted,
                "Virtual-hosted addressing (bucket.host) instead of path-style; the default on AWS");
-  cmd.add_option("--concurrency", f.concurrency, "S3 requests in flight")->capture_default_str();
+  cmd.add_option("--concurrency", f.concurrency, "S3 requests in flight")
+      ->envname("REHOME_CONCURRENCY")->capture_default_str();
   cmd.add_option("--max-rps", f.max_rps, "Cap on S3 requests per second (0: none)")
-      ->capture_default_str();
+      ->envname("REHOME_MAX_RPS")->capture_default_str();
   cmd.add_option("--row-range", f.row_range, "Primary-key range rewritten per transaction")
       ->capture_default_str();
   cmd.add_option("--report", f.report, "Also write the summary as JSON to this file");

@@ -70,6 +70,11 @@ Status StateStore::ensure_schema() {
   // Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog; an advisory lock
   // held for the transaction serialises the first runs of several processes.
   if (auto st = db_.begin(); !st) return st;
+  // IF NOT EXISTS notices on every rerun are noise in the operator's terminal.
+  if (auto r = db_.exec("SET LOCAL client_min_messages = warning"); !r) {
+    (void)db_.rollback();
+    return r.error();
+  }
   if (auto r = db_.exec("SELECT pg_advisory_xact_lock(hashtext('rehome schema'))"); !r) {
     (void)db_.rollback();
     return r.error();

@@ -125,6 +125,8 @@ std::vector<std::string> MigrationEnv::binary_env() const {
       "AWS_ACCESS_KEY_ID=" + access_key_,
       "AWS_SECRET_ACCESS_KEY=" + secret_key_,
       "AWS_REGION=us-east-1",
+      "REHOME_LEGACY_BUCKET=" + legacy_bucket_,
+      "REHOME_PRODUCTION_BUCKET=" + production_bucket_,
   };
 }
 

@@ -44,7 +44,7 @@ class S3ClientTest : public ::testing::TestWithParam<S3Target> {
     ASSERT_TRUE(created) << created.error().message;
   }
 
-  std::unique_ptr<Client> make_client(const std::string& secret) {
+  std::unique_ptr<Client> make_client(const std::string& secret, SigningClock clock = {}) {
     ClientConfig config;
     config.endpoint.url = GetParam().endpoint;
     config.endpoint.region = "us-east-1";
@@ -53,7 +53,7 @@ class S3ClientTest : public ::testing::TestWithParam<S3Target> {
     config.credentials.secret_access_key = secret;
     RetryPolicy retry;
     retry.max_attempts = 3;
-    return std::make_unique<Client>(*loop_, *pacer_, config, retry);
+    return std::make_unique<Client>(*loop_, *pacer_, config, retry, std::move(clock));
   }
 
   bool on_s3rver() const { return GetParam().name == "s3rver"; }
@@ -513,6 +513,21 @@ TEST_P(S3ClientTest, wrong_secret_is_access_denied_naming_endpoint_and_key_id_no
   EXPECT_EQ(error.message.find(wrong_secret), std::string::npos) << error.message;
   EXPECT_EQ(error.message.find("Signature="), std::string::npos) << error.message;
   EXPECT_EQ(client->stats().requests, 2u);  // access denied is not retried
+}
+
+TEST_P(S3ClientTest, skewed_clock_is_a_permanent_error_that_says_to_fix_the_clock) {
+  if (on_s3rver()) GTEST_SKIP() << "s3rver 3.7.1 does not check signatures or their time";
+  auto client = make_client(GetParam().secret_key,
+                            [] { return std::chrono::system_clock::now() - std::chrono::hours(2); });
+  auto page = run<ListPage>([&](auto done) {
+    ListRequest request;
+    request.bucket = kBucket;
+    client->list_objects_v2(std::move(request), done);
+  });
+  ASSERT_FALSE(page);
+  EXPECT_EQ(page.error().code, "RequestTimeTooSkewed") << page.error().message;
+  EXPECT_EQ(page.error().kind, ErrorKind::kPermanent);
+  EXPECT_EQ(client->stats().requests, 1u);
 }
 
 TEST_P(S3ClientTest, hundreds_of_concurrent_puts_and_heads_complete_on_one_loop) {
