@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by scripts/start-* and scripts/stop-*: logging, free ports, waiting, stopping
 # by PID, and the export lines a start script prints. Source it; it does nothing on its own.
 #
@@ -75,15 +76,15 @@ pid_alive() {
 
 # stop_pid PID SIGNAL: sends SIGNAL, waits up to 10 s, then SIGKILL. Quiet when PID is gone.
 stop_pid() {
-  local pid=$1 signal=$2 i
+  local pid=$1 signal=$2
   pid_alive "$pid" || return 0
   kill "-$signal" "$pid" 2>/dev/null || return 0
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     pid_alive "$pid" || return 0
     sleep 0.1
   done
   kill -KILL "$pid" 2>/dev/null || true
-  for i in $(seq 50); do
+  for _ in $(seq 50); do
     pid_alive "$pid" || return 0
     sleep 0.1
   done

@@ -44,15 +44,21 @@ struct PgResultFree {
 };
 using PgResultPtr = std::unique_ptr<PGresult, PgResultFree>;
 
-/// A libpq connection to `conninfo`; throws with libpq's message when it cannot connect.
-PgConnPtr connect(const std::string& conninfo) {
+void ignore_notice(void* /*arg*/, const char* /*message*/) {}
+
+/// A libpq connection to `conninfo`, good or not (check PQstatus). The fixture's own
+/// DROP ... IF EXISTS would otherwise print NOTICEs into every test's output.
+PgConnPtr open_connection(const std::string& conninfo) {
   PgConnPtr conn(PQconnectdb(conninfo.c_str()));
-  if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
-    throw std::runtime_error(
-        "test fixture: cannot connect to PostgreSQL (REHOME_TEST_PG_CONNINFO): " +
-        std::string(conn ? PQerrorMessage(conn.get()) : "out of memory"));
+  if (conn != nullptr) {
+    PQsetNoticeProcessor(conn.get(), ignore_notice, nullptr);
   }
   return conn;
+}
+
+/// libpq's reason for a failed connection.
+std::string connection_error(const PgConnPtr& conn) {
+  return conn ? PQerrorMessage(conn.get()) : "out of memory";
 }
 
 /// Runs one utility statement (CREATE/DROP DATABASE); returns libpq's error, "" on success.
@@ -144,7 +150,12 @@ TestDatabase::TestDatabase()
     throw std::runtime_error(
         "test fixture: REHOME_TEST_PG_CONNINFO is unset; use REHOME_REQUIRE_PG()");
   }
-  PgConnPtr conn = connect(base_conninfo_);
+  PgConnPtr conn = open_connection(base_conninfo_);
+  if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
+    throw std::runtime_error(
+        "test fixture: cannot connect to PostgreSQL (REHOME_TEST_PG_CONNINFO): " +
+        connection_error(conn));
+  }
   // A leftover from an earlier process with the same PID would make CREATE fail.
   run(conn.get(), "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
   const std::string error = run(conn.get(), "CREATE DATABASE " + name_);
@@ -155,10 +166,10 @@ TestDatabase::TestDatabase()
 
 TestDatabase::~TestDatabase() {
   // A fresh connection: the test may have terminated backends, the fixture's included.
-  PgConnPtr conn(PQconnectdb(base_conninfo_.c_str()));
+  PgConnPtr conn = open_connection(base_conninfo_);
   if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
     ADD_FAILURE() << "test fixture: cannot connect to drop database " << name_ << ": "
-                  << (conn ? PQerrorMessage(conn.get()) : "out of memory");
+                  << connection_error(conn);
     return;
   }
   const std::string error = run(conn.get(), "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
