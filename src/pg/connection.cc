@@ -85,8 +85,8 @@ Error startup_error(PGconn* conn) {
   const StartupError parsed = parse_startup_error(PQerrorMessage(conn));
   ErrorKind kind = ErrorKind::kTransient;  // refused, unreachable, timed out, TLS...
   if (!parsed.sqlstate.empty()) {
-    kind = parsed.sqlstate == "3D000" ? ErrorKind::kInvalidInput
-                                      : classify_sqlstate(parsed.sqlstate);
+    kind =
+        parsed.sqlstate == "3D000" ? ErrorKind::kInvalidInput : classify_sqlstate(parsed.sqlstate);
   } else if (PQconnectionNeedsPassword(conn)) {
     kind = ErrorKind::kAccessDenied;  // libpq's own "no password supplied"
   }
@@ -116,12 +116,10 @@ Status wait_connected(PGconn* conn) {
     const int ready = wait_ms == 0 ? 0 : poll(&socket, 1, wait_ms);
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) {
-      const std::string what = ready == 0
-                                   ? "connection timed out after " +
-                                         std::to_string(timeout.count()) + " s"
-                                   : "waiting for the connection failed";
-      return make_error(conn, what, "", ErrorKind::kTransient,
-                        hint_for(ErrorKind::kTransient, ""));
+      const std::string what =
+          ready == 0 ? "connection timed out after " + std::to_string(timeout.count()) + " s"
+                     : "waiting for the connection failed";
+      return make_error(conn, what, "", ErrorKind::kTransient, hint_for(ErrorKind::kTransient, ""));
     }
     state = PQconnectPoll(conn);
   }
@@ -187,8 +185,8 @@ bool is_error(ExecStatusType status) {
 // own error, the one worth reporting, would be lost.
 ResultPtr send_and_wait(PGconn* conn, const std::string& sql,
                         const std::vector<const char*>& values) {
-  if (PQsendQueryParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                        values.data(), nullptr, nullptr, /*resultFormat=*/0) == 0) {
+  if (PQsendQueryParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                        nullptr, nullptr, /*resultFormat=*/0) == 0) {
     return ResultPtr(nullptr, &PQclear);
   }
   ResultPtr kept(nullptr, &PQclear);
@@ -273,14 +271,16 @@ Result<Connection> Connection::open(const ConnectionConfig& config) {
   const char* const keywords[] = {"dbname", "application_name", "connect_timeout", nullptr};
   const char* const values[] = {config.conninfo.c_str(), config.application_name.c_str(),
                                 timeout.c_str(), nullptr};
-  std::unique_ptr<pg_conn, Free> conn(
-      PQconnectStartParams(keywords, values, /*expand_dbname=*/1));
+  std::unique_ptr<pg_conn, Free> conn(PQconnectStartParams(keywords, values, /*expand_dbname=*/1));
   if (!conn) throw std::bad_alloc();
   PQsetErrorVerbosity(conn.get(), PQERRORS_VERBOSE);
   if (Status connected = wait_connected(conn.get()); !connected) {
     return std::move(connected).error();
   }
   PQsetErrorVerbosity(conn.get(), PQERRORS_DEFAULT);
+  // Server notices (NOTICE: ... already exists, skipping) would go to stderr and into the
+  // operator's terminal between progress lines; errors still come back as results.
+  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
 
   Connection connection(config, std::move(conn));
   if (config.statement_timeout_ms > 0) {
@@ -295,8 +295,8 @@ Result<Connection> Connection::open(const ConnectionConfig& config) {
 Result<Rows> Connection::exec(std::string_view sql, const Params& params) {
   if (!healthy()) return lost_error(conn_.get(), "the connection was lost earlier");
   if (params.size() > kMaxParams || contains_nul(sql)) {
-    return make_error(conn_.get(), "a statement needs at most 65535 parameters and no NUL byte",
-                      "", ErrorKind::kInvalidInput, "this is a bug in rehome; please report it");
+    return make_error(conn_.get(), "a statement needs at most 65535 parameters and no NUL byte", "",
+                      ErrorKind::kInvalidInput, "this is a bug in rehome; please report it");
   }
   std::vector<const char*> values;
   values.reserve(params.size());

@@ -10,7 +10,7 @@ namespace {
 
 TEST(ConnectionOpen, malformed_conninfo_is_invalid_input_without_the_password) {
   const char* cases[] = {
-      "host=127.0.0.1 password=my secret",          // libpq quotes "secret" back
+      "host=127.0.0.1 password=my secret",             // libpq quotes "secret" back
       "postgresql://rehome:p%zzsecret@127.0.0.1/app",  // and here the whole token
       "host=127.0.0.1 password='secret",
   };

@@ -127,8 +127,7 @@ std::string hint_for(ErrorKind kind, std::string_view sqlstate) {
       }
       if (sqlstate == "3D000") return "check the database name in the connection string";
       return "check the values given";
-    default:
-      return "retrying will not help; see the server log";
+    default: return "retrying will not help; see the server log";
   }
 }
 

@@ -76,8 +76,8 @@ TEST(HintFor, says_what_to_do_for_each_kind) {
 
 TEST(FormatError, follows_the_project_format_word_for_word) {
   EXPECT_EQ(format_error("host=127.0.0.1 port=5432 dbname=app user=rehome",
-                         "permission denied for table avatars", "42501",
-                         ErrorKind::kAccessDenied, hint_for(ErrorKind::kAccessDenied, "42501")),
+                         "permission denied for table avatars", "42501", ErrorKind::kAccessDenied,
+                         hint_for(ErrorKind::kAccessDenied, "42501")),
             "PostgreSQL host=127.0.0.1 port=5432 dbname=app user=rehome: permission denied for "
             "table avatars (SQLSTATE 42501; access denied; grant the privileges listed in "
             "docs/PRIVILEGES.md)");

@@ -21,14 +21,14 @@ constexpr ErrorKind kPermanent = ErrorKind::kPermanent;
 
 TEST(ClassifySqlstate, maps_each_documented_code_to_what_the_caller_can_do) {
   const Case cases[] = {
-      {"08000", kTransient, kInDoubt},  // connection_exception
-      {"08003", kTransient, kInDoubt},  // connection_does_not_exist
-      {"08006", kTransient, kInDoubt},  // connection_failure
-      {"08001", kTransient, kInDoubt},  // sqlclient_unable_to_establish_sqlconnection
-      {"08P01", kTransient, kInDoubt},  // protocol_violation
-      {"57P01", kTransient, kInDoubt},  // admin_shutdown (pg_terminate_backend)
-      {"57P02", kTransient, kInDoubt},  // crash_shutdown
-      {"57P03", kTransient, kInDoubt},  // cannot_connect_now
+      {"08000", kTransient, kInDoubt},    // connection_exception
+      {"08003", kTransient, kInDoubt},    // connection_does_not_exist
+      {"08006", kTransient, kInDoubt},    // connection_failure
+      {"08001", kTransient, kInDoubt},    // sqlclient_unable_to_establish_sqlconnection
+      {"08P01", kTransient, kInDoubt},    // protocol_violation
+      {"57P01", kTransient, kInDoubt},    // admin_shutdown (pg_terminate_backend)
+      {"57P02", kTransient, kInDoubt},    // crash_shutdown
+      {"57P03", kTransient, kInDoubt},    // cannot_connect_now
       {"40001", kTransient, kTransient},  // serialization_failure: rolled back, retry
       {"40P01", kTransient, kTransient},  // deadlock_detected
       {"53300", kTransient, kTransient},  // too_many_connections
@@ -45,9 +45,8 @@ TEST(ClassifySqlstate, maps_each_documented_code_to_what_the_caller_can_do) {
       {"53100", kPermanent, kPermanent},  // disk_full: not in the transient list
       {"57P04", kPermanent, kPermanent},  // database_dropped
       {"XX000", kPermanent, kPermanent},  // internal_error
-      {"", kPermanent, kPermanent},
-      {"08", kPermanent, kPermanent},      // not a SQLSTATE
-      {"280000", kPermanent, kPermanent},  // not a SQLSTATE
+      {"", kPermanent, kPermanent},       {"08", kPermanent, kPermanent},  // not a SQLSTATE
+      {"280000", kPermanent, kPermanent},                                  // not a SQLSTATE
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(std::string("SQLSTATE '") + c.sqlstate + "'");

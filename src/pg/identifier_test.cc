@@ -30,20 +30,20 @@ TEST(QuoteIdentifier, quotes_valid_names_and_keeps_their_case) {
 TEST(QuoteIdentifier, rejects_names_that_break_the_rule_as_invalid_input) {
   const std::string cases[] = {
       "",
-      std::string(64, 'a'),                    // one byte too long
-      "public." + std::string(64, 'a'),        // second part too long
-      "1avatars",                              // starts with a digit
+      std::string(64, 'a'),              // one byte too long
+      "public." + std::string(64, 'a'),  // second part too long
+      "1avatars",                        // starts with a digit
       "public.1avatars",
-      "ava\"tars",                             // quote
-      "avatars; DROP TABLE avatars",           // space and semicolon
+      "ava\"tars",                    // quote
+      "avatars; DROP TABLE avatars",  // space and semicolon
       "ava tars",
       "avatars;",
-      "a.b.c",                                 // three parts
-      ".avatars",                              // empty schema
-      "public.",                               // empty table
+      "a.b.c",     // three parts
+      ".avatars",  // empty schema
+      "public.",   // empty table
       "avatars-old",
-      "av\xc3\xa4tars",                        // non-ASCII
-      std::string("ava\0tars", 8),             // NUL byte
+      "av\xc3\xa4tars",             // non-ASCII
+      std::string("ava\0tars", 8),  // NUL byte
   };
   for (const std::string& name : cases) {
     SCOPED_TRACE(name);
