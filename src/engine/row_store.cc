@@ -69,6 +69,20 @@ Status RowStore::check_table() {
   return Ok{};
 }
 
+Status RowStore::check_can_rewrite() {
+  auto r = db_.exec("SELECT has_column_privilege($1, $2, 'UPDATE')", {table_, config_.path_column});
+  if (!r) return r.error();
+  if (r->text(0, 0) != "t") {
+    return Error{ErrorKind::kAccessDenied,
+                 fmt::format("{}: this role may not UPDATE column {} of table {}: grant "
+                             "UPDATE ({}) ON {} (docs/PRIVILEGES.md)",
+                             db_.describe(), config_.path_column, config_.table,
+                             config_.path_column, config_.table),
+                 "42501", 0, -1};
+  }
+  return Ok{};
+}
+
 Result<IdBounds> RowStore::id_bounds() {
   auto r = db_.exec(fmt::format("SELECT min({0}), max({0}) FROM {1}", id_, table_));
   if (!r) return r.error();

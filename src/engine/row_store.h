@@ -41,6 +41,9 @@ class RowStore {
   /// Checks that the table and both columns exist, that the key is an integer and the path is
   /// text, so a typo fails before any work with a message that says what to fix.
   Status check_table();
+  /// Checks that this role may rewrite the path column, so `run` fails before copying anything
+  /// rather than at its first rewrite.
+  Status check_can_rewrite();
   /// The smallest and largest key.
   Result<IdBounds> id_bounds();
   /// Counts rows by path kind (one sequential scan).

@@ -43,6 +43,7 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
   StateStore state(*db, config.state_schema, job_name(config));
   RowStore rows(*db, config, state);
   if (auto st = rows.check_table(); !st) return finish(failed(summary, st.error()));
+  if (auto st = rows.check_can_rewrite(); !st) return finish(failed(summary, st.error()));
   if (auto st = state.ensure_schema(); !st) return finish(failed(summary, st.error()));
   if (auto st = state.lock_job(); !st) return finish(failed(summary, st.error()));
   S3Services s3(config);

@@ -37,7 +37,6 @@ Status StateStore::ensure_schema() {
   // Keys are compared byte-wise (COLLATE "C") like S3 orders them, so the watermark and
   // the listing agree about what comes before what.
   std::string ddl = fmt::format(R"(
-    CREATE SCHEMA IF NOT EXISTS {0};
     CREATE TABLE IF NOT EXISTS {0}.jobs (
       job text PRIMARY KEY,
       listing_watermark text COLLATE "C" NOT NULL DEFAULT '',
@@ -78,6 +77,20 @@ Status StateStore::ensure_schema() {
   if (auto r = db_.exec("SELECT pg_advisory_xact_lock(hashtext('rehome schema'))"); !r) {
     (void)db_.rollback();
     return r.error();
+  }
+  // CREATE SCHEMA IF NOT EXISTS checks CREATE on the database even when the schema exists, so
+  // it is sent only when needed: an administrator may pre-create the schema for a role that
+  // has no CREATE on the database (docs/PRIVILEGES.md, option 2).
+  auto present = db_.exec("SELECT to_regnamespace($1) IS NOT NULL", {quoted_schema_});
+  if (!present) {
+    (void)db_.rollback();
+    return present.error();
+  }
+  if (present->text(0, 0) != "t") {
+    if (auto r = db_.exec(fmt::format("CREATE SCHEMA IF NOT EXISTS {}", s)); !r) {
+      (void)db_.rollback();
+      return r.error();
+    }
   }
   // One statement per exec: the extended protocol (PQexecParams) takes one at a time.
   std::size_t start = 0;

@@ -73,7 +73,7 @@ struct Loop::Impl {
       throw std::runtime_error("curl_multi_init failed");
     }
     long host_max = options_.max_host_connections > 0 ? options_.max_host_connections
-                                                     : options_.max_connections;
+                                                      : options_.max_connections;
     curl_multi_setopt(multi_.get(), CURLMOPT_MAX_TOTAL_CONNECTIONS, options_.max_connections);
     curl_multi_setopt(multi_.get(), CURLMOPT_MAX_HOST_CONNECTIONS, host_max);
     // Keep every connection the pool may open alive between requests.

@@ -33,15 +33,15 @@ using BodySink = std::function<bool(std::string_view chunk)>;
 /// A request as a value. Headers are sent exactly as given (already signed by the caller).
 struct Request {
   std::string method = "GET";
-  std::string url;               ///< Fully encoded URL, including the query string.
+  std::string url;  ///< Fully encoded URL, including the query string.
   Headers headers;
-  std::string body;              ///< In-memory body; ignored when body_source is set.
-  BodySource body_source;        ///< Streamed body of body_length bytes.
-  std::int64_t body_length = -1; ///< Required with body_source.
+  std::string body;               ///< In-memory body; ignored when body_source is set.
+  BodySource body_source;         ///< Streamed body of body_length bytes.
+  std::int64_t body_length = -1;  ///< Required with body_source.
   /// When set, a 2xx body is streamed here, not kept in Response::body; any other status's
   /// body (an error document) still goes to Response::body.
   BodySink body_sink;
-  std::chrono::milliseconds timeout{60'000};          ///< Whole-transfer limit.
+  std::chrono::milliseconds timeout{60'000};  ///< Whole-transfer limit.
   std::chrono::milliseconds connect_timeout{10'000};
   /// Abort when fewer than low_speed_bytes/s arrive for low_speed_time (a stalled server).
   long low_speed_bytes = 1;
@@ -66,10 +66,10 @@ using TimerId = std::uint64_t;
 
 /// Limits of the connection pool, set once when the loop is made.
 struct LoopOptions {
-  long max_connections = 512;        ///< CURLMOPT_MAX_TOTAL_CONNECTIONS
-  long max_host_connections = 0;     ///< CURLMOPT_MAX_HOST_CONNECTIONS, 0 = same as max_connections
-  bool verbose = false;              ///< CURLOPT_VERBOSE to stderr (never used in production logs)
-  std::string ca_bundle;             ///< CURLOPT_CAINFO when non-empty
+  long max_connections = 512;     ///< CURLMOPT_MAX_TOTAL_CONNECTIONS
+  long max_host_connections = 0;  ///< CURLMOPT_MAX_HOST_CONNECTIONS, 0 = same as max_connections
+  bool verbose = false;           ///< CURLOPT_VERBOSE to stderr (never used in production logs)
+  std::string ca_bundle;          ///< CURLOPT_CAINFO when non-empty
 };
 
 /// The event loop. Not thread-safe: every call must come from the thread that calls run(),

@@ -21,9 +21,10 @@ TEST(Loop, run_returns_at_once_when_idle) {
 TEST(Loop, timers_fire_in_deadline_order) {
   Loop loop;
   std::vector<int> fired;
-  loop.after(milliseconds(30), [&] { fired.push_back(3); });
-  loop.after(milliseconds(10), [&] { fired.push_back(1); });
-  loop.after(milliseconds(20), [&] { fired.push_back(2); });
+  // 100 ms apart: a loaded machine may stall between two after() calls for tens of ms.
+  loop.after(milliseconds(300), [&] { fired.push_back(3); });
+  loop.after(milliseconds(100), [&] { fired.push_back(1); });
+  loop.after(milliseconds(200), [&] { fired.push_back(2); });
   loop.run();
   EXPECT_EQ(fired, (std::vector<int>{1, 2, 3}));
 }

@@ -49,14 +49,15 @@ ObjectInfo object_info(std::string key, const http::Response& response, std::int
 // Fails the operation without sending anything, from the loop (never from inside the call).
 template <typename T>
 void fail_later(http::Loop& loop, Callback<T> done, Error error) {
-  loop.after(std::chrono::milliseconds(0),
-             [done = std::move(done), error = std::move(error)]() mutable { done(std::move(error)); });
+  loop.after(
+      std::chrono::milliseconds(0),
+      [done = std::move(done), error = std::move(error)]() mutable { done(std::move(error)); });
 }
 
 // Adapts a document parser to ExchangeSpec::accept, keeping the parsed value in `slot`.
 template <typename T, typename Parse>
 std::function<std::optional<Error>(http::Response&)> parse_into(std::shared_ptr<T> slot,
-                                                                  Parse parse) {
+                                                                Parse parse) {
   return [slot = std::move(slot), parse](http::Response& response) -> std::optional<Error> {
     Result<T> parsed = parse(response.body);
     if (!parsed) return std::move(parsed).error();
@@ -74,8 +75,13 @@ struct Client::Impl {
 Client::Client(http::Loop& loop, Pacer& pacer, ClientConfig config, RetryPolicy retry,
                SigningClock clock)
     : impl_(std::make_unique<Impl>()) {
-  impl_->core = std::make_shared<ClientCore>(ClientCore{
-      loop, pacer, std::move(config), retry, std::move(clock), {}, std::mt19937_64(std::random_device{}())});
+  impl_->core = std::make_shared<ClientCore>(ClientCore{loop,
+                                                        pacer,
+                                                        std::move(config),
+                                                        retry,
+                                                        std::move(clock),
+                                                        {},
+                                                        std::mt19937_64(std::random_device{}())});
 }
 
 Client::~Client() = default;
@@ -86,8 +92,8 @@ void Client::list_objects_v2(ListRequest request, Callback<ListPage> done) {
   spec.what = describe(*core, "LIST", request.bucket, request.prefix);
   spec.method = "GET";
   spec.bucket = request.bucket;
-  spec.query = {{"list-type", "2"}, {"encoding-type", "url"},
-                {"max-keys", std::to_string(request.max_keys)}};
+  spec.query = {
+      {"list-type", "2"}, {"encoding-type", "url"}, {"max-keys", std::to_string(request.max_keys)}};
   if (!request.prefix.empty()) spec.query.emplace_back("prefix", request.prefix);
   if (!request.continuation_token.empty()) {
     spec.query.emplace_back("continuation-token", request.continuation_token);
@@ -135,8 +141,8 @@ void Client::get_object(GetRequest request, Callback<GetResult> done) {
                  if (!r) return done(std::move(r).error());
                  http::Response& response = r.value();
                  GetResult result;
-                 result.info = object_info(key, response,
-                                           static_cast<std::int64_t>(response.body.size()));
+                 result.info =
+                     object_info(key, response, static_cast<std::int64_t>(response.body.size()));
                  result.body = std::move(response.body);
                  done(std::move(result));
                });
@@ -147,13 +153,21 @@ void Client::put_object(PutRequest request, Callback<ObjectInfo> done) {
   const bool streamed = static_cast<bool>(request.body_source);
   ExchangeSpec spec;
   spec.what = describe(*core, "PUT", request.bucket, request.key);
+  if (streamed && request.body_length < 0) {
+    Error error;
+    error.kind = ErrorKind::kInvalidInput;
+    error.message = spec.what + ": a streamed body needs its length (body_length)";
+    ++core->stats.failures;
+    return fail_later(core->loop, std::move(done), std::move(error));
+  }
   spec.method = "PUT";
   spec.bucket = std::move(request.bucket);
   spec.key = request.key;
   std::string md5_base64 = std::move(request.content_md5_base64);
   if (md5_base64.empty() && !streamed) md5_base64 = base64_encode(md5(request.body));
   if (!md5_base64.empty()) spec.headers.emplace_back("content-md5", md5_base64);
-  if (!request.content_type.empty()) spec.headers.emplace_back("content-type", request.content_type);
+  if (!request.content_type.empty())
+    spec.headers.emplace_back("content-type", request.content_type);
   if (request.if_none_match) spec.headers.emplace_back("if-none-match", "*");
   std::int64_t size = 0;
   if (streamed) {
@@ -208,11 +222,12 @@ void Client::copy_object(CopyRequest request, Callback<CopyResult> done) {
 void Client::delete_objects(std::string bucket, std::vector<std::string> keys,
                             Callback<DeleteResult> done) {
   auto& core = impl_->core;
-  std::string what = describe(*core, "DELETE", bucket, {}) + " (" +
-                     std::to_string(keys.size()) + " keys)";
+  std::string what =
+      describe(*core, "DELETE", bucket, {}) + " (" + std::to_string(keys.size()) + " keys)";
   if (keys.empty()) {
     // S3 refuses an empty <Delete>; there is nothing to ask it.
-    core->loop.after(std::chrono::milliseconds(0), [done = std::move(done)] { done(DeleteResult{}); });
+    core->loop.after(std::chrono::milliseconds(0),
+                     [done = std::move(done)] { done(DeleteResult{}); });
     return;
   }
   if (keys.size() > kMaxDeleteKeys) {
@@ -246,9 +261,10 @@ void Client::create_bucket(std::string bucket, Callback<Ok> done) {
   spec.bucket = std::move(bucket);
   const std::string& region = core->config.endpoint.region;
   if (!region.empty() && region != "us-east-1") {
-    spec.body = "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-                "<LocationConstraint>" + xml_escape(region) +
-                "</LocationConstraint></CreateBucketConfiguration>";
+    spec.body =
+        "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        "<LocationConstraint>" +
+        xml_escape(region) + "</LocationConstraint></CreateBucketConfiguration>";
   }
   spec.tolerate = [](const Error& error) { return error.code == "BucketAlreadyOwnedByYou"; };
   run_exchange(core, std::move(spec), [done = std::move(done)](Result<http::Response> r) {

@@ -23,7 +23,7 @@ template <typename T>
 using Callback = std::function<void(Result<T>)>;
 
 struct ClientStats {
-  std::uint64_t requests = 0;   ///< Attempts sent, retries included.
+  std::uint64_t requests = 0;  ///< Attempts sent, retries included.
   std::uint64_t retries = 0;
   std::uint64_t throttled = 0;  ///< Responses classified as throttled.
   std::uint64_t failures = 0;   ///< Operations that completed with an error.

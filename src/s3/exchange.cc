@@ -115,9 +115,8 @@ void send(const ExchangePtr& x) {
   ++x->attempt;
   ++core.stats.requests;
   try {
-    core.loop.submit(build_request(*x), [x](http::Response&& response) {
-      on_response(x, std::move(response));
-    });
+    core.loop.submit(build_request(*x),
+                     [x](http::Response&& response) { on_response(x, std::move(response)); });
   } catch (...) {
     core.pacer.release();  // the slot was never used; keep the pacer's count honest
     throw;

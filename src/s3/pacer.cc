@@ -70,8 +70,8 @@ void Pacer::pump() {
       refill(Clock::now());
       if (tokens_ < 1) {
         if (!timer_armed_) {
-          auto wait = std::chrono::ceil<std::chrono::milliseconds>(
-              Seconds((1 - tokens_) / allowed_rps()));
+          auto wait =
+              std::chrono::ceil<std::chrono::milliseconds>(Seconds((1 - tokens_) / allowed_rps()));
           timer_armed_ = true;
           timer_id_ = loop_.after(std::max(wait, std::chrono::milliseconds(1)), [this] {
             timer_armed_ = false;

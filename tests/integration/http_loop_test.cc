@@ -15,6 +15,13 @@ namespace {
 using testing::response;
 using testing::ScriptedServer;
 
+Request get(std::string url, std::string method = "GET") {
+  Request request;
+  request.method = std::move(method);
+  request.url = std::move(url);
+  return request;
+}
+
 Response fetch(Loop& loop, Request request) {
   Response out;
   bool done = false;
@@ -30,7 +37,7 @@ Response fetch(Loop& loop, Request request) {
 TEST(LoopTransfers, get_collects_status_lower_cased_headers_and_body) {
   ScriptedServer server({response(200, "OK", "hello", "ETag: \"e1\"\r\nX-Amz-Request-Id: r\r\n")});
   Loop loop;
-  Response r = fetch(loop, {.url = server.endpoint() + "/b/k"});
+  Response r = fetch(loop, get(server.endpoint() + "/b/k"));
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.curl_code, 0);
   EXPECT_EQ(r.body, "hello");
@@ -75,14 +82,14 @@ TEST(LoopTransfers, put_sends_the_body_with_its_length_and_no_expect_header) {
 TEST(LoopTransfers, path_is_sent_as_is_without_dot_segment_removal) {
   ScriptedServer server({response(200, "OK", "")});
   Loop loop;
-  fetch(loop, {.url = server.endpoint() + "/b/x/../y/./z"});
+  fetch(loop, get(server.endpoint() + "/b/x/../y/./z"));
   EXPECT_TRUE(server.requests().at(0).starts_with("GET /b/x/../y/./z HTTP/1.1\r\n"));
 }
 
 TEST(LoopTransfers, delete_uses_the_method_and_sends_no_body) {
   ScriptedServer server({response(204, "No Content", "")});
   Loop loop;
-  Response r = fetch(loop, {.method = "DELETE", .url = server.endpoint() + "/b/k"});
+  Response r = fetch(loop, get(server.endpoint() + "/b/k", "DELETE"));
   EXPECT_EQ(r.status, 204);
   EXPECT_TRUE(server.requests().at(0).starts_with("DELETE /b/k HTTP/1.1\r\n"));
 }
@@ -106,7 +113,7 @@ TEST(LoopTransfers, sink_gets_a_2xx_body_and_an_error_body_stays_in_the_response
   EXPECT_EQ(sunk, "data");
 }
 
-TEST(LoopTransfers, a_throwing_body_source_aborts_only_its_transfer) {
+TEST(LoopTransfers, a_throwing_body_source_fails_the_transfer_with_its_message) {
   ScriptedServer server({response(200, "OK", "")});
   Loop loop;
   Request request;
@@ -124,7 +131,7 @@ TEST(LoopTransfers, a_throwing_body_source_aborts_only_its_transfer) {
 TEST(LoopTransfers, a_closed_connection_is_a_transport_error) {
   ScriptedServer server({""});
   Loop loop;
-  Response r = fetch(loop, {.url = server.endpoint() + "/b/k"});
+  Response r = fetch(loop, get(server.endpoint() + "/b/k"));
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.curl_code, 0);
   EXPECT_FALSE(r.transport_error.empty());
@@ -135,7 +142,7 @@ TEST(LoopTransfers, a_throwing_completion_escapes_run_and_the_others_still_compl
   Loop loop;
   int completed = 0;
   for (int i = 0; i < 3; ++i) {
-    loop.submit({.url = server.endpoint() + "/" + std::to_string(i)}, [&](Response&&) {
+    loop.submit(get(server.endpoint() + "/" + std::to_string(i)), [&](Response&&) {
       if (++completed == 1) throw std::logic_error("bug in a completion");
     });
   }
@@ -149,11 +156,11 @@ TEST(LoopTransfers, a_completion_may_submit_the_next_request) {
   ScriptedServer server({response(200, "OK", "x")});
   Loop loop;
   std::vector<long> statuses;
-  std::function<void(Response&&)> next = [&](Response&& r) {
+  std::function<void(Response &&)> next = [&](Response&& r) {
     statuses.push_back(r.status);
-    if (statuses.size() < 5) loop.submit({.url = server.endpoint() + "/again"}, next);
+    if (statuses.size() < 5) loop.submit(get(server.endpoint() + "/again"), next);
   };
-  loop.submit({.url = server.endpoint() + "/first"}, next);
+  loop.submit(get(server.endpoint() + "/first"), next);
   loop.run();
   EXPECT_EQ(statuses, (std::vector<long>(5, 200)));
 }

@@ -100,8 +100,8 @@ class PgTest : public ::testing::Test {
 
   /// Terminates `pid` from the admin connection and waits (up to 5 s) until it has exited.
   void terminate(int pid) {
-    Rows done = must(admin_->exec("SELECT pg_terminate_backend($1::int, 5000)",
-                                  {std::to_string(pid)}));
+    Rows done =
+        must(admin_->exec("SELECT pg_terminate_backend($1::int, 5000)", {std::to_string(pid)}));
     ASSERT_EQ(done.text(0, 0), "t");
     // The backend leaves the process array a moment before its socket is closed.
     std::this_thread::sleep_for(100ms);
@@ -144,8 +144,8 @@ TEST_F(PgTest, a_parameter_is_a_value_never_sql) {
 
 TEST_F(PgTest, text_array_literal_round_trips_through_unnest) {
   const std::vector<std::string> values = {
-      "image/a.png", "with \"quotes\"", "back\\slash", "", "NULL", "comma,{brace}", " padded ",
-      "image/\xc3\xa9t\xc3\xa9.png"};
+      "image/a.png", "with \"quotes\"", "back\\slash", "",
+      "NULL",        "comma,{brace}",   " padded ",    "image/\xc3\xa9t\xc3\xa9.png"};
   Rows rows = must(admin_->exec("SELECT unnest($1::text[])", {text_array_literal(values)}));
   ASSERT_EQ(rows.size(), static_cast<int>(values.size()));
   for (int i = 0; i < rows.size(); ++i) {
@@ -167,8 +167,9 @@ TEST_F(PgTest, int_array_literal_round_trips_through_unnest) {
 
 TEST_F(PgTest, update_reports_rows_affected) {
   must_run(*admin_, "CREATE TABLE avatars (id SERIAL PRIMARY KEY, path VARCHAR)");
-  must_run(*admin_, "INSERT INTO avatars (path) SELECT 'image/' || g || '.png' "
-                    "FROM generate_series(1, 5) g");
+  must_run(*admin_,
+           "INSERT INTO avatars (path) SELECT 'image/' || g || '.png' "
+           "FROM generate_series(1, 5) g");
   Rows updated = must(admin_->exec(
       "UPDATE avatars SET path = 'avatar/' || substr(path, 7) WHERE id = ANY($1::bigint[])",
       {int_array_literal({1, 3, 99})}));
@@ -319,12 +320,11 @@ TEST_F(PgTest, statement_timeout_is_transient_with_sqlstate_57014) {
 }
 
 TEST_F(PgTest, open_sets_application_name_and_describes_without_password) {
-  EXPECT_EQ(must(admin_->exec("SELECT current_setting('application_name')")).text(0, 0),
-            "rehome");
+  EXPECT_EQ(must(admin_->exec("SELECT current_setting('application_name')")).text(0, 0), "rehome");
   const std::string description = admin_->describe();
   EXPECT_TRUE(description.starts_with("host=")) << description;
-  EXPECT_TRUE(contains(description, " port=") && contains(description, " dbname=" +
-                                                                           database_->name()))
+  EXPECT_TRUE(contains(description, " port=") &&
+              contains(description, " dbname=" + database_->name()))
       << description;
   EXPECT_FALSE(contains(description, "password"));
 }
@@ -403,8 +403,8 @@ TEST(PgConnect, refused_connection_is_transient_and_hides_every_password) {
 TEST(PgConnect, silent_server_times_out_as_transient) {
   const LoopbackSocket silent(/*listening=*/true);
   const auto started = std::chrono::steady_clock::now();
-  Result<Connection> conn = Connection::open(
-      {"host=127.0.0.1 sslmode=disable port=" + silent.port(), "rehome", 2, 0});
+  Result<Connection> conn =
+      Connection::open({"host=127.0.0.1 sslmode=disable port=" + silent.port(), "rehome", 2, 0});
   const auto waited = std::chrono::steady_clock::now() - started;
   ASSERT_FALSE(conn.has_value());
   EXPECT_EQ(conn.error().kind, ErrorKind::kTransient);

@@ -25,7 +25,8 @@ std::string error_xml(const std::string& code) {
 }
 
 const std::string kSlowDown = response(503, "Slow Down", error_xml("SlowDown"));
-const std::string kInternalError = response(500, "Internal Server Error", error_xml("InternalError"));
+const std::string kInternalError =
+    response(500, "Internal Server Error", error_xml("InternalError"));
 const std::string kHeadOk = response(200, "OK", "", "ETag: \"abc\"\r\n");
 
 class S3ClientRetryTest : public ::testing::Test {
@@ -95,7 +96,10 @@ TEST_F(S3ClientRetryTest, not_found_is_not_retried) {
 
 TEST_F(S3ClientRetryTest, refused_connections_are_retried_as_transient) {
   std::string endpoint;
-  { ScriptedServer gone({kHeadOk}); endpoint = gone.endpoint(); }  // nothing listens there now
+  {
+    ScriptedServer gone({kHeadOk});
+    endpoint = gone.endpoint();
+  }  // nothing listens there now
   auto client = client_for(endpoint, 2);
   auto info = run<ObjectInfo>([&](auto done) { client->head_object("b", "k", done); });
   ASSERT_FALSE(info);
@@ -105,8 +109,8 @@ TEST_F(S3ClientRetryTest, refused_connections_are_retried_as_transient) {
 
 TEST_F(S3ClientRetryTest, cut_get_restarts_the_sink_and_delivers_the_body_once) {
   const std::string body(1000, 'b');
-  const std::string cut = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n" +
-                          body.substr(0, 400);
+  const std::string cut =
+      "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n" + body.substr(0, 400);
   ScriptedServer server({cut, response(200, "OK", body)});
   auto client = client_for(server.endpoint());
   std::string received;
@@ -184,8 +188,8 @@ TEST_F(S3ClientRetryTest, copy_answered_200_with_an_error_document_is_retried) {
   const std::string copied =
       "<CopyObjectResult><LastModified>2024-01-01T00:00:00.000Z</LastModified>"
       "<ETag>\"0123\"</ETag></CopyObjectResult>";
-  ScriptedServer server({response(200, "OK", error_xml("InternalError")),
-                         response(200, "OK", copied)});
+  ScriptedServer server(
+      {response(200, "OK", error_xml("InternalError")), response(200, "OK", copied)});
   auto client = client_for(server.endpoint());
   CopyRequest request;
   request.source_bucket = "legacy";
@@ -226,8 +230,9 @@ TEST_F(S3ClientRetryTest, delete_objects_posts_a_signed_document_with_content_md
                                   "<Error><Key>c</Key><Code>AccessDenied</Code>"
                                   "<Message>no</Message></Error></DeleteResult>")});
   auto client = client_for(server.endpoint());
-  auto result = run<DeleteResult>(
-      [&](auto done) { client->delete_objects("b", {"a&b", "c"}, done); });
+  auto result = run<DeleteResult>([&](auto done) {
+    client->delete_objects("b", {"a&b", "c"}, done);
+  });
   ASSERT_TRUE(result) << result.error().message;
   EXPECT_EQ(result->deleted, (std::vector<std::string>{"a&b"}));
   ASSERT_EQ(result->errors.size(), 1u);

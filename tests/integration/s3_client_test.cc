@@ -26,7 +26,10 @@ std::string md5_hex(std::string_view data) { return to_hex(md5(data)); }
 
 // Names under a test's prefix that naive URL, signing or XML code gets wrong.
 std::vector<std::string> tricky_names() {
-  return {"with space.png", "plus+sign.png", "percent%41%2F.png", "tilde~.png",
+  return {"with space.png",
+          "plus+sign.png",
+          "percent%41%2F.png",
+          "tilde~.png",
           "unicod\xC3\xA9-\xD0\xBA\xD0\xBB\xD1\x8E\xD1\x87-\xF0\x9F\x98\x80.png",
           "nested/dir/file.png"};
 }
@@ -495,7 +498,8 @@ TEST_P(S3ClientTest, wrong_secret_is_access_denied_naming_endpoint_and_key_id_no
   if (on_s3rver()) GTEST_SKIP() << "s3rver 3.7.1 does not check signatures";
   const std::string wrong_secret = "wrong-secret-do-not-print-me";
   auto client = make_client(wrong_secret);
-  auto info = run<ObjectInfo>([&](auto done) { client->head_object(kBucket, prefix_ + "x", done); });
+  auto info =
+      run<ObjectInfo>([&](auto done) { client->head_object(kBucket, prefix_ + "x", done); });
   ASSERT_FALSE(info);
   // HEAD has no body, so the code is unknown: the status says access denied.
   EXPECT_EQ(info.error().kind, ErrorKind::kAccessDenied) << info.error().message;
@@ -517,8 +521,9 @@ TEST_P(S3ClientTest, wrong_secret_is_access_denied_naming_endpoint_and_key_id_no
 
 TEST_P(S3ClientTest, skewed_clock_is_a_permanent_error_that_says_to_fix_the_clock) {
   if (on_s3rver()) GTEST_SKIP() << "s3rver 3.7.1 does not check signatures or their time";
-  auto client = make_client(GetParam().secret_key,
-                            [] { return std::chrono::system_clock::now() - std::chrono::hours(2); });
+  auto client = make_client(GetParam().secret_key, [] {
+    return std::chrono::system_clock::now() - std::chrono::hours(2);
+  });
   auto page = run<ListPage>([&](auto done) {
     ListRequest request;
     request.bucket = kBucket;

@@ -49,9 +49,9 @@ std::string read_request(int connection) {
 
 std::string response(int status, const std::string& reason, const std::string& body,
                      const std::string& extra_headers) {
-  return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\nConnection: close\r\n" + extra_headers + "\r\n" +
-         body;
+  return "HTTP/1.1 " + std::to_string(status) + " " + reason +
+         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n" +
+         extra_headers + "\r\n" + body;
 }
 
 ScriptedServer::ScriptedServer(std::vector<std::string> script) : script_(std::move(script)) {
@@ -77,9 +77,7 @@ ScriptedServer::~ScriptedServer() {
   ::close(listener_);
 }
 
-std::string ScriptedServer::endpoint() const {
-  return "http://127.0.0.1:" + std::to_string(port_);
-}
+std::string ScriptedServer::endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
 std::vector<std::string> ScriptedServer::requests() const {
   std::lock_guard<std::mutex> lock(mutex_);
