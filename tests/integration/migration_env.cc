@@ -5,7 +5,9 @@
 
 #include <array>
 #include <cstdio>
+#include <csignal>
 #include <stdexcept>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -130,8 +132,28 @@ std::vector<std::string> MigrationEnv::binary_env() const {
   };
 }
 
+namespace {
+
+int run_rehome_impl(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                    int signal, std::chrono::milliseconds delay, std::string* output);
+
+}  // namespace
+
 int run_rehome(const std::vector<std::string>& args, const std::vector<std::string>& env,
                std::string* output) {
+  return run_rehome_impl(args, env, 0, {}, output);
+}
+
+int run_rehome_and_signal(const std::vector<std::string>& args,
+                          const std::vector<std::string>& env, int signal,
+                          std::chrono::milliseconds delay, std::string* output) {
+  return run_rehome_impl(args, env, signal, delay, output);
+}
+
+namespace {
+
+int run_rehome_impl(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                    int signal, std::chrono::milliseconds delay, std::string* output) {
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
   pid_t pid = fork();
@@ -150,6 +172,13 @@ int run_rehome(const std::vector<std::string>& args, const std::vector<std::stri
     _exit(127);
   }
   close(pipe_fds[1]);
+  std::thread signaller;
+  if (signal != 0) {
+    signaller = std::thread([pid, signal, delay] {
+      std::this_thread::sleep_for(delay);
+      ::kill(pid, signal);
+    });
+  }
   std::string captured;
   std::array<char, 4096> buffer{};
   ssize_t n;
@@ -159,9 +188,12 @@ int run_rehome(const std::vector<std::string>& args, const std::vector<std::stri
   close(pipe_fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
+  if (signaller.joinable()) signaller.join();
   if (output) *output = std::move(captured);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return WEXITSTATUS(status);
 }
+
+}  // namespace
 
 }  // namespace rehome::testing

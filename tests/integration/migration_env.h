@@ -2,6 +2,7 @@
 // on radosgw, helpers to seed both, and a JobConfig pointing at them.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,6 +62,11 @@ class MigrationEnv {
 /// (128 + signal when killed by a signal). Output is captured into `output` when given.
 int run_rehome(const std::vector<std::string>& args, const std::vector<std::string>& env,
                std::string* output = nullptr);
+
+/// Like run_rehome, but sends `signal` to the process `delay` after it starts.
+int run_rehome_and_signal(const std::vector<std::string>& args,
+                          const std::vector<std::string>& env, int signal,
+                          std::chrono::milliseconds delay, std::string* output = nullptr);
 
 /// The content a seeded avatar `i` has (distinct per i, PNG-like header).
 std::string avatar_bytes(int i);

@@ -236,6 +236,23 @@ TEST_F(Migration, rerun_after_completion_does_nothing_and_says_so) {
   EXPECT_NE(out.find("nothing to do"), std::string::npos) << out;
 }
 
+TEST_F(Migration, sigterm_stops_cleanly_with_the_interrupted_status_and_a_rerun_finishes) {
+  auto ids = env_->seed_legacy(60);
+  auto env = env_->binary_env();
+  std::string out;
+  // Slowed to ~20 requests/s so that the signal lands mid-run.
+  int status = run_rehome_and_signal({"run", "--progress", "none", "--max-rps", "20",
+                                      "--concurrency", "2"},
+                                     env, SIGTERM, std::chrono::milliseconds(1500), &out);
+  ASSERT_EQ(status, 130) << out;
+  EXPECT_NE(out.find("rehome run: interrupted"), std::string::npos) << out;
+  ASSERT_EQ(run_rehome({"run", "--progress", "none"}, env, &out), 0) << out;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(env_->path_of(ids[i]), production_key(static_cast<int>(i)));
+  }
+  ASSERT_EQ(run_rehome({"verify", "--progress", "none"}, env, &out), 0) << out;
+}
+
 // Promise 7.
 TEST_F(Migration, leaves_null_empty_and_foreign_paths_alone_and_counts_them) {
   env_->seed_legacy(1);
