@@ -55,7 +55,12 @@ Result<s3::ClientConfig> client_config(const Options& o) {
   config.endpoint.region = region.empty() ? "us-east-1" : region;
   std::string endpoint = !o.endpoint.empty() ? o.endpoint : settings->endpoint_url;
   while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
-  if (endpoint.empty()) return Error{ErrorKind::kInvalidInput, "no endpoint: set AWS_ENDPOINT_URL or --endpoint"};
+  if (endpoint.empty()) {
+    Error error;
+    error.kind = ErrorKind::kInvalidInput;
+    error.message = "no endpoint: set AWS_ENDPOINT_URL or --endpoint (this tool is for test servers)";
+    return error;
+  }
   config.endpoint.url = endpoint;
   return config;
 }

@@ -58,6 +58,26 @@ Status snapshot_both(const JobConfig& config, S3Services& s3, pg::Connection& db
   return Ok{};
 }
 
+/// What plan and verify share: check the table and buckets, snapshot both listings, count
+/// the table's paths.
+Status prepare(const JobConfig& config, pg::Connection& db, Summary& summary) {
+  StateStore state(db, config.state_schema, job_name(config));
+  RowStore rows(db, config, state);
+  if (auto st = rows.check_table(); !st) return st;
+  S3Services s3(config);
+  if (auto st = s3.check_access(config); !st) return st;
+  if (auto st = snapshot_both(config, s3, db, summary); !st) return st;
+  s3.count_requests(summary);
+  auto counts = rows.count_paths();
+  if (!counts) return counts.error();
+  summary.rows_pending = counts->legacy;
+  summary.rows_production = counts->production;
+  summary.rows_null = counts->null;
+  summary.rows_empty = counts->empty;
+  summary.rows_other = counts->other;
+  return Ok{};
+}
+
 }  // namespace
 
 Summary plan(const JobConfig& config, const CommandHooks&) {
@@ -65,20 +85,7 @@ Summary plan(const JobConfig& config, const CommandHooks&) {
   a.summary.command = "plan";
   auto db = connect_database(config);
   if (!db) return a.fail(db.error());
-  StateStore state(*db, config.state_schema, job_name(config));
-  RowStore rows(*db, config, state);
-  if (auto st = rows.check_table(); !st) return a.fail(st.error());
-  S3Services s3(config);
-  if (auto st = s3.check_access(config); !st) return a.fail(st.error());
-  if (auto st = snapshot_both(config, s3, *db, a.summary); !st) return a.fail(st.error());
-  s3.count_requests(a.summary);
-  auto counts = rows.count_paths();
-  if (!counts) return a.fail(counts.error());
-  a.summary.rows_null = counts->null;
-  a.summary.rows_empty = counts->empty;
-  a.summary.rows_other = counts->other;
-  a.summary.rows_production = counts->production;
-  a.summary.rows_pending = counts->legacy;
+  if (auto st = prepare(config, *db, a.summary); !st) return a.fail(st.error());
   const std::string t = *pg::quote_identifier(config.table);
   const std::string p = *pg::quote_identifier(config.path_column);
   // Rows whose legacy object is absent (broken) or whose twin conflicts, and legacy objects
@@ -112,20 +119,7 @@ Summary verify(const JobConfig& config, const CommandHooks&) {
   a.summary.command = "verify";
   auto db = connect_database(config);
   if (!db) return a.fail(db.error());
-  StateStore state(*db, config.state_schema, job_name(config));
-  RowStore rows(*db, config, state);
-  if (auto st = rows.check_table(); !st) return a.fail(st.error());
-  S3Services s3(config);
-  if (auto st = s3.check_access(config); !st) return a.fail(st.error());
-  if (auto st = snapshot_both(config, s3, *db, a.summary); !st) return a.fail(st.error());
-  s3.count_requests(a.summary);
-  auto counts = rows.count_paths();
-  if (!counts) return a.fail(counts.error());
-  a.summary.rows_pending = counts->legacy;
-  a.summary.rows_production = counts->production;
-  a.summary.rows_null = counts->null;
-  a.summary.rows_empty = counts->empty;
-  a.summary.rows_other = counts->other;
+  if (auto st = prepare(config, *db, a.summary); !st) return a.fail(st.error());
   const std::string t = *pg::quote_identifier(config.table);
   const std::string p = *pg::quote_identifier(config.path_column);
   const std::string i = *pg::quote_identifier(config.id_column);

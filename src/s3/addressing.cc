@@ -119,23 +119,6 @@ std::string host_with_port(const EndpointParts& parts) {
   return parts.host + ":" + parts.port;
 }
 
-// SigV4's canonical query: names and values encoded, sorted by name then value, "name=" for
-// value-less parameters.
-std::string canonical_query(const QueryParams& query) {
-  std::vector<std::pair<std::string, std::string>> encoded;
-  encoded.reserve(query.size());
-  for (const auto& [name, value] : query) encoded.emplace_back(uri_encode(name), uri_encode(value));
-  std::sort(encoded.begin(), encoded.end());
-  std::string out;
-  for (const auto& [name, value] : encoded) {
-    if (!out.empty()) out += '&';
-    out += name;
-    out += '=';
-    out += value;
-  }
-  return out;
-}
-
 }  // namespace
 
 Status validate_endpoint(const Endpoint& endpoint) {

@@ -47,22 +47,6 @@ std::string trim_all(std::string_view value) {
   return out;
 }
 
-/// "name=value" pairs, each side encoded (including '/'), sorted by encoded name then value.
-std::string canonical_query(const std::vector<std::pair<std::string, std::string>>& query) {
-  std::vector<std::pair<std::string, std::string>> encoded;
-  encoded.reserve(query.size());
-  for (const auto& [name, value] : query) encoded.emplace_back(uri_encode(name), uri_encode(value));
-  std::sort(encoded.begin(), encoded.end());
-  std::string out;
-  for (const auto& [name, value] : encoded) {
-    if (!out.empty()) out.push_back('&');
-    out += name;
-    out.push_back('=');
-    out += value;
-  }
-  return out;
-}
-
 struct CanonicalHeaders {
   std::string block;         ///< "name:value\n" per distinct name.
   std::string signed_names;  ///< "host;x-amz-date"

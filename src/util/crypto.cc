@@ -2,6 +2,7 @@
 // allocation failure or a provider that refuses the algorithm (MD5 under FIPS): nothing a caller
 // can recover from, so it is an exception rather than a Result.
 #include "util/crypto.h"
+#include "util/uri.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -36,12 +37,6 @@ void md5_init(EVP_MD_CTX* context) {
   }
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 }  // namespace
 
@@ -82,8 +77,8 @@ std::string from_hex(std::string_view hex) {
   std::string out;
   out.reserve(hex.size() / 2);
   for (std::size_t i = 0; i < hex.size(); i += 2) {
-    int hi = hex_value(hex[i]);
-    int lo = hex_value(hex[i + 1]);
+    int hi = hex_digit_value(hex[i]);
+    int lo = hex_digit_value(hex[i + 1]);
     if (hi < 0 || lo < 0) return {};
     out.push_back(static_cast<char>(hi * 16 + lo));
   }

@@ -1,5 +1,7 @@
 #include "util/uri.h"
 
+#include <algorithm>
+
 namespace rehome {
 
 namespace {
@@ -9,14 +11,29 @@ bool is_unreserved(unsigned char c) {
          c == '_' || c == '.' || c == '~';
 }
 
-int hex_value(char c) {
+}  // namespace
+
+int hex_digit_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
 
-}  // namespace
+std::string canonical_query(const std::vector<std::pair<std::string, std::string>>& query) {
+  std::vector<std::pair<std::string, std::string>> encoded;
+  encoded.reserve(query.size());
+  for (const auto& [name, value] : query) encoded.emplace_back(uri_encode(name), uri_encode(value));
+  std::sort(encoded.begin(), encoded.end());
+  std::string out;
+  for (const auto& [name, value] : encoded) {
+    if (!out.empty()) out.push_back('&');
+    out += name;
+    out.push_back('=');
+    out += value;
+  }
+  return out;
+}
 
 std::string uri_encode(std::string_view text, bool keep_slash) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -41,8 +58,8 @@ std::string uri_decode(std::string_view text, bool plus_is_space) {
   for (std::size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (c == '%' && i + 2 < text.size()) {
-      int hi = hex_value(text[i + 1]);
-      int lo = hex_value(text[i + 2]);
+      int hi = hex_digit_value(text[i + 1]);
+      int lo = hex_digit_value(text[i + 2]);
       if (hi >= 0 && lo >= 0) {
         out.push_back(static_cast<char>(hi * 16 + lo));
         i += 2;

@@ -1,0 +1,383 @@
+"""The fault scenarios behind scripts/faults: each proves the promise under one kind of fault.
+
+Every scenario gets its own database and bucket pair on the shared services, seeds them with
+rehome-seed, takes a manifest of the legacy originals (key suffix -> MD5/ETag), runs the live
+probe throughout, drives rehome under its fault, and then measures the same things:
+  lost objects   legacy originals (minus seeded conflicts) whose content is not in production
+  dangling rows  `rehome verify`'s count of rows naming missing objects, minus seeded broken refs,
+                 cross-checked independently against fresh listings of both buckets
+  double rewrites rows that rehome.rewrites shows rewritten to two different paths
+"""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import pgmini  # noqa: E402
+import s3mini  # noqa: E402
+
+FAILPOINTS = ["between-copy-and-rewrite", "between-update-and-commit", "after-recording-outcomes"]
+
+
+class World:
+    """One scenario's database + buckets, and the tools to drive and audit it."""
+
+    def __init__(self, ctx, name, avatars, broken=3, conflicts=1):
+        self.ctx, self.name = ctx, name
+        self.dir = os.path.join(ctx.work, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.broken, self.conflicts = broken, conflicts
+        self.dbname = "faults_" + name
+        admin = pgmini.Connection(ctx.pg_url("rehome"))
+        admin.query("DROP DATABASE IF EXISTS %s" % self.dbname)
+        admin.query("CREATE DATABASE %s" % self.dbname)
+        admin.close()
+        self.db_url = ctx.pg_url(self.dbname)
+        self.legacy, self.production = name + "-legacy", name + "-production"
+        self.s3 = ctx.s3()
+        for b in (self.legacy, self.production):
+            status, _, body = self.s3.request("PUT", b)
+            if status != 200:
+                raise RuntimeError("create bucket %s: %s %s" % (b, status, body[:200]))
+        self.log = open(os.path.join(self.dir, "rehome.log"), "ab")
+        subprocess.run([ctx.seed_bin, "--avatars", str(avatars), "--broken", str(broken),
+                        "--conflicts", str(conflicts), "--database-url", self.db_url,
+                        "--legacy-bucket", self.legacy, "--production-bucket", self.production,
+                        "--endpoint", ctx.rgw], check=True, stdout=self.log, stderr=self.log)
+        self.manifest = {k.split("/", 1)[1]: etag for k, etag, _ in self.s3.list(self.legacy, "image/")}
+        with open(os.path.join(self.dir, "manifest.json"), "w") as fh:
+            json.dump(self.manifest, fh)
+        self.runs, self.statuses = 0, []
+        self.requests = {"sent": 0, "retries": 0, "throttled": 0}
+        self.probe = None
+
+    def env(self, endpoint=None, extra=None):
+        e = dict(os.environ)
+        e.update({"DATABASE_URL": self.db_url, "AWS_ENDPOINT_URL": endpoint or self.ctx.rgw,
+                  "AWS_ACCESS_KEY_ID": self.ctx.access_key, "AWS_SECRET_ACCESS_KEY": self.ctx.secret_key,
+                  "AWS_REGION": "us-east-1", "REHOME_LEGACY_BUCKET": self.legacy,
+                  "REHOME_PRODUCTION_BUCKET": self.production})
+        e.pop("REHOME_FAILPOINT", None)
+        e.update(extra or {})
+        return e
+
+    def start(self, args, endpoint=None, extra=None):
+        """Starts `rehome run ARGS`; returns (process, report path)."""
+        self.runs += 1
+        report = os.path.join(self.dir, "report-%03d.json" % self.runs)
+        self.log.write(b"\n=== run %d: %s\n" % (self.runs, " ".join(args).encode()))
+        self.log.flush()
+        p = subprocess.Popen([self.ctx.rehome, "run", "--progress", "json", "--report", report] + args,
+                             env=self.env(endpoint, extra), stdout=self.log, stderr=self.log)
+        return p, report
+
+    def finish(self, p, report):
+        """Waits for a run; returns (exit status, report dict or None); sums its request counts."""
+        status = p.wait()
+        self.statuses.append(status)
+        data = None
+        if os.path.exists(report):
+            with open(report) as fh:
+                data = json.load(fh)
+            for k in self.requests:
+                self.requests[k] += data["requests"][k]
+        return status, data
+
+    def run(self, args=(), endpoint=None, extra=None):
+        return self.finish(*self.start(list(args), endpoint, extra))
+
+    @staticmethod
+    def done(status, report):
+        """Finished: exit 0, or 3 with nothing failed and only seeded broken refs/conflicts pending."""
+        if status == 0:
+            return True
+        if status != 3 or not report:
+            return False
+        r = report["rows"]
+        return report["objects"]["failed"] == 0 and r["failed"] == 0 and r["pending"] == r["broken"] + r["conflict"]
+
+    def run_until_done(self, args=(), endpoint=None, max_runs=8):
+        for _ in range(max_runs):
+            status, report = self.run(args, endpoint)
+            if self.done(status, report):
+                return True
+        return False
+
+    def start_probe(self):
+        self.probe_stats = os.path.join(self.dir, "probe.json")
+        self.probe = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "probe.py"), "--database-url", self.db_url,
+             "--endpoint", self.ctx.rgw, "--legacy-bucket", self.legacy, "--production-bucket", self.production,
+             "--manifest", os.path.join(self.dir, "manifest.json"), "--stats-file", self.probe_stats],
+            env=self.env(), stdout=subprocess.DEVNULL, stderr=self.log)
+
+    def stop_probe(self):
+        if self.probe is None:
+            return {"checks": 0, "failures": 0, "examples": []}
+        self.probe.send_signal(signal.SIGTERM)
+        self.probe.wait(timeout=60)
+        self.probe = None
+        with open(self.probe_stats) as fh:
+            return json.load(fh)
+
+    def audit(self):
+        """The end-state measurements common to every scenario."""
+        prod = {k.split("/", 1)[1]: etag for k, etag, _ in self.s3.list(self.production, "avatar/")}
+        legacy = {k for k, _, _ in self.s3.list(self.legacy, "image/")}
+        lost = sorted(k for k, etag in self.manifest.items()
+                      if not k.startswith("conflict-") and prod.get(k) != etag)
+        verify_report = os.path.join(self.dir, "verify.json")
+        v = subprocess.run([self.ctx.rehome, "verify", "--progress", "none", "--report", verify_report],
+                           env=self.env(), stdout=self.log, stderr=self.log)
+        with open(verify_report) as fh:
+            dangling = json.load(fh)["rows"]["dangling"] - self.broken
+        db = pgmini.Connection(self.db_url)
+        rows = db.query("SELECT id, path FROM avatars")
+        independent = [(i, p) for i, p in rows if p and not p.startswith("image/missing-") and (
+            (p.startswith("image/") and p not in legacy) or
+            (p.startswith("avatar/") and p.split("/", 1)[1] not in prod))]
+        double = int(db.query("SELECT count(*) FROM (SELECT row_id FROM rehome.rewrites GROUP BY row_id "
+                              "HAVING count(DISTINCT new_path) > 1) t")[0][0])
+        pending = int(db.query("SELECT count(*) FROM avatars WHERE path LIKE 'image/%'")[0][0])
+        db.close()
+        return {"lost_objects": len(lost), "lost_examples": lost[:10], "dangling_rows": dangling,
+                "verify_status": v.returncode, "dangling_independent": len(independent),
+                "dangling_examples": independent[:10], "double_rewrites": double,
+                "rows_still_legacy": pending}
+
+    def close(self):
+        if self.probe is not None:
+            self.stop_probe()
+        self.log.close()
+
+
+def result(world, scenario, ok_run, faults, probe, audit, **extra):
+    r = {"scenario": scenario, "runs": world.runs, "statuses": world.statuses, "completed": ok_run,
+         "faults": faults, "probe_checks": probe["checks"], "probe_failures": probe["failures"],
+         "probe_examples": probe["examples"][:5], "requests": world.requests}
+    r.update(audit)
+    r.update(extra)
+    r["pass"] = bool(ok_run and probe["failures"] == 0 and audit["lost_objects"] == 0 and
+                     audit["dangling_rows"] == 0 and audit["dangling_independent"] == 0 and
+                     audit["double_rewrites"] == 0 and extra.get("app_writes_lost", 0) == 0)
+    return r
+
+
+def crash(ctx, objects, kills):
+    """(a) SIGKILL at random moments (and at the three failpoints), restarting until exit 0."""
+    w = World(ctx, "crash", avatars=2 * objects, broken=0, conflicts=0)
+    w.start_probe()
+    rng = random.Random(ctx.seed)
+    db = pgmini.Connection(w.db_url)
+    phases = {}
+    # A rate cap and small row ranges stretch both phases so random kills can land in each.
+    args = ["--max-rps", str(ctx.crash_rps), "--row-range", "100"]
+    total_legacy = len(w.manifest)
+    done_early = False
+    for k in range(kills):
+        if k % 5 == 4:  # every fifth kill at an exact point the random ones rarely hit
+            fp = FAILPOINTS[(k // 5) % 3]
+            status, report = w.run(args, extra={"REHOME_FAILPOINT": fp})
+            phases["failpoint:" + fp] = phases.get("failpoint:" + fp, 0) + 1
+        else:
+            p, report_path = w.start(args)
+            delay = rng.uniform(0.05, ctx.crash_max_delay)
+            try:
+                p.wait(timeout=delay)
+            except subprocess.TimeoutExpired:
+                try:
+                    recorded = int(db.query("SELECT count(*) FROM rehome.objects")[0][0])
+                    rewritten = int(db.query("SELECT count(*) FROM rehome.rewrites")[0][0])
+                except pgmini.PgError:
+                    db = pgmini.Connection(w.db_url)
+                    recorded = rewritten = -1
+                p.send_signal(signal.SIGKILL)
+                phase = ("start" if recorded <= 0 else "copy" if recorded < total_legacy
+                         else "rows" if rewritten < total_legacy else "count")
+                phases[phase] = phases.get(phase, 0) + 1
+            status, report = w.finish(p, report_path)
+        if status == 0:
+            done_early = True
+            break
+    ok = w.run_until_done(max_runs=3)
+    db.close()
+    probe = w.stop_probe()
+    audit = w.audit()
+    kills_done = sum(1 for s in w.statuses if s == 128 + 9 or s == -9)
+    r = result(w, "a. crash (SIGKILL)", ok and w.statuses[-1] == 0, "%d kills %s" % (kills_done, phases),
+               probe, audit, kills=kills_done, kill_phases=phases, finished_before_all_kills=done_early)
+    w.close()
+    return r
+
+
+# About a fifth of all requests. SlowDowns are kept rarer than the rest: each one halves the
+# whole job's pace (by design), so at 5% the run crawls at a few objects per second.
+DEFAULT_RATES = {"slowdown": 0.015, "slowdown_retry": 0.01, "internal": 0.03, "reset_before": 0.02,
+                 "lost_response": 0.02, "reset_mid_body": 0.02, "truncated": 0.02, "copy_error_200": 0.05,
+                 "stall": 0.005}
+
+
+def s3_faults(ctx, objects):
+    """(b) every kind of S3 fault through the proxy at ~20% of requests; reruns until done."""
+    w = World(ctx, "s3faults", avatars=2 * objects)
+    w.start_probe()
+    cfg = os.path.join(w.dir, "proxy.json")
+    with open(cfg, "w") as fh:
+        json.dump({"rates": DEFAULT_RATES, "stall_seconds": 3}, fh)
+    port_file, stats_file = os.path.join(w.dir, "proxy.port"), os.path.join(w.dir, "proxy-stats.json")
+    proxy_log = open(os.path.join(w.dir, "proxy.log"), "ab")
+    proxy = subprocess.Popen([sys.executable, os.path.join(HERE, "fault_proxy.py"), "--upstream", ctx.rgw,
+                              "--config", cfg, "--port-file", port_file, "--stats-file", stats_file,
+                              "--seed", str(ctx.seed)], stdout=proxy_log, stderr=proxy_log)
+    try:
+        for _ in range(100):
+            if os.path.exists(port_file):
+                break
+            time.sleep(0.05)
+        with open(port_file) as fh:
+            endpoint = "http://127.0.0.1:%s" % fh.read().strip()
+        ok = w.run_until_done(["--concurrency", "32"], endpoint=endpoint)
+    finally:
+        proxy.send_signal(signal.SIGTERM)
+        proxy.wait(timeout=30)
+        proxy_log.close()
+    with open(stats_file) as fh:
+        stats = json.load(fh)
+    probe = w.stop_probe()
+    audit = w.audit()
+    kinds = {k: stats[k] for k in DEFAULT_RATES if stats.get(k)}
+    r = result(w, "b. S3 faults (proxy)", ok, "%d of %d requests %s" % (stats["injected"], stats["requests"], kinds),
+               probe, audit, proxy=stats, retries_and_throttled_reported=w.requests["retries"] > 0
+               and w.requests["throttled"] > 0)
+    r["pass"] = r["pass"] and r["retries_and_throttled_reported"]
+    w.close()
+    return r
+
+
+def db_faults(ctx, objects):
+    """(c) PostgreSQL restarted, rehome's backend terminated, statement timeouts, mid-run."""
+    w = World(ctx, "dbfaults", avatars=2 * objects)
+    w.start_probe()
+    events = []
+    admin = pgmini.Connection(w.db_url, "rehome-faults-admin")
+
+    def terminate():
+        rows = admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                           "AND pid <> pg_backend_pid() AND application_name NOT LIKE 'rehome-faults%%'"
+                           % pgmini.quote(w.dbname))
+        return len(rows)
+
+    def controller(p):
+        nonlocal admin
+        step = ctx.db_fault_gap
+        time.sleep(step)
+        if p.poll() is None:
+            subprocess.run(["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "-D",
+                            os.path.join(ctx.pg_dir, "data"), "-l", os.path.join(ctx.pg_dir, "server.log"),
+                            "-w", "restart", "-m", "fast"], check=True, stdout=subprocess.DEVNULL)
+            events.append("postgres restarted")
+            admin = pgmini.Connection(w.db_url, "rehome-faults-admin")
+        time.sleep(step)
+        if p.poll() is None:
+            events.append("pg_terminate_backend x%d" % terminate())
+        time.sleep(step)
+        if p.poll() is None:
+            admin.query("ALTER DATABASE %s SET statement_timeout = '20ms'" % w.dbname)
+            events.append("statement_timeout 20ms + terminate x%d" % terminate())
+            time.sleep(step)
+            admin.query("ALTER DATABASE %s RESET statement_timeout" % w.dbname)
+            events.append("statement_timeout reset")
+        time.sleep(step)
+        if p.poll() is None:
+            events.append("pg_terminate_backend x%d" % terminate())
+
+    p, report = w.start(["--max-rps", str(ctx.db_rps)])
+    t = threading.Thread(target=controller, args=(p,))
+    t.start()
+    status, rep = w.finish(p, report)
+    t.join()
+    ok = w.done(status, rep) or w.run_until_done()
+    admin.close()
+    probe = w.stop_probe()
+    audit = w.audit()
+    r = result(w, "c. database faults", ok, "; ".join(events), probe, audit, db_events=events,
+               first_run_finished=w.done(status, rep))
+    w.close()
+    return r
+
+
+def app_writes(ctx, objects):
+    """(d) the application keeps writing: new legacy rows, rows moved to new avatars, deletions."""
+    w = World(ctx, "appwrites", avatars=2 * objects)
+    w.start_probe()
+    app = pgmini.Connection(w.db_url, "rehome-faults-app")
+    s3 = ctx.s3()
+    seeded = [int(i) for (i,) in app.query("SELECT id FROM avatars WHERE path LIKE 'image/avatar-%' ORDER BY id")]
+    rng = random.Random(ctx.seed + 4)
+    rng.shuffle(seeded)
+    new_legacy, modern, deleted = {}, {}, set()
+    stop = threading.Event()
+
+    def writer():
+        n = 0
+        while not stop.is_set():
+            n += 1
+            kind = n % 3
+            if kind == 0:  # a new upload under the old scheme: object first, then the row
+                body = os.urandom(900 + n)
+                key = "image/app-%d.png" % n
+                s3.put(w.legacy, key, body)
+                (rid,) = app.query("INSERT INTO avatars (path) VALUES (%s) RETURNING id" % pgmini.quote(key))[0]
+                import hashlib
+                new_legacy[int(rid)] = ("app-%d.png" % n, hashlib.md5(body).hexdigest())
+            elif kind == 1 and seeded:  # the user uploads a new avatar: new object, then the row
+                rid = seeded.pop()
+                key = "avatar/new-%d.png" % n
+                s3.put(w.production, key, os.urandom(700 + n))
+                app.query("UPDATE avatars SET path = %s WHERE id = %d" % (pgmini.quote(key), rid))
+                modern[rid] = key
+            elif seeded:  # the user deletes their account
+                rid = seeded.pop()
+                app.query("DELETE FROM avatars WHERE id = %d" % rid)
+                deleted.add(rid)
+            time.sleep(0.01)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    status, rep = w.run(["--max-rps", str(ctx.app_rps), "--row-range", "200"])
+    stop.set()
+    t.join()
+    ok = w.run_until_done()  # after the writes stop, a rerun picks up rows added after the listing
+    rows = dict((int(i), p) for i, p in app.query("SELECT id, path FROM avatars"))
+    app.close()
+    prod = {k.split("/", 1)[1]: e for k, e, _ in s3.list(w.production, "avatar/")}
+    legacy = {k.split("/", 1)[1]: e for k, e, _ in s3.list(w.legacy, "image/")}
+    lost = []
+    for rid, key in modern.items():
+        if rows.get(rid) != key:
+            lost.append("row %d: app wrote %s, now %s" % (rid, key, rows.get(rid)))
+    for rid in deleted:
+        if rid in rows:
+            lost.append("row %d: app deleted it, it is back as %s" % (rid, rows[rid]))
+    migrated = 0
+    for rid, (suffix, md5) in new_legacy.items():
+        path = rows.get(rid)
+        if path == "avatar/" + suffix and prod.get(suffix) == md5:
+            migrated += 1
+        elif not (path == "image/" + suffix and legacy.get(suffix) == md5):
+            lost.append("row %d: app inserted image/%s, now %s (object ok: %s)" % (
+                rid, suffix, path, prod.get(suffix) == md5 or legacy.get(suffix) == md5))
+    probe = w.stop_probe()
+    audit = w.audit()
+    writes = "%d new legacy rows (%d migrated), %d rows moved to new avatars, %d rows deleted" % (
+        len(new_legacy), migrated, len(modern), len(deleted))
+    r = result(w, "d. application writes", ok, writes, probe, audit, app_writes_lost=len(lost),
+               app_lost_examples=lost[:10])
+    w.close()
+    return r
