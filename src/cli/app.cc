@@ -93,7 +93,7 @@ void add_common_flags(CLI::App& cmd, Flags& f) {
       ->envname("REHOME_CONCURRENCY")->capture_default_str();
   cmd.add_option("--max-rps", f.max_rps, "Cap on S3 requests per second (0: none)")
       ->envname("REHOME_MAX_RPS")->capture_default_str();
-  cmd.add_option("--row-range", f.row_range, "Primary-key range rewritten per transaction")
+  cmd.add_option("--row-range", f.row_range, "Rows per primary-key range rewritten in one transaction")
       ->capture_default_str();
   cmd.add_option("--report", f.report, "Also write the summary as JSON to this file");
   cmd.add_option("--progress", f.progress, "Progress output: auto, line, json or none")

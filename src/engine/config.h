@@ -31,7 +31,7 @@ struct JobConfig {
 
   std::size_t concurrency = 64;   ///< S3 requests in flight.
   double max_rps = 0;             ///< Cap on S3 requests per second; 0 = none.
-  std::int64_t row_range = 5000;  ///< Width of one id range rewritten per transaction.
+  std::int64_t row_range = 5000;  ///< Rows per primary-key range rewritten in one transaction.
   std::size_t record_batch = 1000;  ///< Object outcomes recorded per transaction.
   /// Largest object copied through this process when a server-side copy is impossible.
   std::int64_t max_streamed_object = 256LL * 1024 * 1024;

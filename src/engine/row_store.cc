@@ -94,6 +94,16 @@ Result<IdBounds> RowStore::id_bounds() {
   return b;
 }
 
+Result<std::optional<std::int64_t>> RowStore::range_end_after(std::int64_t lo, std::int64_t width) {
+  auto r = db_.exec(fmt::format("SELECT {0} FROM {1} WHERE {0} > $1::bigint ORDER BY {0} "
+                                "OFFSET $2::bigint LIMIT 1",
+                                id_, table_),
+                    {std::to_string(lo), std::to_string(width - 1)});
+  if (!r) return r.error();
+  if (r->size() == 0) return std::optional<std::int64_t>{};
+  return std::optional<std::int64_t>{r->int64(0, 0)};
+}
+
 Result<PathCounts> RowStore::count_paths() {
   auto r = db_.exec(
       fmt::format("SELECT count(*) FILTER (WHERE {0} IS NULL), count(*) FILTER (WHERE {0} = ''), "

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,10 @@ class RowStore {
   Status check_can_rewrite();
   /// The smallest and largest key.
   Result<IdBounds> id_bounds();
+  /// Keyset pagination: the key of the `width`-th row after `lo` (an index-only scan of the
+  /// primary key), or nullopt when fewer rows follow. Ranges then hold `width` rows however
+  /// sparse the keys are.
+  Result<std::optional<std::int64_t>> range_end_after(std::int64_t lo, std::int64_t width);
   /// Counts rows by path kind (one sequential scan).
   Result<PathCounts> count_paths();
   /// The server's clock now, as text: the start of a run.

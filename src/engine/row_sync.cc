@@ -25,7 +25,16 @@ Status RowSync::run(const std::string& run_started) {
   std::int64_t max = bounds->max;
   while (!ctx_.stop_requested()) {
     while (lo < max && !ctx_.stop_requested()) {
-      const std::int64_t hi = lo + std::min<std::int64_t>(ctx_.config.row_range, max - lo);
+      Result<std::optional<std::int64_t>> end = std::optional<std::int64_t>{};
+      if (auto st = retry_db(ctx_.state.db(), [&]() -> Status {
+            end = rows_.range_end_after(lo, ctx_.config.row_range);
+            if (!end) return end.error();
+            return Ok{};
+          });
+          !st) {
+        return st;
+      }
+      const std::int64_t hi = end->has_value() ? std::min(**end, max) : max;
       if (auto st = sync_range(lo, hi, run_started); !st) return st;
       lo = hi;
       ctx_.report_progress("rows");

@@ -312,6 +312,17 @@ TEST_F(Migration, keys_that_need_encoding_migrate) {
   EXPECT_EQ(env_->get(env_->production_bucket(), "avatar/empty.png"), "");
 }
 
+TEST_F(Migration, sparse_keys_are_walked_by_rows_not_by_key_width) {
+  env_->put(env_->legacy_bucket(), "image/a.png", "a");
+  env_->put(env_->legacy_bucket(), "image/b.png", "b");
+  env_->sql("ALTER TABLE avatars ALTER COLUMN id TYPE bigint");
+  env_->sql("INSERT INTO avatars (id, path) VALUES (1, 'image/a.png'), (4000000000000, 'image/b.png')");
+  auto summary = run();
+  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  EXPECT_EQ(env_->path_of(1), "avatar/a.png");
+  EXPECT_EQ(env_->path_of(4000000000000), "avatar/b.png");
+}
+
 TEST_F(Migration, several_rows_naming_one_object_all_move) {
   env_->put(env_->legacy_bucket(), "image/shared.png", "shared");
   auto a = env_->insert_row("image/shared.png");
