@@ -3,9 +3,9 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cerrno>
 #include <cstdio>
-#include <fstream>
-#include <iostream>
+#include <cstring>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -150,6 +150,46 @@ Result<engine::JobConfig> make_config(const Flags& f) {
   return config;
 }
 
+Error report_error(const std::string& path, const char* what) {
+  return Error{ErrorKind::kInvalidInput,
+               fmt::format("cannot write the report to {}: {}: {}: choose a writable path", path,
+                           what, std::strerror(errno)),
+               "", 0, -1};
+}
+
+std::string parent_directory(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+/// Fails unless the report's directory can take a new file (and an existing report can be
+/// replaced), without creating or truncating anything.
+Status check_report_path(const std::string& path) {
+  if (::access(parent_directory(path).c_str(), W_OK | X_OK) != 0) {
+    return report_error(path, "its directory is not writable");
+  }
+  if (::access(path.c_str(), F_OK) == 0 && ::access(path.c_str(), W_OK) != 0) {
+    return report_error(path, "the existing file is not writable");
+  }
+  return Ok{};
+}
+
+/// Writes the report to a temporary file beside `path`, then renames it into place.
+Status write_report(const std::string& path, const std::string& text) {
+  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
+  std::FILE* out = std::fopen(temporary.c_str(), "w");
+  if (!out) return report_error(path, "creating the temporary file failed");
+  bool ok = std::fwrite(text.data(), 1, text.size(), out) == text.size();
+  ok = std::fflush(out) == 0 && ok;
+  ok = std::fclose(out) == 0 && ok;
+  if (!ok || std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    return report_error(path, "writing it failed");
+  }
+  return Ok{};
+}
+
 void print_summary(const engine::Summary& s) {
   std::FILE* out = stdout;
   fmt::print(out, "rehome {}: {} in {:.1f}s\n", s.command, s.outcome, s.seconds);
@@ -194,13 +234,12 @@ int run_command(const std::string& name, const Flags& f) {
     fmt::print(stderr, "rehome: error: {}\n", config.error().message);
     return engine::kExitUsage;
   }
-  // An unwritable report path is found now, not after hours of work.
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> report(nullptr, &std::fclose);
+  // An unwritable report path is found now, not after hours of work; the report itself is
+  // written at the end, beside the target and renamed over it, so a killed run never leaves an
+  // empty or half-written report in place of an earlier one.
   if (!f.report.empty()) {
-    report.reset(std::fopen(f.report.c_str(), "w"));
-    if (!report) {
-      fmt::print(stderr, "rehome: error: cannot write the report to {}: {}: choose a writable path\n",
-                 f.report, std::strerror(errno));
+    if (auto st = check_report_path(f.report); !st) {
+      fmt::print(stderr, "rehome: error: {}\n", st.error().message);
       return engine::kExitUsage;
     }
   }
@@ -228,11 +267,9 @@ int run_command(const std::string& name, const Flags& f) {
     summary = engine::cleanup(*config, engine::CleanupOptions{*grace, f.dry_run}, hooks);
   }
   print_summary(summary);
-  if (report) {
-    fmt::print(report.get(), "{}\n", summary.to_json().dump(2));
-    if (std::fflush(report.get()) != 0) {
-      fmt::print(stderr, "rehome: error: writing the report to {} failed: {}\n", f.report,
-                 std::strerror(errno));
+  if (!f.report.empty()) {
+    if (auto st = write_report(f.report, summary.to_json().dump(2) + "\n"); !st) {
+      fmt::print(stderr, "rehome: error: {}\n", st.error().message);
       return engine::kExitFailed;
     }
   }

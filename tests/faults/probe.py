@@ -22,6 +22,7 @@ import signal
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pgmini  # noqa: E402
 import s3mini  # noqa: E402
@@ -75,9 +76,10 @@ def main():
         try:
             if db is None:
                 db = pgmini.Connection(a.database_url, "rehome-faults-probe")
-            # TABLESAMPLE would skew to pages; a random id range is cheap and uniform enough.
-            rows = db.query("SELECT id, path FROM %s WHERE id >= (SELECT floor(random() * max(id))::int FROM %s) "
-                            "ORDER BY id LIMIT %d" % (a.table, a.table, a.batch))
+            # Uniformly random ids (deleted ones simply miss): every row is equally likely.
+            rows = db.query("SELECT id, path FROM %s WHERE id IN (SELECT 1 + floor(random() * "
+                            "(SELECT coalesce(max(id), 0) FROM %s))::int FROM generate_series(1, %d))"
+                            % (a.table, a.table, a.batch))
         except (pgmini.PgError, OSError):
             # The database being restarted is a scenario, not a probe failure: wait and retry.
             db = None

@@ -30,6 +30,8 @@ class World:
 
     def __init__(self, ctx, name, avatars, broken=3, conflicts=1):
         self.ctx, self.name = ctx, name
+        self.probe, self.log = None, None
+        ctx.worlds.append(self)  # scripts/faults closes every world, also after a failure
         self.dir = os.path.join(ctx.work, name)
         os.makedirs(self.dir, exist_ok=True)
         self.broken, self.conflicts = broken, conflicts
@@ -49,13 +51,12 @@ class World:
         subprocess.run([ctx.seed_bin, "--avatars", str(avatars), "--broken", str(broken),
                         "--conflicts", str(conflicts), "--database-url", self.db_url,
                         "--legacy-bucket", self.legacy, "--production-bucket", self.production,
-                        "--endpoint", ctx.rgw], check=True, stdout=self.log, stderr=self.log)
+                        "--endpoint", ctx.rgw], check=True, stdout=self.log, stderr=self.log, env=self.env())
         self.manifest = {k.split("/", 1)[1]: etag for k, etag, _ in self.s3.list(self.legacy, "image/")}
         with open(os.path.join(self.dir, "manifest.json"), "w") as fh:
             json.dump(self.manifest, fh)
         self.runs, self.statuses = 0, []
         self.requests = {"sent": 0, "retries": 0, "throttled": 0}
-        self.probe = None
 
     def env(self, endpoint=None, extra=None):
         e = dict(os.environ)
@@ -82,7 +83,7 @@ class World:
         status = p.wait()
         self.statuses.append(status)
         data = None
-        if os.path.exists(report):
+        if os.path.exists(report) and os.path.getsize(report) > 0:  # a killed run leaves it empty
             with open(report) as fh:
                 data = json.load(fh)
             for k in self.requests:
@@ -153,8 +154,17 @@ class World:
 
     def close(self):
         if self.probe is not None:
-            self.stop_probe()
-        self.log.close()
+            self.probe.kill()  # a scenario that failed half-way must not leave its probe running
+            self.probe.wait()
+            self.probe = None
+        if self.log is not None and not self.log.closed:
+            self.log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.close()
 
 
 def result(world, scenario, ok_run, faults, probe, audit, **extra):
@@ -176,31 +186,68 @@ def crash(ctx, objects, kills):
     rng = random.Random(ctx.seed)
     db = pgmini.Connection(w.db_url)
     phases = {}
-    # A rate cap and small row ranges stretch both phases so random kills can land in each.
-    args = ["--max-rps", str(ctx.crash_rps), "--row-range", "100"]
-    total_legacy = len(w.manifest)
+    # Kills are spread over the work, not over the clock (a restart's own start-up would
+    # otherwise eat the time): each copy-phase kill waits until the recorded outcomes pass a
+    # random point of its slice of the listing, each row-phase kill until the legacy rows fall
+    # below one, plus a random extra delay; a few kills come early (checks, first listing), and
+    # every fifth is a failpoint fitting the phase reached.
+    total = len(w.manifest)
+    plain = [k for k in range(kills) if k % 5 != 4]
+    n_early = max(1, len(plain) // 10)
+    n_rows = max(1, len(plain) // 4)
+    n_copy = len(plain) - n_early - n_rows
+    plan = ["early"] * n_early + ["copy"] * n_copy + ["rows"] * n_rows
+    copy_targets = [total * (i + rng.random()) / n_copy for i in range(n_copy)]
+    row_targets = [total * (1 - (i + rng.random()) / n_rows) for i in range(n_rows)]
     done_early = False
+
+    def state():
+        nonlocal db
+        try:
+            return (int(db.query("SELECT count(*) FROM rehome.objects")[0][0]),
+                    int(db.query("SELECT count(*) FROM avatars WHERE path LIKE 'image/%'")[0][0]))
+        except pgmini.PgError:  # before the first run the schema does not exist yet
+            db.close()
+            db = pgmini.Connection(w.db_url)
+            return 0, total
+
     for k in range(kills):
-        if k % 5 == 4:  # every fifth kill at an exact point the random ones rarely hit
-            fp = FAILPOINTS[(k // 5) % 3]
+        recorded, pending = state()
+        copying = recorded < total
+        args = ["--max-rps", str(ctx.crash_rps), "--row-range", "100" if copying else "5"]
+        if k % 5 == 4:
+            fp = FAILPOINTS[2] if copying else FAILPOINTS[(k // 5) % 2]
             status, report = w.run(args, extra={"REHOME_FAILPOINT": fp})
             phases["failpoint:" + fp] = phases.get("failpoint:" + fp, 0) + 1
         else:
+            kind = plan.pop(0)
+            if kind == "copy" and not copying:
+                kind = "rows"
+            row_target = row_targets[0] if row_targets else pending * rng.random()
+            early_delay = rng.uniform(0.05, 1.0)
             p, report_path = w.start(args)
-            delay = rng.uniform(0.05, ctx.crash_max_delay)
-            try:
-                p.wait(timeout=delay)
-            except subprocess.TimeoutExpired:
-                try:
-                    recorded = int(db.query("SELECT count(*) FROM rehome.objects")[0][0])
-                    rewritten = int(db.query("SELECT count(*) FROM rehome.rewrites")[0][0])
-                except pgmini.PgError:
-                    db = pgmini.Connection(w.db_url)
-                    recorded = rewritten = -1
-                p.send_signal(signal.SIGKILL)
-                phase = ("start" if recorded <= 0 else "copy" if recorded < total_legacy
-                         else "rows" if rewritten < total_legacy else "count")
-                phases[phase] = phases.get(phase, 0) + 1
+            started = time.monotonic()
+            while p.poll() is None:
+                recorded, pending = state()
+                if kind == "early":
+                    hit = time.monotonic() - started >= early_delay
+                elif kind == "copy":
+                    hit = recorded >= copy_targets[0] or recorded >= total
+                else:
+                    hit = pending <= row_target
+                if hit:
+                    time.sleep(rng.uniform(0, 0.3 if kind == "copy" else 0.05))
+                    recorded, pending = state()
+                    p.send_signal(signal.SIGKILL)
+                    phase = ("checks/listing" if recorded == 0 else "copy" if recorded < total
+                             else "rows" if pending > 0 else "counting")
+                    phases[phase] = phases.get(phase, 0) + 1
+                    break
+                time.sleep(0.03)
+            if kind == "copy" and copy_targets:
+                copy_targets.pop(0)
+            if kind == "rows" and row_targets:
+                row_targets.pop(0)
             status, report = w.finish(p, report_path)
         if status == 0:
             done_early = True
@@ -304,6 +351,14 @@ def db_faults(ctx, objects):
     t.join()
     ok = w.done(status, rep) or w.run_until_done()
     admin.close()
+    # The server's own log is the evidence that the faults reached rehome's sessions.
+    with open(os.path.join(ctx.pg_dir, "server.log"), errors="replace") as fh:
+        server_log = fh.read()
+    with open(os.path.join(w.dir, "postgres-server.log"), "w") as fh:
+        fh.write(server_log)
+    seen = {"statement timeouts": server_log.count("canceling statement due to statement timeout"),
+            "backends terminated": server_log.count("terminating connection due to administrator command")}
+    events.append("server log: %s" % ", ".join("%d %s" % (v, k) for k, v in seen.items()))
     probe = w.stop_probe()
     audit = w.audit()
     r = result(w, "c. database faults", ok, "; ".join(events), probe, audit, db_events=events,

@@ -364,5 +364,22 @@ TEST_F(Migration, unwritable_report_path_fails_before_any_work) {
   EXPECT_FALSE(env_->get(env_->production_bucket(), production_key(0)).has_value());
 }
 
+TEST_F(Migration, a_killed_run_leaves_an_earlier_report_in_place) {
+  env_->seed_legacy(3);
+  const std::string report = ::testing::TempDir() + "rehome-report-" + unique_suffix() + ".json";
+  auto env = env_->binary_env();
+  ASSERT_EQ(run_rehome({"plan", "--progress", "none", "--report", report}, env), 0);
+  auto killed = env;
+  killed.push_back("REHOME_FAILPOINT=between-copy-and-rewrite");
+  ASSERT_EQ(run_rehome({"run", "--progress", "none", "--report", report}, killed), 128 + SIGKILL);
+  std::FILE* in = std::fopen(report.c_str(), "r");
+  ASSERT_NE(in, nullptr);
+  char buffer[256] = {};
+  std::size_t n = std::fread(buffer, 1, sizeof buffer - 1, in);
+  std::fclose(in);
+  EXPECT_NE(std::string(buffer, n).find("\"command\": \"plan\""), std::string::npos);
+  std::remove(report.c_str());
+}
+
 }  // namespace
 }  // namespace rehome::testing
