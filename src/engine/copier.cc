@@ -43,6 +43,9 @@ struct Copier::Task {
   std::string production_key;
   int rounds = 0;
   std::int64_t bytes_copied = 0;
+  /// The twin is our own earlier copy of a legacy object that has since changed: the recopy
+  /// may replace it (without If-None-Match, which would refuse our own object).
+  bool replacing_own_copy = false;
   Done done;
 };
 
@@ -130,7 +133,7 @@ void Copier::copy_server_side(std::shared_ptr<Task> task) {
   request.key = task->production_key;
   // Servers that honour them refuse to overwrite an existing twin or to copy a source that
   // changed since it was listed; radosgw ignores both, so check_copy verifies regardless.
-  request.if_none_match = true;
+  request.if_none_match = !task->replacing_own_copy;
   request.source_if_match = task->legacy.etag;
   production_.copy_object(std::move(request), [this, task](Result<s3::CopyResult> copied) {
     if (!copied) {
@@ -175,7 +178,7 @@ void Copier::copy_streamed(std::shared_ptr<Task> task) {
     put.key = task->production_key;
     put.content_md5_base64 = base64_encode(digest);
     put.content_type = got->info.content_type;
-    put.if_none_match = true;
+    put.if_none_match = !task->replacing_own_copy;
     put.body = std::move(got->body);
     std::string content_etag = to_hex(digest);
     production_.put_object(std::move(put), [this, task, content_etag](Result<s3::ObjectInfo> put_result) {
@@ -205,13 +208,20 @@ void Copier::check_copy(std::shared_ptr<Task> task, s3::ObjectInfo written) {
       return finish(task, CopyOutcome::Kind::kCopied);
     }
     return legacy_.head_object(config_.legacy.bucket, task->legacy.key,
-                               [this, task](Result<s3::ObjectInfo> head) {
+                               [this, task, written](Result<s3::ObjectInfo> head) {
       if (!head) {
         if (is_missing_key(head.error())) return finish(task, CopyOutcome::Kind::kSourceMissing);
         return fail(task, head.error());
       }
       task->legacy = std::move(head.value());
+      if (task->legacy.etag == written.etag) {
+        // The legacy object changed after it was listed and the copy took the new content.
+        task->production = written;
+        task->production->size = task->legacy.size;
+        return finish(task, CopyOutcome::Kind::kCopied);
+      }
       // Our copy overwrote nothing (If-None-Match, or there was no twin): it is ours to redo.
+      task->replacing_own_copy = true;
       start_copy(task);
     });
   }
@@ -219,9 +229,11 @@ void Copier::check_copy(std::shared_ptr<Task> task, s3::ObjectInfo written) {
   recheck_destination(task);
 }
 
-void Copier::finish(std::shared_ptr<Task> task, CopyOutcome::Kind kind, std::string detail) {
+void Copier::finish(std::shared_ptr<Task> task, CopyOutcome::Kind kind, std::string detail,
+                    std::optional<Error> fatal) {
   CopyOutcome out;
   out.kind = kind;
+  out.fatal = std::move(fatal);
   out.bytes_copied = kind == CopyOutcome::Kind::kCopied ? task->bytes_copied : 0;
   auto& rec = out.record;
   rec.legacy_key = task->legacy.key;
@@ -249,13 +261,9 @@ void Copier::finish(std::shared_ptr<Task> task, CopyOutcome::Kind kind, std::str
 }
 
 void Copier::fail(std::shared_ptr<Task> task, const Error& error) {
-  CopyOutcome::Kind kind = CopyOutcome::Kind::kFailed;
-  auto done = std::move(task->done);
-  task->done = [&error, done](CopyOutcome out) {
-    if (is_job_fatal(error)) out.fatal = error;
-    done(std::move(out));
-  };
-  finish(task, kind, error.message);
+  std::optional<Error> fatal;
+  if (is_job_fatal(error)) fatal = error;
+  finish(std::move(task), CopyOutcome::Kind::kFailed, error.message, std::move(fatal));
 }
 
 }  // namespace rehome::engine

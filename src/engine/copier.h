@@ -53,7 +53,8 @@ class Copier {
   void copy_streamed(std::shared_ptr<Task> task);
   void check_copy(std::shared_ptr<Task> task, s3::ObjectInfo written);
   void recheck_destination(std::shared_ptr<Task> task);
-  void finish(std::shared_ptr<Task> task, CopyOutcome::Kind kind, std::string detail = {});
+  void finish(std::shared_ptr<Task> task, CopyOutcome::Kind kind, std::string detail = {},
+              std::optional<Error> fatal = std::nullopt);
   void fail(std::shared_ptr<Task> task, const Error& error);
 
   s3::Client& legacy_;
