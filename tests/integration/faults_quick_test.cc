@@ -82,12 +82,7 @@ class FaultsQuick : public ::testing::Test {
  protected:
   void SetUp() override {
     REHOME_REQUIRE_PG();
-    bool rgw = false;
-    for (const auto& t : s3_targets()) rgw = rgw || (t.name == "radosgw" && t.configured());
-    if (!rgw) {
-      if (services_required()) GTEST_FAIL() << "radosgw is required (REHOME_TEST_RGW_ENDPOINT)";
-      GTEST_SKIP() << "radosgw not configured";
-    }
+    REHOME_REQUIRE_RGW();
     if (std::system("python3 -c 'import socketserver' >/dev/null 2>&1") != 0) GTEST_SKIP() << "python3 missing";
     env_ = std::make_unique<MigrationEnv>();
     dir_ = std::filesystem::temp_directory_path() / fmt::format("rehome-faults-{}", getpid());

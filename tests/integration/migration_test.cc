@@ -16,12 +16,7 @@ class Migration : public ::testing::Test {
  protected:
   void SetUp() override {
     REHOME_REQUIRE_PG();
-    bool rgw = false;
-    for (const auto& t : s3_targets()) rgw = rgw || (t.name == "radosgw" && t.configured());
-    if (!rgw) {
-      if (services_required()) GTEST_FAIL() << "radosgw is required (REHOME_TEST_RGW_ENDPOINT)";
-      GTEST_SKIP() << "radosgw not configured";
-    }
+    REHOME_REQUIRE_RGW();
     env_ = std::make_unique<MigrationEnv>();
   }
 

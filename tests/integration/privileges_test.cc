@@ -98,12 +98,7 @@ class Privileges : public ::testing::Test {
  protected:
   void SetUp() override {
     REHOME_REQUIRE_PG();
-    bool rgw = false;
-    for (const auto& t : s3_targets()) rgw = rgw || (t.name == "radosgw" && t.configured());
-    if (!rgw) {
-      if (services_required()) GTEST_FAIL() << "radosgw is required (REHOME_TEST_RGW_ENDPOINT)";
-      GTEST_SKIP() << "radosgw not configured";
-    }
+    REHOME_REQUIRE_RGW();
     env_ = std::make_unique<MigrationEnv>();
     // Roles are cluster-wide: unique names keep concurrent runs apart.
     std::string suffix = unique_suffix();
