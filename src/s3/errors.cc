@@ -276,7 +276,10 @@ ErrorKind classify(long http_status, int curl_code, std::string_view s3_code) {
   if (is_one_of(s3_code, {"SlowDown", "ServiceUnavailable", "Throttling", "ThrottlingException",
                           "RequestLimitExceeded", "TooManyRequests", "RequestThrottled"}))
     return ErrorKind::kThrottled;
-  if (is_one_of(s3_code, {"InternalError", "RequestTimeout", "OperationAborted"}))
+  // ConditionalRequestConflict: a concurrent conditional write (If-None-Match on PUT or
+  // CopyObject) raced ours; AWS says to retry.
+  if (is_one_of(s3_code, {"InternalError", "RequestTimeout", "OperationAborted",
+                          "ConditionalRequestConflict"}))
     return ErrorKind::kTransient;
   if (is_one_of(s3_code, {"NoSuchKey", "NoSuchBucket", "NoSuchUpload", "NoSuchVersion"}))
     return ErrorKind::kNotFound;

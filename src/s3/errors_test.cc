@@ -58,6 +58,7 @@ TEST(Classify, MapsStatusCurlCodeAndS3CodeToKind) {
       {503, 0, "ServiceUnavailable", ErrorKind::kThrottled},
       {429, 0, "", ErrorKind::kThrottled},
       {500, 0, "InternalError", ErrorKind::kTransient},
+      {409, 0, "ConditionalRequestConflict", ErrorKind::kTransient},
       {500, 0, "", ErrorKind::kTransient},
       {502, 0, "", ErrorKind::kTransient},
       {504, 0, "", ErrorKind::kTransient},
