@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "engine/db_retry.h"
+
 namespace rehome::engine {
 
 void count_outcome(Summary& summary, const CopyOutcome& outcome) {
@@ -22,6 +24,26 @@ void count_outcome(Summary& summary, const CopyOutcome& outcome) {
       summary.note_problem(fmt::format("failed: {}: {}", rec.legacy_key, rec.detail));
       break;
   }
+}
+
+Status settle_and_record(Context& ctx, const std::vector<std::string>& keys) {
+  std::vector<ObjectRecord> records;
+  std::optional<Error> fatal;
+  std::size_t waiting = keys.size();
+  for (const auto& key : keys) {
+    ctx.copier.settle_key(key, [&](CopyOutcome out) {
+      --waiting;
+      count_outcome(ctx.summary, out);
+      if (out.fatal && !fatal) fatal = out.fatal;
+      // A vanished object keeps its "missing" record so the row phase can report references.
+      records.push_back(std::move(out.record));
+    });
+  }
+  while (waiting > 0) ctx.loop.run();
+  if (fatal) return *fatal;
+  // An upsert of the same values: replaying it after an in-doubt commit is harmless.
+  return retry_db(ctx.state.db(), [&] { return ctx.state.record(records, std::nullopt); },
+                  /*replay_in_doubt=*/true);
 }
 
 }  // namespace rehome::engine

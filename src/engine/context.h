@@ -3,6 +3,8 @@
 #pragma once
 
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "engine/config.h"
 #include "engine/copier.h"
@@ -29,5 +31,10 @@ struct Context {
 
 /// Adds one copy outcome to the summary (and notes problems).
 void count_outcome(Summary& summary, const CopyOutcome& outcome);
+
+/// Settles objects known only by their legacy keys (looks both sides up, copies when needed),
+/// counts the outcomes and records them. Drives the loop until every key is settled; returns
+/// the first job-fatal error, or a recording failure.
+Status settle_and_record(Context& ctx, const std::vector<std::string>& keys);
 
 }  // namespace rehome::engine

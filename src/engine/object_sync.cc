@@ -75,23 +75,10 @@ Status ObjectSync::recheck_earlier_problems() {
     if (!page) return page.error();
     if (page->empty()) return Ok{};
     after = page->back().legacy_key;
-    std::vector<ObjectRecord> settled;
-    std::size_t waiting = page->size();
-    for (const auto& rec : *page) {
-      ctx_.copier.settle_key(rec.legacy_key, [&](CopyOutcome out) {
-        --waiting;
-        count_outcome(ctx_.summary, out);
-        if (out.fatal && !fatal_) fatal_ = out.fatal;
-        // A vanished object that nobody references needs no record; keep "missing" so the
-        // row phase can report references to it.
-        settled.push_back(std::move(out.record));
-      });
-    }
-    while (waiting > 0) ctx_.loop.run();
-    if (fatal_) return *fatal_;
-    Status st = retry_db(ctx_.state.db(), [&] { return ctx_.state.record(settled, std::nullopt); },
-                         /*replay_in_doubt=*/true);
-    if (!st) return st;
+    std::vector<std::string> keys;
+    keys.reserve(page->size());
+    for (const auto& rec : *page) keys.push_back(rec.legacy_key);
+    if (auto st = settle_and_record(ctx_, keys); !st) return st;
   }
   return Ok{};
 }

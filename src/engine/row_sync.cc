@@ -82,7 +82,7 @@ Status RowSync::sync_range(std::int64_t lo, std::int64_t hi, const std::string& 
     if (round == 0 && !unknown.empty()) {
       std::sort(unknown.begin(), unknown.end());
       unknown.erase(std::unique(unknown.begin(), unknown.end()), unknown.end());
-      if (auto st = settle_unknown(unknown); !st) return st;
+      if (auto st = settle_and_record(ctx_, unknown); !st) return st;
       continue;
     }
     for (const auto& row : *pending) {
@@ -100,24 +100,6 @@ Status RowSync::sync_range(std::int64_t lo, std::int64_t hi, const std::string& 
     return Ok{};
   }
   return Ok{};
-}
-
-Status RowSync::settle_unknown(const std::vector<std::string>& keys) {
-  std::vector<ObjectRecord> records;
-  std::optional<Error> fatal;
-  std::size_t waiting = keys.size();
-  for (const auto& key : keys) {
-    ctx_.copier.settle_key(key, [&](CopyOutcome out) {
-      --waiting;
-      count_outcome(ctx_.summary, out);
-      if (out.fatal && !fatal) fatal = out.fatal;
-      records.push_back(std::move(out.record));
-    });
-  }
-  while (waiting > 0) ctx_.loop.run();
-  if (fatal) return *fatal;
-  return retry_db(ctx_.state.db(), [&] { return ctx_.state.record(records, std::nullopt); },
-                  /*replay_in_doubt=*/true);
 }
 
 }  // namespace rehome::engine

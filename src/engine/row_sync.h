@@ -21,7 +21,6 @@ class RowSync {
 
  private:
   Status sync_range(std::int64_t lo, std::int64_t hi, const std::string& run_started);
-  Status settle_unknown(const std::vector<std::string>& keys);
 
   Context& ctx_;
   RowStore& rows_;
