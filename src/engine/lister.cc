@@ -7,11 +7,12 @@ constexpr int kPageSize = 1000;  // S3's maximum.
 }
 
 Lister::Lister(s3::Client& client, std::string bucket, std::string prefix, std::string start_after,
-               std::function<void()> on_page)
+               std::function<void()> on_page, std::string last)
     : client_(client),
       bucket_(std::move(bucket)),
       prefix_(std::move(prefix)),
       start_after_(std::move(start_after)),
+      last_(std::move(last)),
       on_page_(std::move(on_page)) {}
 
 void Lister::prefetch() {
@@ -33,14 +34,18 @@ void Lister::prefetch() {
       error_ = page.error();
       more_ = false;
     } else {
+      bool past_last = false;
       for (auto& object : page->objects) {
         // encoding-type=url keys come back decoded; guard against a server that lists keys
         // outside the prefix (it would break the merge's ordering assumptions).
         if (object.key.compare(0, prefix_.size(), prefix_) != 0) continue;
+        // Past the range's bound: the rest of this page and every later page are too.
+        past_last = !last_.empty() && object.key > last_;
+        if (past_last) break;
         start_after_ = object.key;
         buffer_.push_back(std::move(object));
       }
-      more_ = page->truncated;
+      more_ = page->truncated && !past_last;
       // Without a token (some servers omit it) the next page starts after the last key seen.
       token_ = page->next_continuation_token;
     }

@@ -1,6 +1,7 @@
 // A listing of one prefix as a stream on the event loop: pages are fetched ahead of use (one
 // page in flight at most) and held only until consumed, so memory stays at two pages however
-// many millions of keys the prefix holds.
+// many millions of keys the prefix holds. An optional inclusive upper bound makes it list one
+// key range (see key_ranges.h): keys beyond it are dropped and no further page is asked for.
 #pragma once
 
 #include <deque>
@@ -15,9 +16,10 @@ namespace rehome::engine {
 class Lister {
  public:
   /// Lists `prefix` in `bucket` from just after `start_after` ("" = from the start).
-  /// `on_page` runs on the loop whenever a page arrives (or the listing fails).
+  /// `on_page` runs on the loop whenever a page arrives (or the listing fails). A non-empty
+  /// `last` ends the listing at that key, inclusive: the range (start_after, last].
   Lister(s3::Client& client, std::string bucket, std::string prefix, std::string start_after,
-         std::function<void()> on_page);
+         std::function<void()> on_page, std::string last = {});
 
   /// Asks for the next page when fewer than half a page is buffered and more exist.
   void prefetch();
@@ -30,12 +32,15 @@ class Lister {
   /// The error that ended the listing, if one did.
   const std::optional<Error>& error() const { return error_; }
   std::uint64_t pages() const { return pages_; }
+  /// A page request is in flight: the lister must outlive it (its callback comes back here).
+  bool busy() const { return in_flight_; }
 
  private:
   s3::Client& client_;
   std::string bucket_;
   std::string prefix_;
   std::string start_after_;
+  std::string last_;  // "" = unbounded.
   std::string token_;
   std::function<void()> on_page_;
   std::deque<s3::ObjectInfo> buffer_;
