@@ -48,6 +48,7 @@ struct Flags {
   std::string endpoint, region, profile;
   bool virtual_hosted = false;
   std::size_t concurrency = 64;
+  std::size_t ranges = 8;
   double max_rps = 0;
   std::int64_t row_range = 5000;
   std::string report;
@@ -91,6 +92,9 @@ void add_common_flags(CLI::App& cmd, Flags& f) {
                "Virtual-hosted addressing (bucket.host) instead of path-style; the default on AWS");
   cmd.add_option("--concurrency", f.concurrency, "S3 requests in flight")
       ->envname("REHOME_CONCURRENCY")->capture_default_str();
+  cmd.add_option("--ranges", f.ranges,
+                 "Key ranges of the legacy listing listed side by side (a new job is cut into 4x as many)")
+      ->envname("REHOME_RANGES")->capture_default_str();
   cmd.add_option("--max-rps", f.max_rps, "Cap on S3 requests per second (0: none)")
       ->envname("REHOME_MAX_RPS")->capture_default_str();
   cmd.add_option("--row-range", f.row_range, "Rows per primary-key range rewritten in one transaction")
@@ -143,6 +147,7 @@ Result<engine::JobConfig> make_config(const Flags& f) {
     side->client = std::move(client.value());
   }
   config.concurrency = f.concurrency;
+  config.ranges = f.ranges;
   config.max_rps = f.max_rps;
   config.row_range = f.row_range;
   config.relist = f.relist;
@@ -194,6 +199,7 @@ void print_summary(const engine::Summary& s) {
   std::FILE* out = stdout;
   fmt::print(out, "rehome {}: {} in {:.1f}s\n", s.command, s.outcome, s.seconds);
   if (s.command == "run") {
+    fmt::print(out, "  time: objects {:.1f}s, rows {:.1f}s\n", s.objects_seconds, s.rows_seconds);
     if (s.outcome == "complete" && s.objects_copied == 0 && s.rows_rewritten == 0) {
       fmt::print(out, "  nothing to do: every legacy object has its twin and every row is rewritten\n");
     }

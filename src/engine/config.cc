@@ -56,6 +56,9 @@ Status validate(const JobConfig& config) {
         "neither starts with the other",
         lp, pp));
   }
+  if (config.ranges < 1 || config.ranges > 64) {
+    return invalid(fmt::format("--ranges {} is out of range: use 1 to 64", config.ranges));
+  }
   if (config.concurrency < 1 || config.concurrency > 4096) {
     return invalid(fmt::format("--concurrency {} is out of range: use 1 to 4096", config.concurrency));
   }

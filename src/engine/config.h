@@ -30,6 +30,9 @@ struct JobConfig {
   BucketSide production{{}, "production-s3", "avatar/"};
 
   std::size_t concurrency = 64;   ///< S3 requests in flight.
+  /// Key ranges of the legacy listing listed and copied side by side. A new job's listing is
+  /// cut into four times as many, so ranges that end early leave others to go on with.
+  std::size_t ranges = 8;
   double max_rps = 0;             ///< Cap on S3 requests per second; 0 = none.
   std::int64_t row_range = 5000;  ///< Rows per primary-key range rewritten in one transaction.
   std::size_t record_batch = 1000;  ///< Object outcomes recorded per transaction.

@@ -1,9 +1,12 @@
 #include "engine/object_sync.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "engine/db_retry.h"
 #include "engine/key_map.h"
+#include "engine/range_planner.h"
 #include "util/failpoint.h"
 
 namespace rehome::engine {
@@ -14,17 +17,39 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kTick = std::chrono::milliseconds(200);
 constexpr auto kFlushEvery = std::chrono::seconds(1);
 constexpr int kRecheckPage = 500;
+// A new job's listing is cut into this many ranges per range worked at once: ranges that
+// turn out small end early and the next one starts, so an uneven plan still keeps every
+// lane busy until near the end.
+constexpr std::size_t kRangesPerLane = 4;
 
 std::string_view suffix_of(const s3::ObjectInfo& object, const std::string& prefix) {
   return std::string_view(object.key).substr(prefix.size());
+}
+
+// A range bound in the production listing. Keys map one to one, in the same order, so a
+// legacy range maps to the production range of its twins. A bound outside the legacy prefix
+// (possible only for a split point rounded past it) falls back to "unbounded", which is safe:
+// the merge only ever consumes production keys up to the legacy key in hand.
+std::string production_bound(const KeyMap& map, const std::string& legacy_bound) {
+  if (legacy_bound.empty()) return {};
+  return map.to_production(legacy_bound).value_or("");
 }
 
 }  // namespace
 
 ObjectSync::ObjectSync(Context& context) : ctx_(context) {}
 
+bool ObjectSync::all_listed() const {
+  if (!queued_.empty()) return false;
+  return std::all_of(lanes_.begin(), lanes_.end(),
+                     [](const auto& lane) { return lane->listing_done; });
+}
+
 bool ObjectSync::finished() const {
-  return (listing_done_ || stopping_ || fatal_) && in_flight_ == 0;
+  const bool listing = std::any_of(lanes_.begin(), lanes_.end(), [](const auto& lane) {
+    return lane->legacy->busy() || lane->production->busy();
+  });
+  return (all_listed() || stopping_ || fatal_) && in_flight_ == 0 && !listing;
 }
 
 Status ObjectSync::run() {
@@ -36,19 +61,11 @@ Status ObjectSync::run() {
     progress->listing_complete = false;
   }
   if (auto st = recheck_earlier_problems(); !st) return st;
-  if (progress->listing_complete) return Ok{};  // Rows still get their pass; see engine/job.cc.
+  if (progress->listing_complete) return Ok{};  // Rows still get their pass; see engine/run.cc.
   if (ctx_.stop_requested()) return Ok{};
+  if (auto st = load_or_plan_ranges(*progress); !st) return st;
 
-  const KeyMap map(ctx_.config.legacy.prefix, ctx_.config.production.prefix);
-  const std::string& start = progress->listing_watermark;
-  legacy_list_.emplace(ctx_.legacy, ctx_.config.legacy.bucket, ctx_.config.legacy.prefix, start,
-                       [this] { pump(); });
-  production_list_.emplace(ctx_.production, ctx_.config.production.bucket,
-                           ctx_.config.production.prefix,
-                           start.empty() ? std::string() : map.to_production(start).value_or(""),
-                           [this] { pump(); });
   last_flush_ = Clock::now();
-
   // A ticker notices SIGINT/SIGTERM, refreshes progress and records outcomes at least every
   // second, so a kill loses little even when copies are slow.
   http::TimerId ticker = 0;
@@ -62,8 +79,36 @@ Status ObjectSync::run() {
   pump();
   while (!finished()) ctx_.loop.run();
   ctx_.loop.cancel(ticker);
+  retire_finished_lanes();
   flush(true);
   if (fatal_) return *fatal_;
+  return Ok{};
+}
+
+Status ObjectSync::load_or_plan_ranges(const JobProgress& progress) {
+  auto ranges = ctx_.state.ranges();
+  if (!ranges) return ranges.error();
+  if (ranges->empty()) {
+    RangePlanRequest request;
+    request.bucket = ctx_.config.legacy.bucket;
+    request.prefix = ctx_.config.legacy.prefix;
+    request.start_after = progress.listing_watermark;
+    request.ranges = ctx_.config.ranges * kRangesPerLane;
+    std::optional<Result<RangePlan>> plan;
+    plan_key_ranges(ctx_.legacy, std::move(request),
+                    [&plan](Result<RangePlan> result) { plan = std::move(result); });
+    while (!plan) ctx_.loop.run();
+    if (!*plan) {
+      Error e = plan->error();
+      e.message = "planning the key ranges of the legacy listing: " + e.message;
+      return e;
+    }
+    ranges = ctx_.state.save_ranges((*plan)->ranges);
+    if (!ranges) return ranges.error();
+  }
+  for (auto& range : *ranges) {
+    if (!range.complete) queued_.push_back(std::move(range));
+  }
   return Ok{};
 }
 
@@ -83,82 +128,151 @@ Status ObjectSync::recheck_earlier_problems() {
   return Ok{};
 }
 
+// Starts listing the next ranges, up to --ranges at once. True when one was opened.
+bool ObjectSync::open_lanes() {
+  const KeyMap map(ctx_.config.legacy.prefix, ctx_.config.production.prefix);
+  bool opened = false;
+  while (lanes_.size() < ctx_.config.ranges && !queued_.empty() && !stopping_ && !fatal_) {
+    auto lane = std::make_unique<Lane>();
+    lane->progress = std::move(queued_.front());
+    queued_.pop_front();
+    const KeyRange& range = lane->progress.range;
+    lane->legacy.emplace(ctx_.legacy, ctx_.config.legacy.bucket, ctx_.config.legacy.prefix,
+                         lane->progress.resume_after(), [this] { pump(); }, range.last);
+    lane->production.emplace(ctx_.production, ctx_.config.production.bucket,
+                             ctx_.config.production.prefix,
+                             production_bound(map, lane->progress.resume_after()),
+                             [this] { pump(); }, production_bound(map, range.last));
+    lanes_.push_back(std::move(lane));
+    opened = true;
+  }
+  return opened;
+}
+
+// Starts copies across the lanes in turn, one per lane per pass, so every range's listing
+// moves on and no range starves the others of the concurrency budget.
 void ObjectSync::pump() {
   if (pumping_) return;  // Outcomes that settle synchronously must not recurse into pump().
   pumping_ = true;
-  const std::string& lp = ctx_.config.legacy.prefix;
-  const std::string& pp = ctx_.config.production.prefix;
-  const std::size_t window_limit = ctx_.config.concurrency * 4 + 1000;
-  while (!stopping_ && !fatal_ && !listing_done_ && in_flight_ < ctx_.config.concurrency &&
-         window_.size() < window_limit) {
-    legacy_list_->prefetch();
-    production_list_->prefetch();
-    for (auto* list : {&*legacy_list_, &*production_list_}) {
-      if (list->error()) fatal_ = list->error();
+  retire_finished_lanes();
+  open_lanes();
+  bool progressed = true;
+  while (progressed && !stopping_ && !fatal_ && in_flight_ < ctx_.config.concurrency) {
+    progressed = false;
+    for (std::size_t i = 0; i < lanes_.size() && in_flight_ < ctx_.config.concurrency; ++i) {
+      if (pump_lane(*lanes_[i])) progressed = true;
+      if (stopping_ || fatal_) break;
     }
-    if (fatal_ || !legacy_list_->ready()) break;
-    if (legacy_list_->exhausted()) {
-      listing_done_ = true;
-      break;
+    if (!progressed) {
+      retire_finished_lanes();
+      progressed = open_lanes();
     }
-    auto suffix = suffix_of(legacy_list_->front(), lp);
-    // Production objects with no legacy twin are not our business: skip past them.
-    while (!production_list_->exhausted() && production_list_->ready() &&
-           suffix_of(production_list_->front(), pp) < suffix) {
-      production_list_->pop();
-      production_list_->prefetch();
-    }
-    if (!production_list_->ready()) break;  // Wait for the production page that decides.
-    std::optional<s3::ObjectInfo> twin;
-    if (!production_list_->exhausted() && suffix_of(production_list_->front(), pp) == suffix) {
-      twin = production_list_->front();
-      production_list_->pop();
-    }
-    s3::ObjectInfo legacy = legacy_list_->front();
-    legacy_list_->pop();
-    ++ctx_.summary.objects_listed;
-    start(std::move(legacy), std::move(twin));
   }
   pumping_ = false;
 }
 
-void ObjectSync::start(s3::ObjectInfo legacy, std::optional<s3::ObjectInfo> twin) {
-  const std::uint64_t sequence = window_base_ + window_.size();
-  window_.push_back(Slot{legacy.key, false, std::nullopt});
-  ++in_flight_;
-  ctx_.copier.settle(std::move(legacy), std::move(twin), [this, sequence](CopyOutcome outcome) {
-    complete(sequence, std::move(outcome));
-  });
+// Starts the lane's next copy if its listings allow. False when the lane must wait (for a
+// page, or for its window to drain) or has nothing left to list.
+bool ObjectSync::pump_lane(Lane& lane) {
+  const std::string& lp = ctx_.config.legacy.prefix;
+  const std::string& pp = ctx_.config.production.prefix;
+  const std::size_t window_limit = ctx_.config.concurrency * 4 + 1000;
+  if (lane.listing_done || lane.window.size() >= window_limit) return false;
+  Lister& legacy = *lane.legacy;
+  Lister& production = *lane.production;
+  legacy.prefetch();
+  production.prefetch();
+  for (const Lister* list : {&legacy, &production}) {
+    if (list->error() && !fatal_) fatal_ = list->error();
+  }
+  if (fatal_ || !legacy.ready()) return false;
+  if (legacy.exhausted()) {
+    lane.listing_done = true;
+    return false;
+  }
+  auto suffix = suffix_of(legacy.front(), lp);
+  // Production objects with no legacy twin are not our business: skip past them.
+  while (!production.exhausted() && production.ready() &&
+         suffix_of(production.front(), pp) < suffix) {
+    production.pop();
+    production.prefetch();
+  }
+  if (!production.ready()) return false;  // Wait for the production page that decides.
+  std::optional<s3::ObjectInfo> twin;
+  if (!production.exhausted() && suffix_of(production.front(), pp) == suffix) {
+    twin = production.front();
+    production.pop();
+  }
+  s3::ObjectInfo object = legacy.front();
+  legacy.pop();
+  ++ctx_.summary.objects_listed;
+  start(lane, std::move(object), std::move(twin));
+  return true;
 }
 
-void ObjectSync::complete(std::uint64_t sequence, CopyOutcome outcome) {
+void ObjectSync::start(Lane& lane, s3::ObjectInfo legacy, std::optional<s3::ObjectInfo> twin) {
+  const std::uint64_t sequence = lane.window_base + lane.window.size();
+  lane.window.push_back(Slot{legacy.key, false, std::nullopt});
+  ++lane.in_flight;
+  ++in_flight_;
+  // The lane outlives its copies: it is retired only once nothing of it is in flight.
+  ctx_.copier.settle(std::move(legacy), std::move(twin),
+                     [this, lane = &lane, sequence](CopyOutcome outcome) {
+                       complete(lane, sequence, std::move(outcome));
+                     });
+}
+
+void ObjectSync::complete(Lane* lane, std::uint64_t sequence, CopyOutcome outcome) {
+  --lane->in_flight;
   --in_flight_;
   count_outcome(ctx_.summary, outcome);
   if (outcome.fatal && !fatal_) fatal_ = outcome.fatal;
-  Slot& slot = window_[sequence - window_base_];
+  Slot& slot = lane->window[sequence - lane->window_base];
   slot.done = true;
   slot.outcome = std::move(outcome);
-  drain_window();
+  drain(*lane);
   if (pending_.size() >= ctx_.config.record_batch) flush(false);
   pump();
 }
 
-void ObjectSync::drain_window() {
-  while (!window_.empty() && window_.front().done) {
-    Slot& slot = window_.front();
+void ObjectSync::drain(Lane& lane) {
+  while (!lane.window.empty() && lane.window.front().done) {
+    Slot& slot = lane.window.front();
     pending_.push_back(std::move(slot.outcome->record));
-    watermark_ = std::move(slot.key);
-    window_.pop_front();
-    ++window_base_;
+    lane.watermark = std::move(slot.key);
+    lane.window.pop_front();
+    ++lane.window_base;
   }
 }
 
+// A lane whose range is listed to its end and whose every outcome is drained is done: its
+// completion is recorded with those outcomes at the next flush, and the lane makes room.
+// Called only between pump()'s passes and after the loop, never while lanes are iterated. A
+// lane with a page request in flight waits for it: the request's callback comes back to it.
+void ObjectSync::retire_finished_lanes() {
+  auto done = [](const std::unique_ptr<Lane>& lane) {
+    return lane->listing_done && lane->in_flight == 0 && lane->window.empty() &&
+           !lane->legacy->busy() && !lane->production->busy();
+  };
+  for (const auto& lane : lanes_) {
+    if (done(lane)) {
+      finished_marks_.push_back(
+          RangeMark{lane->progress.number, lane->watermark.value_or(""), true});
+    }
+  }
+  lanes_.erase(std::remove_if(lanes_.begin(), lanes_.end(), done), lanes_.end());
+}
+
 void ObjectSync::flush(bool final) {
-  const bool complete = final && listing_done_ && !stopping_ && !fatal_ && window_.empty();
-  if (pending_.empty() && !watermark_ && !complete) return;
+  const bool complete = final && all_listed() && lanes_.empty() && !stopping_ && !fatal_;
+  std::vector<RangeMark> marks = finished_marks_;
+  for (const auto& lane : lanes_) {
+    if (lane->watermark) marks.push_back(RangeMark{lane->progress.number, *lane->watermark, false});
+  }
+  if (pending_.empty() && marks.empty() && !complete) return;
   // An upsert of the same values: replaying it after an in-doubt commit is harmless.
   Status st = retry_db(
-      ctx_.state.db(), [&] { return ctx_.state.record(pending_, watermark_, complete); },
+      ctx_.state.db(), [&] { return ctx_.state.record(pending_, marks, complete); },
       /*replay_in_doubt=*/true);
   last_flush_ = Clock::now();
   if (!st) {
@@ -169,7 +283,8 @@ void ObjectSync::flush(bool final) {
     return;
   }
   pending_.clear();
-  watermark_.reset();
+  finished_marks_.clear();
+  for (auto& lane : lanes_) lane->watermark.reset();
   failpoint("after-recording-outcomes");
 }
 

@@ -1,14 +1,18 @@
 // Phase 1 of `run`: every object under the legacy prefix gets an identical twin in production.
-// The legacy and production listings are merged in key order (no HEAD per object): an object
-// whose twin is identical is recorded as copied, a differing twin as a conflict, and the rest
-// are copied concurrently on the event loop. Outcomes are recorded in PostgreSQL in key order
-// together with a watermark, so a killed run resumes after the last recorded key and repeats
-// at most the copies that were in flight.
+// The legacy listing is cut into key ranges, planned once per job and kept in the state schema
+// (engine/range_planner.h); several ranges are worked side by side, so listing is never one
+// request at a time. Within a range the legacy and production listings are merged in key
+// order (no HEAD per object): an object whose twin is identical is recorded as copied, a
+// differing twin as a conflict, and the rest are copied concurrently on the event loop.
+// Outcomes are recorded in PostgreSQL in key order per range, with the range's watermark, so a
+// killed run resumes every range after its last recorded key and repeats at most the copies
+// that were in flight.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,8 +27,8 @@ class ObjectSync {
   explicit ObjectSync(Context& context);
 
   /// Settles again the objects earlier runs left as conflict or failed (they may have been
-  /// resolved since), then merges the listings from the watermark on. Drives the loop until
-  /// done, stopped, or a fatal error (returned).
+  /// resolved since), then works the key ranges not yet complete. Drives the loop until done,
+  /// stopped, or a fatal error (returned).
   Status run();
 
  private:
@@ -34,24 +38,38 @@ class ObjectSync {
     std::optional<CopyOutcome> outcome;
   };
 
+  // One key range at work: its two listings merged, its copies in a window kept in key order.
+  struct Lane {
+    RangeProgress progress;
+    std::optional<Lister> legacy;
+    std::optional<Lister> production;
+    std::deque<Slot> window;         // Front is the oldest unfinished or unrecorded.
+    std::uint64_t window_base = 0;   // Sequence number of window.front().
+    std::size_t in_flight = 0;
+    std::optional<std::string> watermark;  // Drained into pending_, not yet recorded.
+    bool listing_done = false;
+  };
+
   Status recheck_earlier_problems();
+  Status load_or_plan_ranges(const JobProgress& progress);
+  bool open_lanes();
   void pump();
-  void start(s3::ObjectInfo legacy, std::optional<s3::ObjectInfo> twin);
-  void complete(std::uint64_t sequence, CopyOutcome outcome);
-  void drain_window();
+  bool pump_lane(Lane& lane);
+  void start(Lane& lane, s3::ObjectInfo legacy, std::optional<s3::ObjectInfo> twin);
+  void complete(Lane* lane, std::uint64_t sequence, CopyOutcome outcome);
+  void drain(Lane& lane);
+  void retire_finished_lanes();
   void flush(bool final);
+  bool all_listed() const;
   bool finished() const;
 
   Context& ctx_;
-  std::optional<Lister> legacy_list_;
-  std::optional<Lister> production_list_;
-  std::deque<Slot> window_;       // In key order; front is the oldest unfinished or unrecorded.
-  std::uint64_t window_base_ = 0;  // Sequence number of window_.front().
+  std::deque<RangeProgress> queued_;          // Ranges not started by this run.
+  std::vector<std::unique_ptr<Lane>> lanes_;  // At most config.ranges.
   std::size_t in_flight_ = 0;
-  std::vector<ObjectRecord> pending_;  // Outcomes drained from the window, not yet recorded.
-  std::optional<std::string> watermark_;
+  std::vector<ObjectRecord> pending_;      // Outcomes drained from windows, not yet recorded.
+  std::vector<RangeMark> finished_marks_;  // Ranges completed since the last flush.
   std::chrono::steady_clock::time_point last_flush_;
-  bool listing_done_ = false;
   bool stopping_ = false;
   bool pumping_ = false;
   std::optional<Error> fatal_;

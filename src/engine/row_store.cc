@@ -128,10 +128,10 @@ Result<std::string> RowStore::server_now() {
   return std::string(r->text(0, 0));
 }
 
-Result<std::int64_t> RowStore::flip_range(std::int64_t lo, std::int64_t hi) {
+Result<FlipResult> RowStore::flip_range(std::int64_t lo, std::int64_t hi) {
   const std::string& s = state_.schema();
   if (auto st = db_.begin(); !st) return st.error();
-  auto abort = [this](Error e) -> Result<std::int64_t> {
+  auto abort = [this](Error e) -> Result<FlipResult> {
     (void)db_.rollback();
     return e;
   };
@@ -141,6 +141,8 @@ Result<std::int64_t> RowStore::flip_range(std::int64_t lo, std::int64_t hi) {
   const std::int64_t batch_id = batch->int64(0, 0);
   // The compare-and-swap: "t.path = o.legacy_key" is re-checked by PostgreSQL against the
   // row's newest version if the application updated it concurrently, so its write wins.
+  // The same statement counts the range's legacy rows (in its snapshot, before the update):
+  // when every one was rewritten, the caller has nothing left to look up in this range.
   auto flipped = db_.exec(
       fmt::format(R"(
     WITH flipped AS (
@@ -150,26 +152,31 @@ Result<std::int64_t> RowStore::flip_range(std::int64_t lo, std::int64_t hi) {
       WHERE t.{i} > $1::bigint AND t.{i} <= $2::bigint
         AND starts_with(t.{p}, $3::text)
         AND o.job = $5 AND o.legacy_key = t.{p} COLLATE "C" AND o.state = 'copied'
-      RETURNING t.{i} AS id, o.legacy_key AS old_path, t.{p} AS new_path)
-    INSERT INTO {s}.rewrites (job, row_id, old_path, new_path, batch_id)
-    SELECT $5, id, old_path, new_path, $6 FROM flipped)",
+      RETURNING t.{i} AS id, o.legacy_key AS old_path, t.{p} AS new_path),
+    logged AS (
+      INSERT INTO {s}.rewrites (job, row_id, old_path, new_path, batch_id)
+      SELECT $5, id, old_path, new_path, $6 FROM flipped
+      RETURNING 1)
+    SELECT (SELECT count(*) FROM logged),
+           (SELECT count(*) FROM {t} AS t
+            WHERE t.{i} > $1::bigint AND t.{i} <= $2::bigint AND starts_with(t.{p}, $3::text)))",
                   fmt::arg("t", table_), fmt::arg("p", path_), fmt::arg("i", id_),
                   fmt::arg("s", s)),
       {std::to_string(lo), std::to_string(hi), config_.legacy.prefix, config_.production.prefix,
        state_.job(), std::to_string(batch_id)});
   if (!flipped) return abort(flipped.error());
-  const std::int64_t rewritten = flipped->affected();
+  FlipResult result{flipped->int64(0, 0), flipped->int64(0, 1)};
   failpoint("between-update-and-commit");
   if (auto st = db_.commit(); !st) {
     if (st.error().kind == ErrorKind::kInDoubt) return settle_in_doubt(batch_id);
     return st.error();
   }
-  return rewritten;
+  return result;
 }
 
 // The COMMIT's answer was lost. The batch row and its rewrites committed together or not at
 // all, so their presence tells which; a replay happens only when they are absent.
-Result<std::int64_t> RowStore::settle_in_doubt(std::int64_t batch_id) {
+Result<FlipResult> RowStore::settle_in_doubt(std::int64_t batch_id) {
   if (auto st = db_.reconnect(); !st) {
     Error e = st.error();
     e.kind = ErrorKind::kInDoubt;
@@ -182,7 +189,8 @@ Result<std::int64_t> RowStore::settle_in_doubt(std::int64_t batch_id) {
                                 state_.schema()),
                     {std::to_string(batch_id)});
   if (!r) return r.error();
-  if (r->text(0, 0) == "t") return r->int64(0, 1);
+  // How many legacy rows the range held is not known here: -1 makes the caller look.
+  if (r->text(0, 0) == "t") return FlipResult{r->int64(0, 1), -1};
   // Not committed: the caller's retry runs the (idempotent) range again.
   return Error{ErrorKind::kTransient,
                fmt::format("batch {} did not commit (connection lost during COMMIT)", batch_id),

@@ -35,6 +35,14 @@ struct PendingRow {
   bool recorded_this_run = false;
 };
 
+/// What one range's rewrite did.
+struct FlipResult {
+  std::int64_t rewritten = 0;
+  /// Rows of the range under the legacy prefix when the statement began (-1: unknown). More
+  /// than `rewritten` means some rows are still pending.
+  std::int64_t legacy_rows = -1;
+};
+
 class RowStore {
  public:
   RowStore(pg::Connection& db, const JobConfig& config, const StateStore& state);
@@ -59,14 +67,14 @@ class RowStore {
   /// Rewrites, in one transaction, every row with lo < id <= hi whose path is a legacy key
   /// recorded as copied, if it still holds that path. Logs each rewrite in the state schema.
   /// A COMMIT whose outcome is unknown is settled by looking for the batch, not replayed blind.
-  Result<std::int64_t> flip_range(std::int64_t lo, std::int64_t hi);
+  Result<FlipResult> flip_range(std::int64_t lo, std::int64_t hi);
   /// Rows with lo < id <= hi still under the legacy prefix, joined with the object records.
   /// `run_started` (from server_now()) tells which records this run wrote.
   Result<std::vector<PendingRow>> pending_in_range(std::int64_t lo, std::int64_t hi,
                                                    const std::string& run_started);
 
  private:
-  Result<std::int64_t> settle_in_doubt(std::int64_t batch_id);
+  Result<FlipResult> settle_in_doubt(std::int64_t batch_id);
 
   pg::Connection& db_;
   const JobConfig& config_;

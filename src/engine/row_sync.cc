@@ -52,7 +52,7 @@ Status RowSync::sync_range(std::int64_t lo, std::int64_t hi, const std::string& 
   // Two rounds at most: rewrite what is ready; look up objects rehome has not seen; rewrite
   // again. What is still pending after that is counted and reported.
   for (int round = 0; round < 2; ++round) {
-    Result<std::int64_t> flipped = std::int64_t{0};
+    Result<FlipResult> flipped = FlipResult{};
     if (auto st = retry_db(ctx_.state.db(), [&]() -> Status {
           flipped = rows_.flip_range(lo, hi);
           if (!flipped) return flipped.error();
@@ -61,7 +61,9 @@ Status RowSync::sync_range(std::int64_t lo, std::int64_t hi, const std::string& 
         !st) {
       return st;
     }
-    ctx_.summary.rows_rewritten += static_cast<std::uint64_t>(flipped.value());
+    ctx_.summary.rows_rewritten += static_cast<std::uint64_t>(flipped->rewritten);
+    // The common case: every legacy row of the range was rewritten, nothing to look up.
+    if (flipped->legacy_rows >= 0 && flipped->legacy_rows <= flipped->rewritten) return Ok{};
 
     Result<std::vector<PendingRow>> pending = std::vector<PendingRow>{};
     if (auto st = retry_db(ctx_.state.db(), [&]() -> Status {

@@ -58,9 +58,16 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
   Context ctx{config, s3.loop, s3.legacy, s3.production, copier, state, summary,
               hooks.stop_requested, [&](const char* phase) { progress.report(phase); }};
 
+  using Clock = std::chrono::steady_clock;
+  auto seconds_since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
   // Phase 1: objects.
+  const auto objects_started = Clock::now();
   ObjectSync objects(ctx);
-  if (auto st = objects.run(); !st) {
+  Status objects_done = objects.run();
+  summary.objects_seconds = seconds_since(objects_started);
+  if (auto st = objects_done; !st) {
     progress.finish();
     s3.count_requests(summary);
     return finish(failed(summary, st.error()));
@@ -68,8 +75,11 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
   failpoint("between-copy-and-rewrite");
   // Phase 2: rows.
   if (!hooks.stop_requested()) {
+    const auto rows_started = Clock::now();
     RowSync row_sync(ctx, rows);
-    if (auto st = row_sync.run(*run_started); !st) {
+    Status rows_done = row_sync.run(*run_started);
+    summary.rows_seconds = seconds_since(rows_started);
+    if (auto st = rows_done; !st) {
       progress.finish();
       s3.count_requests(summary);
       return finish(failed(summary, st.error()));

@@ -53,6 +53,15 @@ Status StateStore::ensure_schema() {
       detail text NOT NULL DEFAULT '',
       updated_at timestamptz NOT NULL DEFAULT now(),
       PRIMARY KEY (job, legacy_key));
+    CREATE TABLE IF NOT EXISTS {0}.ranges (
+      job text NOT NULL,
+      range_no integer NOT NULL,
+      start_after text COLLATE "C" NOT NULL,
+      last_key text COLLATE "C" NOT NULL,
+      watermark text COLLATE "C" NOT NULL DEFAULT '',
+      completed_at timestamptz,
+      updated_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (job, range_no));
     CREATE TABLE IF NOT EXISTS {0}.batches (
       batch_id bigserial PRIMARY KEY,
       job text NOT NULL,
@@ -60,7 +69,7 @@ Status StateStore::ensure_schema() {
     CREATE TABLE IF NOT EXISTS {0}.rewrites (
       job text NOT NULL,
       row_id bigint NOT NULL,
-      old_path text NOT NULL,
+      old_path text COLLATE "C" NOT NULL,
       new_path text NOT NULL,
       batch_id bigint NOT NULL,
       rewritten_at timestamptz NOT NULL DEFAULT now());
@@ -148,7 +157,26 @@ Result<JobProgress> StateStore::progress() {
 }
 
 Status StateStore::record(const std::vector<ObjectRecord>& records,
-                          const std::optional<std::string>& new_watermark, bool listing_complete) {
+                          const std::vector<RangeMark>& marks, bool listing_complete) {
+  if (auto st = db_.begin(); !st) return st;
+  auto fail = [this](Error e) -> Status {
+    (void)db_.rollback();
+    return e;
+  };
+  if (auto st = upsert_objects(records); !st) return fail(st.error());
+  if (auto st = mark_ranges(marks); !st) return fail(st.error());
+  if (listing_complete) {
+    auto r = db_.exec(fmt::format("UPDATE {}.jobs SET listing_completed_at = now(), "
+                                  "updated_at = now() WHERE job = $1",
+                                  quoted_schema_),
+                      {job_});
+    if (!r) return fail(r.error());
+  }
+  return db_.commit();
+}
+
+Status StateStore::upsert_objects(const std::vector<ObjectRecord>& records) {
+  if (records.empty()) return Ok{};
   std::vector<std::string> keys, states, etags, prod_etags, details;
   std::vector<std::int64_t> sizes;
   for (const auto& rec : records) {
@@ -159,14 +187,8 @@ Status StateStore::record(const std::vector<ObjectRecord>& records,
     prod_etags.push_back(rec.production_etag);
     details.push_back(rec.detail);
   }
-  if (auto st = db_.begin(); !st) return st;
-  auto fail = [this](Error e) -> Status {
-    (void)db_.rollback();
-    return e;
-  };
-  if (!records.empty()) {
-    auto r = db_.exec(
-        fmt::format(R"(
+  auto r = db_.exec(
+      fmt::format(R"(
       INSERT INTO {}.objects AS o (job, legacy_key, state, etag, size, production_etag, detail)
       SELECT $1, k, st, e, sz, pe, d
       FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])
@@ -175,31 +197,97 @@ Status StateStore::record(const std::vector<ObjectRecord>& records,
       SET state = EXCLUDED.state, etag = EXCLUDED.etag, size = EXCLUDED.size,
           production_etag = EXCLUDED.production_etag, detail = EXCLUDED.detail,
           updated_at = now())",
-                    quoted_schema_),
-        {job_, pg::text_array_literal(keys), pg::text_array_literal(states),
-         pg::text_array_literal(etags), pg::int_array_literal(sizes),
-         pg::text_array_literal(prod_etags), pg::text_array_literal(details)});
-    if (!r) return fail(r.error());
-  }
-  if (new_watermark || listing_complete) {
-    auto r = db_.exec(
-        fmt::format("UPDATE {}.jobs SET listing_watermark = COALESCE($2, listing_watermark), "
-                    "listing_completed_at = CASE WHEN $3 THEN now() ELSE listing_completed_at END, "
-                    "updated_at = now() WHERE job = $1",
-                    quoted_schema_),
-        {job_, new_watermark, listing_complete ? "true" : "false"});
-    if (!r) return fail(r.error());
-  }
-  return db_.commit();
+                  quoted_schema_),
+      {job_, pg::text_array_literal(keys), pg::text_array_literal(states),
+       pg::text_array_literal(etags), pg::int_array_literal(sizes),
+       pg::text_array_literal(prod_etags), pg::text_array_literal(details)});
+  if (!r) return r.error();
+  return Ok{};
 }
 
-Status StateStore::reset_listing() {
-  auto r = db_.exec(fmt::format("UPDATE {}.jobs SET listing_watermark = '', listing_completed_at "
-                                "= NULL, updated_at = now() WHERE job = $1",
+Status StateStore::mark_ranges(const std::vector<RangeMark>& marks) {
+  if (marks.empty()) return Ok{};
+  std::vector<std::int64_t> numbers;
+  std::vector<std::string> watermarks, complete;
+  for (const auto& m : marks) {
+    numbers.push_back(m.number);
+    watermarks.push_back(m.watermark);
+    complete.emplace_back(m.complete ? "t" : "f");
+  }
+  // A watermark only moves forward, and "" leaves it where it is: replaying an older mark
+  // after a newer one committed must not send a rerun back over recorded keys (harmless, but
+  // slow).
+  auto r = db_.exec(
+      fmt::format(R"(
+      UPDATE {}.ranges AS r
+      SET watermark = GREATEST(r.watermark, m.w),
+          completed_at = CASE WHEN m.c AND r.completed_at IS NULL THEN now()
+                              ELSE r.completed_at END,
+          updated_at = now()
+      FROM unnest($2::int[], $3::text[], $4::bool[]) AS m(n, w, c)
+      WHERE r.job = $1 AND r.range_no = m.n)",
+                  quoted_schema_),
+      {job_, pg::int_array_literal(numbers), pg::text_array_literal(watermarks),
+       pg::text_array_literal(complete)});
+  if (!r) return r.error();
+  return Ok{};
+}
+
+Result<std::vector<RangeProgress>> StateStore::ranges() {
+  auto r = db_.exec(fmt::format("SELECT range_no, start_after, last_key, watermark, "
+                                "completed_at IS NOT NULL FROM {}.ranges WHERE job = $1 "
+                                "ORDER BY range_no",
                                 quoted_schema_),
                     {job_});
   if (!r) return r.error();
-  return Ok{};
+  std::vector<RangeProgress> out;
+  out.reserve(static_cast<std::size_t>(r->size()));
+  for (int i = 0; i < r->size(); ++i) {
+    RangeProgress p;
+    p.number = static_cast<int>(r->int64(i, 0));
+    p.range.start_after = std::string(r->text(i, 1));
+    p.range.last = std::string(r->text(i, 2));
+    p.watermark = std::string(r->text(i, 3));
+    p.complete = r->text(i, 4) == "t";
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+Result<std::vector<RangeProgress>> StateStore::save_ranges(const std::vector<KeyRange>& plan) {
+  std::vector<std::int64_t> numbers;
+  std::vector<std::string> starts, lasts;
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    numbers.push_back(static_cast<std::int64_t>(i));
+    starts.push_back(plan[i].start_after);
+    lasts.push_back(plan[i].last);
+  }
+  // All or nothing, and only into an empty plan: the advisory lock makes one process per job,
+  // but a plan half saved by a killed run must not be completed by a different plan.
+  auto r = db_.exec(
+      fmt::format(R"(
+      INSERT INTO {0}.ranges (job, range_no, start_after, last_key)
+      SELECT $1, n, s, l FROM unnest($2::int[], $3::text[], $4::text[]) AS p(n, s, l)
+      WHERE NOT EXISTS (SELECT 1 FROM {0}.ranges WHERE job = $1))",
+                  quoted_schema_),
+      {job_, pg::int_array_literal(numbers), pg::text_array_literal(starts),
+       pg::text_array_literal(lasts)});
+  if (!r) return r.error();
+  return ranges();
+}
+
+Status StateStore::reset_listing() {
+  if (auto st = db_.begin(); !st) return st;
+  for (const char* sql : {"UPDATE {0}.jobs SET listing_watermark = '', listing_completed_at = "
+                          "NULL, updated_at = now() WHERE job = $1",
+                          "DELETE FROM {0}.ranges WHERE job = $1"}) {
+    auto r = db_.exec(fmt::format(fmt::runtime(sql), quoted_schema_), {job_});
+    if (!r) {
+      (void)db_.rollback();
+      return r.error();
+    }
+  }
+  return db_.commit();
 }
 
 Result<std::vector<ObjectRecord>> StateStore::records_in_state(

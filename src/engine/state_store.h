@@ -1,6 +1,7 @@
 // rehome's own bookkeeping, in a schema of its own in the same PostgreSQL (documented in
 // docs/DESIGN.md). It is what makes a rerun resume instead of starting over:
-//   jobs      one row per job: how far the legacy listing has been recorded
+//   jobs      one row per job: whether the legacy listing has been recorded to its end
+//   ranges    the job's key ranges of the legacy listing, each with its own watermark
 //   objects   one row per legacy object whose fate is known: copied (production holds an
 //             identical copy), conflict, missing (a row names it, the bucket does not), failed
 //   rewrites  every row rehome rewrote, when, from what to what (cleanup's grace period)
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/key_ranges.h"
 #include "pg/connection.h"
 #include "util/result.h"
 
@@ -31,8 +33,30 @@ struct ObjectRecord {
 };
 
 struct JobProgress {
-  std::string listing_watermark;  ///< Every legacy key <= this has an ObjectRecord.
+  /// Where the listing starts: "" for every job this version started; a job begun by a
+  /// version with one watermark per job resumes after it.
+  std::string listing_watermark;
   bool listing_complete = false;
+};
+
+/// One key range of the legacy listing and how far its outcomes are recorded.
+struct RangeProgress {
+  int number = 0;
+  KeyRange range;
+  std::string watermark;  ///< Every key in (range.start_after, watermark] has a record.
+  bool complete = false;  ///< Every key of the range has a record.
+
+  /// Where listing the range (again) starts.
+  const std::string& resume_after() const {
+    return watermark.empty() ? range.start_after : watermark;
+  }
+};
+
+/// A range's progress, recorded in the same transaction as the outcomes it covers.
+struct RangeMark {
+  int number = 0;
+  std::string watermark;  ///< "" = unchanged.
+  bool complete = false;
 };
 
 class StateStore {
@@ -52,12 +76,20 @@ class StateStore {
 
   Result<JobProgress> progress();
 
-  /// Records outcomes and moves the listing watermark in one transaction. Replaying it after
-  /// an in-doubt commit is harmless: it is an upsert of the same values.
-  Status record(const std::vector<ObjectRecord>& records,
-                const std::optional<std::string>& new_watermark, bool listing_complete = false);
+  /// Records outcomes and moves the ranges' watermarks in one transaction; `listing_complete`
+  /// marks the whole listing done. Replaying it after an in-doubt commit is harmless: it is an
+  /// upsert of the same values, and watermarks only move forward.
+  Status record(const std::vector<ObjectRecord>& records, const std::vector<RangeMark>& marks,
+                bool listing_complete = false);
 
-  /// Forgets that the listing finished, so the next run lists the legacy bucket again.
+  /// The job's key ranges in key order (empty until a plan is saved).
+  Result<std::vector<RangeProgress>> ranges();
+  /// Saves a plan of key ranges unless the job already has one, and returns the job's ranges:
+  /// a plan is never mixed with another.
+  Result<std::vector<RangeProgress>> save_ranges(const std::vector<KeyRange>& plan);
+
+  /// Forgets the listing's progress and its ranges, so the next run lists the legacy bucket
+  /// again (and plans anew).
   Status reset_listing();
 
   /// Records whose state is one of `states`, in key order after `after`, at most `limit`.
@@ -70,6 +102,9 @@ class StateStore {
   pg::Connection& db() { return db_; }
 
  private:
+  Status upsert_objects(const std::vector<ObjectRecord>& records);
+  Status mark_ranges(const std::vector<RangeMark>& marks);
+
   pg::Connection& db_;
   std::string quoted_schema_;
   std::string job_;

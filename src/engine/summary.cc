@@ -16,6 +16,7 @@ nlohmann::json Summary::to_json() const {
       {"outcome", outcome},
       {"error", error},
       {"seconds", seconds},
+      {"phases", {{"objects_seconds", objects_seconds}, {"rows_seconds", rows_seconds}}},
       {"objects",
        {{"listed", objects_listed},
         {"copied", objects_copied},

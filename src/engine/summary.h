@@ -50,6 +50,8 @@ struct Summary {
   std::uint64_t throttled = 0;
 
   double seconds = 0;
+  double objects_seconds = 0;  ///< `run`'s phase 1 (listing, copying, recording).
+  double rows_seconds = 0;     ///< `run`'s phase 2 (rewriting rows).
   /// A few examples of what needs a human (conflicts, broken references, failures).
   std::vector<std::string> problems;
 

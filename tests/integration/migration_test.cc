@@ -74,13 +74,14 @@ TEST_F(Migration, compare_and_swap_lets_the_application_write_win) {
   ASSERT_TRUE(db);
   engine::StateStore state(*db, config.state_schema, engine::job_name(config));
   engine::RowStore rows(*db, config, state);
-  Result<std::int64_t> flipped = std::int64_t{-1};
+  Result<engine::FlipResult> flipped = engine::FlipResult{};
   std::thread rehome([&] { flipped = rows.flip_range(0, 1'000'000); });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_TRUE(app->commit());
   rehome.join();
   ASSERT_TRUE(flipped) << flipped.error().message;
-  EXPECT_EQ(*flipped, 2);
+  EXPECT_EQ(flipped->rewritten, 2);
+  EXPECT_EQ(flipped->legacy_rows, 3);  // Row 1 was legacy in the statement's snapshot.
   EXPECT_EQ(env_->path_of(ids[0]), production_key(0));
   EXPECT_EQ(env_->path_of(ids[1]), "avatar/uploaded-by-user.png");
   EXPECT_EQ(env_->path_of(ids[2]), production_key(2));
@@ -218,6 +219,39 @@ TEST_F(Migration, resumes_after_kill_after_recording_some_outcomes) {
   ASSERT_EQ(run_rehome({"run", "--progress", "none", "--concurrency", "4"}, killed), 128 + SIGKILL);
   std::string out;
   ASSERT_EQ(run_rehome({"run", "--progress", "none"}, env, &out), 0) << out;
+  ASSERT_EQ(run_rehome({"verify", "--progress", "none"}, env, &out), 0) << out;
+  EXPECT_EQ(env_->sql("SELECT count(*) FROM avatars WHERE path LIKE 'image/%'").int64(0, 0), 0);
+}
+
+// The listing is cut into key ranges once per job; a rerun resumes each one after its own
+// watermark, with the same plan, instead of listing everything again.
+TEST_F(Migration, resumes_every_key_range_after_its_watermark_with_the_same_plan) {
+  env_->seed_legacy(60);
+  auto env = env_->binary_env();
+  auto killed = env;
+  killed.push_back("REHOME_FAILPOINT=after-recording-outcomes");
+  // A rate cap makes the first recording (after one second) land mid-listing.
+  ASSERT_EQ(run_rehome({"run", "--progress", "none", "--ranges", "3", "--concurrency", "2",
+                        "--max-rps", "25"},
+                       killed),
+            128 + SIGKILL);
+  const std::string plan_sql =
+      "SELECT string_agg(range_no || ':' || start_after || '..' || last_key, ' ' ORDER BY "
+      "range_no) FROM rehome.ranges";
+  const std::string plan = std::string(env_->sql(plan_sql).text(0, 0));
+  EXPECT_GT(env_->sql("SELECT count(*) FROM rehome.ranges").int64(0, 0), 1) << plan;
+  EXPECT_GT(env_->sql("SELECT count(*) FROM rehome.ranges WHERE watermark <> ''").int64(0, 0), 0);
+  const std::int64_t recorded = env_->sql("SELECT count(*) FROM rehome.objects").int64(0, 0);
+  ASSERT_GT(recorded, 0);
+  ASSERT_LT(recorded, 60);
+
+  std::string out;
+  ASSERT_EQ(run_rehome({"run", "--progress", "none", "--ranges", "3"}, env, &out), 0) << out;
+  EXPECT_EQ(std::string(env_->sql(plan_sql).text(0, 0)), plan);
+  EXPECT_EQ(env_->sql("SELECT count(*) FROM rehome.ranges WHERE completed_at IS NULL").int64(0, 0),
+            0);
+  // Only what the killed run had not recorded was listed again.
+  EXPECT_NE(out.find(fmt::format("objects: {} listed", 60 - recorded)), std::string::npos) << out;
   ASSERT_EQ(run_rehome({"verify", "--progress", "none"}, env, &out), 0) << out;
   EXPECT_EQ(env_->sql("SELECT count(*) FROM avatars WHERE path LIKE 'image/%'").int64(0, 0), 0);
 }
