@@ -199,7 +199,9 @@ void print_summary(const engine::Summary& s) {
   std::FILE* out = stdout;
   fmt::print(out, "rehome {}: {} in {:.1f}s\n", s.command, s.outcome, s.seconds);
   if (s.command == "run") {
-    fmt::print(out, "  time: objects {:.1f}s, rows {:.1f}s\n", s.objects_seconds, s.rows_seconds);
+    if (s.objects_seconds > 0) {
+      fmt::print(out, "  time: objects {:.1f}s, rows {:.1f}s\n", s.objects_seconds, s.rows_seconds);
+    }
     if (s.outcome == "complete" && s.objects_copied == 0 && s.rows_rewritten == 0) {
       fmt::print(out, "  nothing to do: every legacy object has its twin and every row is rewritten\n");
     }

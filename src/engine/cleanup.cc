@@ -53,16 +53,16 @@ Result<std::vector<std::string>> safe_to_delete(pg::Connection& db, const JobCon
     referenced AS (
       SELECT DISTINCT x.{p}::text COLLATE "C" AS key FROM {t} x WHERE x.{p} = ANY($1::text[]))
     SELECT c.key FROM candidate c
-    JOIN {s}.objects o ON o.job = $4 AND o.legacy_key = c.key COLLATE "C"
+    JOIN {s}.objects o ON o.job_id = $4 AND o.legacy_key = c.key COLLATE "C"
                       AND o.state = 'copied' AND o.etag = c.etag AND o.size = c.size
     WHERE c.key COLLATE "C" NOT IN (SELECT key FROM referenced)
       AND COALESCE((SELECT max(w.rewritten_at) FROM {s}.rewrites w
-                    WHERE w.job = $4 AND w.old_path = c.key), o.updated_at)
+                    WHERE w.job_id = $4 AND w.old_path = c.key COLLATE "C"), o.updated_at)
           <= now() - make_interval(secs => $5::double precision)
     ORDER BY c.key COLLATE "C")",
                   fmt::arg("t", t), fmt::arg("p", p), fmt::arg("s", state.schema())),
       {pg::text_array_literal(keys), pg::text_array_literal(etags), pg::int_array_literal(sizes),
-       state.job(), std::to_string(grace.count())});
+       state.job_id(), std::to_string(grace.count())});
   if (!r) return r.error();
   std::vector<std::string> out;
   for (int i = 0; i < r->size(); ++i) out.emplace_back(r->text(i, 0));
@@ -90,9 +90,11 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options,
   if (auto st = rows.check_table(); !st) return finish("failed", st.error().message);
   auto exists = state.exists();
   if (!exists) return finish("failed", exists.error().message);
-  if (!*exists) {
-    return finish("failed", fmt::format("no rehome records in schema {}: run `rehome run` first; "
-                                        "cleanup deletes only what a run has copied",
+  Result<bool> found = *exists ? state.find_job() : Result<bool>(false);
+  if (!found) return finish("failed", found.error().message);
+  if (!*found) {
+    return finish("failed", fmt::format("no rehome records of this job in schema {}: run `rehome "
+                                        "run` first; cleanup deletes only what a run has copied",
                                         config.state_schema));
   }
   S3Services s3(config);

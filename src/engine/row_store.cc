@@ -135,8 +135,9 @@ Result<FlipResult> RowStore::flip_range(std::int64_t lo, std::int64_t hi) {
     (void)db_.rollback();
     return e;
   };
-  auto batch = db_.exec(fmt::format("INSERT INTO {}.batches (job) VALUES ($1) RETURNING batch_id", s),
-                        {state_.job()});
+  auto batch = db_.exec(
+      fmt::format("INSERT INTO {}.batches (job_id) VALUES ($1) RETURNING batch_id", s),
+      {state_.job_id()});
   if (!batch) return abort(batch.error());
   const std::int64_t batch_id = batch->int64(0, 0);
   // The compare-and-swap: "t.path = o.legacy_key" is re-checked by PostgreSQL against the
@@ -151,10 +152,10 @@ Result<FlipResult> RowStore::flip_range(std::int64_t lo, std::int64_t hi) {
       FROM {s}.objects AS o
       WHERE t.{i} > $1::bigint AND t.{i} <= $2::bigint
         AND starts_with(t.{p}, $3::text)
-        AND o.job = $5 AND o.legacy_key = t.{p} COLLATE "C" AND o.state = 'copied'
+        AND o.job_id = $5 AND o.legacy_key = t.{p} COLLATE "C" AND o.state = 'copied'
       RETURNING t.{i} AS id, o.legacy_key AS old_path, t.{p} AS new_path),
     logged AS (
-      INSERT INTO {s}.rewrites (job, row_id, old_path, new_path, batch_id)
+      INSERT INTO {s}.rewrites (job_id, row_id, old_path, new_path, batch_id)
       SELECT $5, id, old_path, new_path, $6 FROM flipped
       RETURNING 1)
     SELECT (SELECT count(*) FROM logged),
@@ -163,7 +164,7 @@ Result<FlipResult> RowStore::flip_range(std::int64_t lo, std::int64_t hi) {
                   fmt::arg("t", table_), fmt::arg("p", path_), fmt::arg("i", id_),
                   fmt::arg("s", s)),
       {std::to_string(lo), std::to_string(hi), config_.legacy.prefix, config_.production.prefix,
-       state_.job(), std::to_string(batch_id)});
+       state_.job_id(), std::to_string(batch_id)});
   if (!flipped) return abort(flipped.error());
   FlipResult result{flipped->int64(0, 0), flipped->int64(0, 1)};
   failpoint("between-update-and-commit");
@@ -203,12 +204,12 @@ Result<std::vector<PendingRow>> RowStore::pending_in_range(std::int64_t lo, std:
       fmt::format(R"(
     SELECT t.{i}, t.{p}, COALESCE(o.state, ''), COALESCE(o.updated_at >= $5::timestamptz, false)
     FROM {t} AS t
-    LEFT JOIN {s}.objects AS o ON o.job = $4 AND o.legacy_key = t.{p} COLLATE "C"
+    LEFT JOIN {s}.objects AS o ON o.job_id = $4 AND o.legacy_key = t.{p} COLLATE "C"
     WHERE t.{i} > $1::bigint AND t.{i} <= $2::bigint AND starts_with(t.{p}, $3::text)
     ORDER BY t.{i})",
                   fmt::arg("t", table_), fmt::arg("p", path_), fmt::arg("i", id_),
                   fmt::arg("s", state_.schema())),
-      {std::to_string(lo), std::to_string(hi), config_.legacy.prefix, state_.job(), run_started});
+      {std::to_string(lo), std::to_string(hi), config_.legacy.prefix, state_.job_id(), run_started});
   if (!r) return r.error();
   std::vector<PendingRow> rows;
   rows.reserve(static_cast<std::size_t>(r->size()));

@@ -65,10 +65,13 @@ class StateStore {
   StateStore(pg::Connection& db, std::string schema, std::string job);
 
   /// Creates the schema and tables if missing (idempotent, safe when several processes race)
-  /// and registers the job.
+  /// and registers the job. Refuses a schema written by an earlier, incompatible layout.
   Status ensure_schema();
   /// True when the schema's tables exist (read-only commands do not create them).
   Result<bool> exists();
+  /// Looks the job up (ensure_schema() does it too): false when no run has registered it.
+  /// Every per-job statement needs it first.
+  Result<bool> find_job();
 
   /// Takes a session-level advisory lock so that two runs of the same job do not interleave.
   /// Fails with kConflict when another session holds it.
@@ -99,15 +102,19 @@ class StateStore {
   /// The quoted schema name, for SQL built by other parts of the engine.
   const std::string& schema() const { return quoted_schema_; }
   const std::string& job() const { return job_; }
+  /// The job's integer id, as a statement parameter ("" before ensure_schema()/find_job()).
+  const std::string& job_id() const { return job_id_; }
   pg::Connection& db() { return db_; }
 
  private:
+  Status refuse_older_layout();
   Status upsert_objects(const std::vector<ObjectRecord>& records);
   Status mark_ranges(const std::vector<RangeMark>& marks);
 
   pg::Connection& db_;
   std::string quoted_schema_;
   std::string job_;
+  std::string job_id_;
 };
 
 /// Parses "copied", "conflict"... Returns nullopt for anything else.

@@ -73,6 +73,8 @@ TEST_F(Migration, compare_and_swap_lets_the_application_write_win) {
   auto db = pg::Connection::open(config.database);
   ASSERT_TRUE(db);
   engine::StateStore state(*db, config.state_schema, engine::job_name(config));
+  auto found = state.find_job();
+  ASSERT_TRUE(found && *found);
   engine::RowStore rows(*db, config, state);
   Result<engine::FlipResult> flipped = engine::FlipResult{};
   std::thread rehome([&] { flipped = rows.flip_range(0, 1'000'000); });
