@@ -147,8 +147,9 @@ void configure_method(CURL* easy, Transfer& t) {
 
 HeaderList build_header_list(const Request& r) {
   curl_slist* list = nullptr;
-  auto add = [&list](const std::string& line) {
-    curl_slist* grown = curl_slist_append(list, line.c_str());
+  std::string line;  // one buffer for every line: curl copies each
+  auto add = [&list](const std::string& text) {
+    curl_slist* grown = curl_slist_append(list, text.c_str());
     if (grown == nullptr) {
       curl_slist_free_all(list);
       throw std::bad_alloc();
@@ -156,8 +157,15 @@ HeaderList build_header_list(const Request& r) {
     list = grown;
   };
   for (const auto& [name, value] : r.headers) {
+    line.assign(name);
     // "Name;" is curl's spelling of a header with an empty value ("Name:" would remove it).
-    add(value.empty() ? name + ";" : name + ": " + value);
+    if (value.empty()) {
+      line += ';';
+    } else {
+      line += ": ";
+      line += value;
+    }
+    add(line);
   }
   // S3 answers 100-continue promptly, but waiting for it costs a round trip per PUT.
   if (!has_header(r.headers, "expect")) add("Expect:");

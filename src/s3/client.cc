@@ -81,7 +81,8 @@ Client::Client(http::Loop& loop, Pacer& pacer, ClientConfig config, RetryPolicy 
                                                         retry,
                                                         std::move(clock),
                                                         {},
-                                                        std::mt19937_64(std::random_device{}())});
+                                                        std::mt19937_64(std::random_device{}()),
+                                                        {}});
 }
 
 Client::~Client() = default;

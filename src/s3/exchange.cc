@@ -15,13 +15,16 @@ namespace rehome::s3 {
 namespace {
 
 constexpr const char* kUnsignedPayload = "UNSIGNED-PAYLOAD";
+// SHA-256 of no bytes: most requests (COPY, HEAD, GET, LIST) have an empty body.
+constexpr const char* kEmptySha256 =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 struct Exchange {
   std::shared_ptr<ClientCore> core;
   ExchangeSpec spec;
   std::function<void(Result<http::Response>)> done;
   RequestTarget target;
-  std::string payload_sha256;
+  SigningRequest signing;  // what every attempt signs; only the time changes
   int attempt = 0;  // attempts sent so far
   bool sink_refused = false;
 };
@@ -29,22 +32,30 @@ using ExchangePtr = std::shared_ptr<Exchange>;
 
 void queue_attempt(const ExchangePtr& x);
 
-http::Request build_request(Exchange& x) {
-  const ClientCore& core = *x.core;
+// Moves the parts of `spec` only signing needs (query, headers) out of it.
+SigningRequest signing_request(ExchangeSpec& spec, const RequestTarget& target,
+                               const ClientCore& core) {
   SigningRequest signing;
-  signing.method = x.spec.method;
-  signing.host = x.target.host;
-  signing.path = x.target.path;
-  signing.query = x.spec.query;
-  signing.headers = x.spec.headers;
-  signing.payload_sha256 = x.payload_sha256;
+  signing.method = spec.method;
+  signing.host = target.host;
+  signing.path = target.path;
+  signing.query = std::move(spec.query);
+  signing.headers = std::move(spec.headers);
+  signing.payload_sha256 = spec.body_source ? kUnsignedPayload
+                           : spec.body.empty() ? kEmptySha256
+                                               : to_hex(sha256(spec.body));
   signing.region = core.config.endpoint.region;
+  return signing;
+}
+
+http::Request build_request(Exchange& x) {
+  ClientCore& core = *x.core;
   auto now = core.clock ? core.clock() : std::chrono::system_clock::now();
 
   http::Request request;
   request.method = x.spec.method;
   request.url = x.target.url;
-  request.headers = sign_request(signing, core.config.credentials, now);
+  request.headers = sign_request(x.signing, core.config.credentials, now, &core.signing_keys);
   if (x.spec.body_source) {
     request.body_source = x.spec.body_source;
     request.body_length = x.spec.body_length;
@@ -133,7 +144,7 @@ void run_exchange(std::shared_ptr<ClientCore> core, ExchangeSpec spec,
                   std::function<void(Result<http::Response>)> done) {
   auto x = std::make_shared<Exchange>();
   x->target = make_target(core->config.endpoint, spec.bucket, spec.key, spec.query);
-  x->payload_sha256 = spec.body_source ? kUnsignedPayload : to_hex(sha256(spec.body));
+  x->signing = signing_request(spec, x->target, *core);
   x->core = std::move(core);
   x->spec = std::move(spec);
   x->done = std::move(done);

@@ -15,6 +15,7 @@
 #include "s3/client.h"
 #include "s3/pacer.h"
 #include "s3/retry.h"
+#include "s3/sigv4.h"
 #include "s3/types.h"
 #include "util/result.h"
 
@@ -30,6 +31,7 @@ struct ClientCore {
   SigningClock clock;
   ClientStats stats;
   std::mt19937_64 rng;
+  SigningKeyCache signing_keys;  // one derived key signs every request of the day
 };
 
 /// An S3 request before signing, and what to make of its answer.

@@ -270,6 +270,36 @@ TEST(SigV4CanonicalRequest, rejects_an_empty_payload_hash) {
   EXPECT_THROW((void)compute_signature(request, key_only(), kExampleTime), std::invalid_argument);
 }
 
+// --- SigningKeyCache: one derived key per scope, same signatures -------------------------
+
+TEST(SigningKeyCache, signatures_with_the_cache_equal_those_without_it) {
+  SigningKeyCache keys;
+  for (auto time : {kExampleTime, kExampleTime + 1h, kExampleTime + 24h, kExampleTime + 25h}) {
+    SCOPED_TRACE(amz_date(time));
+    EXPECT_EQ(compute_signature(simple_get(), key_only(), time, &keys).signature,
+              compute_signature(simple_get(), key_only(), time).signature);
+  }
+}
+
+TEST(SigningKeyCache, derives_a_new_key_when_the_day_region_or_secret_changes) {
+  SigningKeyCache keys;
+  const std::string first = keys.key("secret", "20130524", "us-east-1", "s3");
+  EXPECT_NE(keys.key("secret", "20130525", "us-east-1", "s3"), first);
+  EXPECT_NE(keys.key("secret", "20130524", "eu-west-1", "s3"), first);
+  EXPECT_NE(keys.key("other", "20130524", "us-east-1", "s3"), first);
+  EXPECT_EQ(keys.key("secret", "20130524", "us-east-1", "s3"), first);
+}
+
+TEST(SigningKeyCache, sign_request_with_the_cache_sends_the_same_authorization) {
+  SigningKeyCache keys;
+  SigningRequest request = simple_get();
+  request.headers.emplace_back("x-amz-copy-source", "/legacy-s3/image/a%20b.png");
+  for (int i = 0; i < 2; ++i) {  // the second signs with the cached key
+    EXPECT_EQ(header(sign_request(request, key_only(), kExampleTime, &keys), "authorization"),
+              header(sign_request(request, key_only(), kExampleTime), "authorization"));
+  }
+}
+
 // --- amz_date / amz_day -----------------------------------------------------------------
 
 TEST(AmzDate, formats_utc_time_as_basic_iso_8601) {

@@ -5,6 +5,7 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <random>
 #include <string>
 
 namespace rehome::s3 {
@@ -88,6 +89,18 @@ void XMLCALL on_doctype(void* user, const XML_Char*, const XML_Char*, const XML_
   static_cast<ReaderState*>(user)->stop("a DOCTYPE is not allowed");
 }
 
+// Expat salts its hash tables against collision floods, by default with fresh entropy (a
+// getrandom syscall) for every parser: one per S3 response. One secret salt per process
+// defends as well and costs that syscall once.
+unsigned long hash_salt() {
+  static const unsigned long salt = [] {
+    std::random_device entropy;
+    unsigned long value = (static_cast<unsigned long>(entropy()) << 32) ^ entropy();
+    return value != 0 ? value : 1UL;  // 0 would mean "pick one per parser" again
+  }();
+  return salt;
+}
+
 std::string_view skip_leading_space(std::string_view xml) {
   // S3 may send whitespace before a CopyObject result to keep the connection alive.
   auto first = xml.find_first_not_of(" \t\r\n");
@@ -105,6 +118,7 @@ std::string read_xml(std::string_view xml, const XmlEvents& events) {
   ReaderState state;
   state.parser = parser.get();
   state.events = &events;
+  XML_SetHashSalt(parser.get(), hash_salt());
   XML_SetUserData(parser.get(), &state);
   XML_SetElementHandler(parser.get(), on_start, on_end);
   XML_SetCharacterDataHandler(parser.get(), on_text);
