@@ -51,6 +51,7 @@ struct Flags {
   std::size_t ranges = 8;
   double max_rps = 0;
   std::int64_t row_range = 5000;
+  std::size_t row_workers = 2;
   std::string report;
   std::string progress = "auto";
   bool relist = false;
@@ -99,6 +100,9 @@ void add_common_flags(CLI::App& cmd, Flags& f) {
       ->envname("REHOME_MAX_RPS")->capture_default_str();
   cmd.add_option("--row-range", f.row_range, "Rows per primary-key range rewritten in one transaction")
       ->capture_default_str();
+  cmd.add_option("--row-workers", f.row_workers,
+                 "PostgreSQL connections rewriting ranges side by side (1: one connection in all)")
+      ->envname("REHOME_ROW_WORKERS")->capture_default_str();
   cmd.add_option("--report", f.report, "Also write the summary as JSON to this file");
   cmd.add_option("--progress", f.progress, "Progress output: auto, line, json or none")
       ->check(CLI::IsMember({"auto", "line", "json", "none"}))
@@ -150,6 +154,7 @@ Result<engine::JobConfig> make_config(const Flags& f) {
   config.ranges = f.ranges;
   config.max_rps = f.max_rps;
   config.row_range = f.row_range;
+  config.row_workers = f.row_workers;
   config.relist = f.relist;
   if (auto st = engine::validate(config); !st) return st.error();
   return config;

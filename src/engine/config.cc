@@ -56,6 +56,9 @@ Status validate(const JobConfig& config) {
         "neither starts with the other",
         lp, pp));
   }
+  if (config.row_workers < 1 || config.row_workers > 32) {
+    return invalid(fmt::format("--row-workers {} is out of range: use 1 to 32", config.row_workers));
+  }
   if (config.ranges < 1 || config.ranges > 64) {
     return invalid(fmt::format("--ranges {} is out of range: use 1 to 64", config.ranges));
   }

@@ -35,6 +35,8 @@ struct JobConfig {
   std::size_t ranges = 8;
   double max_rps = 0;             ///< Cap on S3 requests per second; 0 = none.
   std::int64_t row_range = 5000;  ///< Rows per primary-key range rewritten in one transaction.
+  /// Connections rewriting ranges side by side (1: the main connection alone).
+  std::size_t row_workers = 2;
   std::size_t record_batch = 1000;  ///< Object outcomes recorded per transaction.
   /// Largest object copied through this process when a server-side copy is impossible.
   std::int64_t max_streamed_object = 256LL * 1024 * 1024;

@@ -1,14 +1,74 @@
 #include "engine/row_sync.h"
 
 #include <algorithm>
+#include <deque>
+#include <future>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include "engine/db_retry.h"
+#include "engine/services.h"
 
 namespace rehome::engine {
 
+// One connection that rewrites ranges on a thread of its own. Only that thread touches the
+// connection while a range is in flight; the caller waits for the result before reusing it.
+struct RowSync::Worker {
+  pg::Connection db;
+  StateStore state;
+  RowStore rows;
+
+  Worker(pg::Connection connection, const JobConfig& config, const std::string& job)
+      : db(std::move(connection)), state(db, config.state_schema, job), rows(db, config, state) {}
+};
+
+namespace {
+
+// The rewrite of one range, with the connection's reconnect-and-retry.
+Result<FlipResult> flip_with_retry(pg::Connection& db, RowStore& rows, std::int64_t lo,
+                                   std::int64_t hi) {
+  Result<FlipResult> flipped = FlipResult{};
+  Status st = retry_db(db, [&]() -> Status {
+    flipped = rows.flip_range(lo, hi);
+    if (!flipped) return flipped.error();
+    return Ok{};
+  });
+  if (!st) return st.error();
+  return flipped;
+}
+
+}  // namespace
+
 RowSync::RowSync(Context& context, RowStore& rows) : ctx_(context), rows_(rows) {}
+
+RowSync::~RowSync() = default;
+
+Status RowSync::open_workers() {
+  if (ctx_.config.row_workers < 2) return Ok{};  // One connection: the main one does it all.
+  for (std::size_t i = 0; i < ctx_.config.row_workers; ++i) {
+    auto db = connect_database(ctx_.config);
+    if (!db) return db.error();
+    auto worker = std::make_unique<Worker>(std::move(db.value()), ctx_.config, ctx_.state.job());
+    auto found = worker->state.find_job();
+    if (!found) return found.error();
+    workers_.push_back(std::move(worker));
+  }
+  return Ok{};
+}
+
+Result<std::int64_t> RowSync::next_range_end(std::int64_t lo, std::int64_t max) {
+  Result<std::optional<std::int64_t>> end = std::optional<std::int64_t>{};
+  if (auto st = retry_db(ctx_.state.db(), [&]() -> Status {
+        end = rows_.range_end_after(lo, ctx_.config.row_range);
+        if (!end) return end.error();
+        return Ok{};
+      });
+      !st) {
+    return st.error();
+  }
+  return end->has_value() ? std::min(**end, max) : max;
+}
 
 Status RowSync::run(const std::string& run_started) {
   Result<IdBounds> bounds = IdBounds{};
@@ -21,85 +81,118 @@ Status RowSync::run(const std::string& run_started) {
     return st;
   }
   if (bounds->empty) return Ok{};
+  if (auto st = open_workers(); !st) return st;
+
+  struct InFlight {
+    std::int64_t lo, hi;
+    Worker* worker;
+    std::future<Result<FlipResult>> result;
+  };
+  std::deque<InFlight> in_flight;  // In range order: results are taken oldest first.
+  std::vector<Worker*> idle;
+  for (auto& w : workers_) idle.push_back(w.get());
+  std::optional<Error> failed;
   std::int64_t lo = bounds->min - 1;
   std::int64_t max = bounds->max;
-  while (!ctx_.stop_requested()) {
-    while (lo < max && !ctx_.stop_requested()) {
-      Result<std::optional<std::int64_t>> end = std::optional<std::int64_t>{};
-      if (auto st = retry_db(ctx_.state.db(), [&]() -> Status {
-            end = rows_.range_end_after(lo, ctx_.config.row_range);
-            if (!end) return end.error();
-            return Ok{};
-          });
-          !st) {
-        return st;
+
+  while (true) {
+    // Hand out ranges while a worker is free (or, without workers, do one on the main
+    // connection).
+    while (!failed && !ctx_.stop_requested() && lo < max && (workers_.empty() || !idle.empty())) {
+      auto hi = next_range_end(lo, max);
+      if (!hi) {
+        failed = hi.error();
+        break;
       }
-      const std::int64_t hi = end->has_value() ? std::min(**end, max) : max;
-      if (auto st = sync_range(lo, hi, run_started); !st) return st;
-      lo = hi;
+      if (workers_.empty()) {
+        if (auto st = flip_on_main(lo, *hi, run_started); !st) failed = st.error();
+      } else {
+        Worker* w = idle.back();
+        idle.pop_back();
+        const std::int64_t range_lo = lo, range_hi = *hi;
+        in_flight.push_back(InFlight{lo, *hi, w, std::async(std::launch::async, [w, range_lo, range_hi] {
+                                       return flip_with_retry(w->db, w->rows, range_lo, range_hi);
+                                     })});
+      }
+      lo = *hi;
       ctx_.report_progress("rows");
     }
+    if (!in_flight.empty()) {
+      InFlight next = std::move(in_flight.front());
+      in_flight.pop_front();
+      Result<FlipResult> flipped = next.result.get();
+      idle.push_back(next.worker);
+      if (failed) continue;  // Drain what is in flight, then report the first error.
+      if (!flipped) {
+        failed = flipped.error();
+        continue;
+      }
+      if (auto st = settle_range(next.lo, next.hi, *flipped, 0, run_started); !st) {
+        failed = st.error();
+      }
+      ctx_.report_progress("rows");
+      continue;
+    }
+    if (failed) return *failed;
+    if (ctx_.stop_requested()) return Ok{};
     // The application may have added rows while we worked: go on until the end stays put.
     auto again = rows_.id_bounds();
     if (!again) return again.error();
-    if (again->empty || again->max <= max) break;
+    if (again->empty || again->max <= max) return Ok{};
     max = again->max;
   }
-  return Ok{};
 }
 
-Status RowSync::sync_range(std::int64_t lo, std::int64_t hi, const std::string& run_started) {
-  // Two rounds at most: rewrite what is ready; look up objects rehome has not seen; rewrite
-  // again. What is still pending after that is counted and reported.
-  for (int round = 0; round < 2; ++round) {
-    Result<FlipResult> flipped = FlipResult{};
-    if (auto st = retry_db(ctx_.state.db(), [&]() -> Status {
-          flipped = rows_.flip_range(lo, hi);
-          if (!flipped) return flipped.error();
-          return Ok{};
-        });
-        !st) {
-      return st;
-    }
-    ctx_.summary.rows_rewritten += static_cast<std::uint64_t>(flipped->rewritten);
-    // The common case: every legacy row of the range was rewritten, nothing to look up.
-    if (flipped->legacy_rows >= 0 && flipped->legacy_rows <= flipped->rewritten) return Ok{};
+Status RowSync::flip_on_main(std::int64_t lo, std::int64_t hi, const std::string& run_started) {
+  auto flipped = flip_with_retry(ctx_.state.db(), rows_, lo, hi);
+  if (!flipped) return flipped.error();
+  return settle_range(lo, hi, *flipped, 0, run_started);
+}
 
-    Result<std::vector<PendingRow>> pending = std::vector<PendingRow>{};
-    if (auto st = retry_db(ctx_.state.db(), [&]() -> Status {
-          pending = rows_.pending_in_range(lo, hi, run_started);
-          if (!pending) return pending.error();
-          return Ok{};
-        });
-        !st) {
-      return st;
+// After a range's rewrite: counts it, and when legacy rows are left, finds out why. Objects
+// rehome has not seen get one look (and a copy) and the range one more rewrite; what is
+// still pending after that is counted and reported.
+Status RowSync::settle_range(std::int64_t lo, std::int64_t hi, FlipResult flipped, int round,
+                             const std::string& run_started) {
+  ctx_.summary.rows_rewritten += static_cast<std::uint64_t>(flipped.rewritten);
+  // The common case: every legacy row of the range was rewritten, nothing to look up.
+  if (flipped.legacy_rows >= 0 && flipped.legacy_rows <= flipped.rewritten) return Ok{};
+
+  Result<std::vector<PendingRow>> pending = std::vector<PendingRow>{};
+  if (auto st = retry_db(ctx_.state.db(), [&]() -> Status {
+        pending = rows_.pending_in_range(lo, hi, run_started);
+        if (!pending) return pending.error();
+        return Ok{};
+      });
+      !st) {
+    return st;
+  }
+  std::vector<std::string> unknown;
+  for (const auto& row : *pending) {
+    // Unseen objects, and objects an earlier run found missing or failing, get a fresh look.
+    bool stale = row.state.empty() ||
+                 ((row.state == "missing" || row.state == "failed") && !row.recorded_this_run);
+    if (stale) unknown.push_back(row.path);
+  }
+  if (round == 0 && !unknown.empty()) {
+    std::sort(unknown.begin(), unknown.end());
+    unknown.erase(std::unique(unknown.begin(), unknown.end()), unknown.end());
+    if (auto st = settle_and_record(ctx_, unknown); !st) return st;
+    auto again = flip_with_retry(ctx_.state.db(), rows_, lo, hi);
+    if (!again) return again.error();
+    return settle_range(lo, hi, *again, 1, run_started);
+  }
+  for (const auto& row : *pending) {
+    if (row.state == "conflict") {
+      ++ctx_.summary.rows_conflict;
+    } else if (row.state == "missing") {
+      ++ctx_.summary.rows_broken;
+      ctx_.summary.note_problem(
+          fmt::format("broken reference: row {}={} names {} which does not exist in {}",
+                      ctx_.config.id_column, row.id, row.path, ctx_.config.legacy.bucket));
+    } else {
+      ++ctx_.summary.rows_failed;
     }
-    std::vector<std::string> unknown;
-    for (const auto& row : *pending) {
-      // Unseen objects, and objects an earlier run found missing or failing, get a fresh look.
-      bool stale = row.state.empty() ||
-                   ((row.state == "missing" || row.state == "failed") && !row.recorded_this_run);
-      if (stale) unknown.push_back(row.path);
-    }
-    if (round == 0 && !unknown.empty()) {
-      std::sort(unknown.begin(), unknown.end());
-      unknown.erase(std::unique(unknown.begin(), unknown.end()), unknown.end());
-      if (auto st = settle_and_record(ctx_, unknown); !st) return st;
-      continue;
-    }
-    for (const auto& row : *pending) {
-      if (row.state == "conflict") {
-        ++ctx_.summary.rows_conflict;
-      } else if (row.state == "missing") {
-        ++ctx_.summary.rows_broken;
-        ctx_.summary.note_problem(
-            fmt::format("broken reference: row {}={} names {} which does not exist in {}",
-                        ctx_.config.id_column, row.id, row.path, ctx_.config.legacy.bucket));
-      } else {
-        ++ctx_.summary.rows_failed;
-      }
-    }
-    return Ok{};
   }
   return Ok{};
 }
