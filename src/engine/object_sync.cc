@@ -159,8 +159,11 @@ void ObjectSync::pump() {
   bool progressed = true;
   while (progressed && !stopping_ && !fatal_ && in_flight_ < ctx_.config.concurrency) {
     progressed = false;
+    // Each pass starts one lane further on: a completion usually frees one slot, and always
+    // offering it to the first lane would leave the others (and their listings) idle.
+    const std::size_t first = next_lane_++;
     for (std::size_t i = 0; i < lanes_.size() && in_flight_ < ctx_.config.concurrency; ++i) {
-      if (pump_lane(*lanes_[i])) progressed = true;
+      if (pump_lane(*lanes_[(first + i) % lanes_.size()])) progressed = true;
       if (stopping_ || fatal_) break;
     }
     if (!progressed) {

@@ -67,6 +67,7 @@ class ObjectSync {
   std::deque<RangeProgress> queued_;          // Ranges not started by this run.
   std::vector<std::unique_ptr<Lane>> lanes_;  // At most config.ranges.
   std::size_t in_flight_ = 0;
+  std::size_t next_lane_ = 0;  // Where pump()'s next pass starts.
   std::vector<ObjectRecord> pending_;      // Outcomes drained from windows, not yet recorded.
   std::vector<RangeMark> finished_marks_;  // Ranges completed since the last flush.
   std::chrono::steady_clock::time_point last_flush_;
