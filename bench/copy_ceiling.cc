@@ -19,9 +19,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "endpoint.h"
 #include "http/loop.h"
 #include "s3/client.h"
-#include "s3/credentials.h"
 #include "s3/pacer.h"
 
 namespace {
@@ -44,25 +44,6 @@ double seconds_since(Clock::time_point t0) {
 int fail(const std::string& message) {
   fmt::print(stderr, "rehome-copy-ceiling: error: {}\n", message);
   return 1;
-}
-
-Result<s3::ClientConfig> client_config(const Options& o) {
-  auto settings = s3::resolve_aws_settings(s3::process_environment());
-  if (!settings) return settings.error();
-  s3::ClientConfig config;
-  config.credentials = settings->credentials;
-  const std::string region = !o.region.empty() ? o.region : settings->region;
-  config.endpoint.region = region.empty() ? "us-east-1" : region;
-  std::string endpoint = !o.endpoint.empty() ? o.endpoint : settings->endpoint_url;
-  while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
-  if (endpoint.empty()) {
-    Error error;
-    error.kind = ErrorKind::kInvalidInput;
-    error.message = "no endpoint: set AWS_ENDPOINT_URL or --endpoint (this tool is for test servers)";
-    return error;
-  }
-  config.endpoint.url = endpoint;
-  return config;
 }
 
 /// Every key under the prefix, one page after another (what rehome's lister does today).
@@ -138,7 +119,7 @@ class CopyLoad {
 
 int measure(Options o) {
   if (o.dest_bucket.empty()) o.dest_bucket = o.bucket;
-  auto config = client_config(o);
+  auto config = bench::client_config(o.endpoint, o.region);
   if (!config) return fail(config.error().message);
 
   http::LoopOptions loop_options;

@@ -27,9 +27,9 @@
 
 #include "engine/lister.h"
 #include "engine/range_planner.h"
+#include "endpoint.h"
 #include "http/loop.h"
 #include "s3/client.h"
-#include "s3/credentials.h"
 #include "s3/pacer.h"
 
 namespace {
@@ -50,26 +50,6 @@ struct Options {
 int fail(const std::string& message) {
   fmt::print(stderr, "rehome-list-bench: error: {}\n", message);
   return 1;
-}
-
-Result<s3::ClientConfig> client_config(const Options& o) {
-  auto settings = s3::resolve_aws_settings(s3::process_environment());
-  if (!settings) return settings.error();
-  s3::ClientConfig config;
-  config.credentials = settings->credentials;
-  const std::string region = !o.region.empty() ? o.region : settings->region;
-  config.endpoint.region = region.empty() ? "us-east-1" : region;
-  std::string endpoint = !o.endpoint.empty() ? o.endpoint : settings->endpoint_url;
-  while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
-  if (endpoint.empty()) {
-    Error error;
-    error.kind = ErrorKind::kInvalidInput;
-    error.message =
-        "no endpoint: set AWS_ENDPOINT_URL or --endpoint (this tool is for test servers)";
-    return error;
-  }
-  config.endpoint.url = endpoint;
-  return config;
 }
 
 /// This process's user + system CPU seconds so far.
@@ -306,7 +286,7 @@ class Bench {
 };
 
 int measure(const Options& o) {
-  auto config = client_config(o);
+  auto config = bench::client_config(o.endpoint, o.region);
   if (!config) return fail(config.error().message);
   const std::size_t widest = *std::max_element(o.ks.begin(), o.ks.end());
   http::LoopOptions loop_options;
