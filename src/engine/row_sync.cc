@@ -48,7 +48,13 @@ Status RowSync::open_workers() {
   if (ctx_.config.row_workers < 2) return Ok{};  // One connection: the main one does it all.
   for (std::size_t i = 0; i < ctx_.config.row_workers; ++i) {
     auto db = connect_database(ctx_.config);
-    if (!db) return db.error();
+    if (!db) {
+      Error e = db.error();
+      e.message = fmt::format("opening row worker connection {} of {}: {} (lower --row-workers; "
+                              "1 rewrites on the main connection alone)",
+                              i + 1, ctx_.config.row_workers, e.message);
+      return e;
+    }
     auto worker = std::make_unique<Worker>(std::move(db.value()), ctx_.config, ctx_.state.job());
     auto found = worker->state.find_job();
     if (!found) return found.error();
