@@ -49,6 +49,8 @@ struct Flags {
   bool virtual_hosted = false;
   std::size_t concurrency = 64;
   std::size_t ranges = 8;
+  std::size_t split_min_keys = 2000;
+  int list_page_size = 1000;
   double max_rps = 0;
   std::int64_t row_range = 5000;
   std::size_t row_workers = 2;
@@ -96,6 +98,12 @@ void add_common_flags(CLI::App& cmd, Flags& f) {
   cmd.add_option("--ranges", f.ranges,
                  "Key ranges of the legacy listing listed side by side (a new job is cut into 4x as many)")
       ->envname("REHOME_RANGES")->capture_default_str();
+  cmd.add_option("--split-min-keys", f.split_min_keys,
+                 "A lane with no range left splits the busiest range when about this many keys are left in it")
+      ->envname("REHOME_SPLIT_MIN_KEYS")->capture_default_str();
+  cmd.add_option("--list-page-size", f.list_page_size,
+                 "Keys per listing page (1-1000; lower only for servers that cap pages, or tests)")
+      ->capture_default_str();
   cmd.add_option("--max-rps", f.max_rps, "Cap on S3 requests per second (0: none)")
       ->envname("REHOME_MAX_RPS")->capture_default_str();
   cmd.add_option("--row-range", f.row_range, "Rows per primary-key range rewritten in one transaction")
@@ -152,6 +160,8 @@ Result<engine::JobConfig> make_config(const Flags& f) {
   }
   config.concurrency = f.concurrency;
   config.ranges = f.ranges;
+  config.split_min_keys = f.split_min_keys;
+  config.list_page_size = f.list_page_size;
   config.max_rps = f.max_rps;
   config.row_range = f.row_range;
   config.row_workers = f.row_workers;
@@ -213,6 +223,9 @@ void print_summary(const engine::Summary& s) {
     fmt::print(out, "  objects: {} listed, {} copied, {} already copied, {} conflicts, {} missing, {} failed\n",
                s.objects_listed, s.objects_copied, s.objects_already_copied, s.objects_conflict,
                s.objects_missing, s.objects_failed);
+    if (s.ranges_split > 0) {
+      fmt::print(out, "  listing: {} key ranges split to keep every lane busy\n", s.ranges_split);
+    }
     fmt::print(out, "  rows: {} rewritten, {} still legacy ({} conflict, {} broken reference, {} failed), "
                "{} production, left alone: {} null, {} empty, {} other\n",
                s.rows_rewritten, s.rows_pending, s.rows_conflict, s.rows_broken, s.rows_failed,

@@ -62,6 +62,10 @@ Status validate(const JobConfig& config) {
   if (config.ranges < 1 || config.ranges > 64) {
     return invalid(fmt::format("--ranges {} is out of range: use 1 to 64", config.ranges));
   }
+  if (config.list_page_size < 1 || config.list_page_size > 1000) {
+    return invalid(fmt::format("--list-page-size {} is out of range: use 1 to 1000 (S3's maximum)",
+                               config.list_page_size));
+  }
   if (config.concurrency < 1 || config.concurrency > 4096) {
     return invalid(fmt::format("--concurrency {} is out of range: use 1 to 4096", config.concurrency));
   }

@@ -33,6 +33,11 @@ struct JobConfig {
   /// Key ranges of the legacy listing listed and copied side by side. A new job's listing is
   /// cut into four times as many, so ranges that end early leave others to go on with.
   std::size_t ranges = 8;
+  /// A lane with no range left takes over half of the busiest range's remainder, when about
+  /// this many keys are left in it (range_split.h): fewer are not worth a second listing.
+  std::size_t split_min_keys = 2000;
+  /// Keys per listing page: S3's maximum, which a test lowers to get many pages from few keys.
+  int list_page_size = 1000;
   double max_rps = 0;             ///< Cap on S3 requests per second; 0 = none.
   std::int64_t row_range = 5000;  ///< Rows per primary-key range rewritten in one transaction.
   /// Connections rewriting ranges side by side (1: the main connection alone).

@@ -2,26 +2,24 @@
 
 namespace rehome::engine {
 
-namespace {
-constexpr int kPageSize = 1000;  // S3's maximum.
-}
-
 Lister::Lister(s3::Client& client, std::string bucket, std::string prefix, std::string start_after,
-               std::function<void()> on_page, std::string last)
+               std::function<void()> on_page, std::string last, int page_size)
     : client_(client),
       bucket_(std::move(bucket)),
       prefix_(std::move(prefix)),
       start_after_(std::move(start_after)),
       last_(std::move(last)),
+      page_size_(page_size),
       on_page_(std::move(on_page)) {}
 
 void Lister::prefetch() {
-  if (in_flight_ || !more_ || error_ || buffer_.size() >= kPageSize / 2) return;
+  if (in_flight_ || !more_ || error_ || buffer_.size() >= static_cast<std::size_t>(page_size_) / 2)
+    return;
   in_flight_ = true;
   s3::ListRequest request;
   request.bucket = bucket_;
   request.prefix = prefix_;
-  request.max_keys = kPageSize;
+  request.max_keys = page_size_;
   if (token_.empty()) {
     request.start_after = start_after_;
   } else {
@@ -43,6 +41,9 @@ void Lister::prefetch() {
         past_last = !last_.empty() && object.key > last_;
         if (past_last) break;
         start_after_ = object.key;
+        if (keys_received_++ == 0) first_received_ = object.key;
+        position_ = object.key;
+        alphabet_.add(std::string_view(object.key).substr(prefix_.size()));
         buffer_.push_back(std::move(object));
       }
       more_ = page->truncated && !past_last;
@@ -51,6 +52,13 @@ void Lister::prefetch() {
     }
     on_page_();
   });
+}
+
+void Lister::lower_last(std::string last) {
+  last_ = std::move(last);
+  while (!buffer_.empty() && buffer_.back().key > last_) buffer_.pop_back();
+  // Everything up to the new bound has been received: no page is needed beyond it.
+  if (position_ >= last_) more_ = false;
 }
 
 }  // namespace rehome::engine

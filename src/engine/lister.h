@@ -2,13 +2,16 @@
 // page in flight at most) and held only until consumed, so memory stays at two pages however
 // many millions of keys the prefix holds. An optional inclusive upper bound makes it list one
 // key range (see key_ranges.h): keys beyond it are dropped and no further page is asked for.
+// The bound can be lowered while the listing runs, when the range is split (range_split.h).
 #pragma once
 
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <optional>
 #include <string>
 
+#include "engine/range_split.h"
 #include "s3/client.h"
 
 namespace rehome::engine {
@@ -18,8 +21,11 @@ class Lister {
   /// Lists `prefix` in `bucket` from just after `start_after` ("" = from the start).
   /// `on_page` runs on the loop whenever a page arrives (or the listing fails). A non-empty
   /// `last` ends the listing at that key, inclusive: the range (start_after, last].
+  /// `page_size` is S3's maximum unless a test wants many pages from few keys.
   Lister(s3::Client& client, std::string bucket, std::string prefix, std::string start_after,
-         std::function<void()> on_page, std::string last = {});
+         std::function<void()> on_page, std::string last = {}, int page_size = kMaxPageSize);
+
+  static constexpr int kMaxPageSize = 1000;  ///< S3's maximum keys per page.
 
   /// Asks for the next page when fewer than half a page is buffered and more exist.
   void prefetch();
@@ -35,12 +41,31 @@ class Lister {
   /// A page request is in flight: the lister must outlive it (its callback comes back here).
   bool busy() const { return in_flight_; }
 
+  /// The first and the last key received from the server ("" before the first), and how
+  /// many were.
+  const std::string& first_received() const { return first_received_; }
+  const std::string& position() const { return position_; }
+  std::uint64_t keys_received() const { return keys_received_; }
+  /// The bytes met at each position of the keys received (after the prefix).
+  const KeyAlphabet& alphabet() const { return alphabet_; }
+  /// Pages remain to be asked for (one in flight does not count).
+  bool more() const { return more_ && !error_; }
+  /// Ends the listing at `last` (inclusive) instead: buffered keys beyond it are dropped, and a
+  /// page in flight is cut there when it arrives. `last` must not be empty, and must not be
+  /// below a key already popped.
+  void lower_last(std::string last);
+
  private:
   s3::Client& client_;
   std::string bucket_;
   std::string prefix_;
   std::string start_after_;
   std::string last_;  // "" = unbounded.
+  int page_size_;
+  std::string first_received_;
+  std::string position_;
+  std::uint64_t keys_received_ = 0;
+  KeyAlphabet alphabet_;
   std::string token_;
   std::function<void()> on_page_;
   std::deque<s3::ObjectInfo> buffer_;

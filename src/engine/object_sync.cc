@@ -7,6 +7,7 @@
 #include "engine/db_retry.h"
 #include "engine/key_map.h"
 #include "engine/range_planner.h"
+#include "engine/range_split.h"
 #include "util/failpoint.h"
 
 namespace rehome::engine {
@@ -107,6 +108,7 @@ Status ObjectSync::load_or_plan_ranges(const JobProgress& progress) {
     if (!ranges) return ranges.error();
   }
   for (auto& range : *ranges) {
+    next_range_number_ = std::max(next_range_number_, range.number + 1);
     if (!range.complete) queued_.push_back(std::move(range));
   }
   return Ok{};
@@ -137,12 +139,14 @@ bool ObjectSync::open_lanes() {
     lane->progress = std::move(queued_.front());
     queued_.pop_front();
     const KeyRange& range = lane->progress.range;
-    lane->legacy.emplace(ctx_.legacy, ctx_.config.legacy.bucket, ctx_.config.legacy.prefix,
-                         lane->progress.resume_after(), [this] { pump(); }, range.last);
-    lane->production.emplace(ctx_.production, ctx_.config.production.bucket,
-                             ctx_.config.production.prefix,
-                             production_bound(map, lane->progress.resume_after()),
-                             [this] { pump(); }, production_bound(map, range.last));
+    const int page = ctx_.config.list_page_size;
+    const std::string& from = lane->progress.resume_after();
+    lane->legacy.emplace(
+        ctx_.legacy, ctx_.config.legacy.bucket, ctx_.config.legacy.prefix, from, [this] { pump(); },
+        range.last, page);
+    lane->production.emplace(
+        ctx_.production, ctx_.config.production.bucket, ctx_.config.production.prefix,
+        production_bound(map, from), [this] { pump(); }, production_bound(map, range.last), page);
     lanes_.push_back(std::move(lane));
     opened = true;
   }
@@ -168,10 +172,55 @@ void ObjectSync::pump() {
     }
     if (!progressed) {
       retire_finished_lanes();
-      progressed = open_lanes();
+      progressed = open_lanes() || (split_busiest_lane() && open_lanes());
     }
   }
   pumping_ = false;
+}
+
+// When a lane is free and no range is queued, the busiest range gives up the second half of
+// what it has not listed yet: the split is recorded first, then the donor's listers stop at
+// the split point and a new range (point, last] is queued. True when a range was queued.
+bool ObjectSync::split_busiest_lane() {
+  if (lanes_.size() >= ctx_.config.ranges || !queued_.empty() || stopping_ || fatal_) return false;
+  std::vector<ListingStand> stands;
+  stands.reserve(lanes_.size());
+  for (const auto& lane : lanes_) {
+    const Lister& legacy = *lane->legacy;
+    stands.push_back(ListingStand{ctx_.config.legacy.prefix, legacy.first_received(),
+                                  legacy.position(), lane->progress.range.last,
+                                  legacy.keys_received(), legacy.more(), &legacy.alphabet()});
+  }
+  const auto busiest = busiest_range(stands, static_cast<double>(ctx_.config.split_min_keys));
+  if (!busiest) return false;
+  Lane& donor = *lanes_[*busiest];
+  const std::string last = donor.progress.range.last;
+  auto point = split_point(ctx_.config.legacy.prefix, donor.legacy->position(), last,
+                           &donor.legacy->alphabet());
+  if (!point) return false;
+  const int number = next_range_number_++;
+  // The same statement replayed after an in-doubt commit is a no-op (state_store.h).
+  Status st = retry_db(
+      ctx_.state.db(),
+      [&] { return ctx_.state.split_range(donor.progress.number, last, *point, number); },
+      /*replay_in_doubt=*/true);
+  if (!st) {
+    fatal_ = st.error();
+    fatal_->message = "splitting a key range of the legacy listing: " + fatal_->message;
+    return false;
+  }
+  failpoint("after-splitting-a-range");
+  const KeyMap map(ctx_.config.legacy.prefix, ctx_.config.production.prefix);
+  donor.progress.range.last = *point;
+  donor.legacy->lower_last(*point);
+  // Unmappable (never for a point under the legacy prefix): the production side stays
+  // unbounded, which is safe (see production_bound).
+  if (auto bound = production_bound(map, *point); !bound.empty()) {
+    donor.production->lower_last(std::move(bound));
+  }
+  queued_.push_front(RangeProgress{number, KeyRange{std::move(*point), last}, "", false});
+  ++ctx_.summary.ranges_split;
+  return true;
 }
 
 // Starts the lane's next copy if its listings allow. False when the lane must wait (for a

@@ -6,7 +6,7 @@
 // differing twin as a conflict, and the rest are copied concurrently on the event loop.
 // Outcomes are recorded in PostgreSQL in key order per range, with the range's watermark, so a
 // killed run resumes every range after its last recorded key and repeats at most the copies
-// that were in flight.
+// that were in flight. A lane left without a range splits the busiest one (range_split.h).
 #pragma once
 
 #include <chrono>
@@ -43,8 +43,8 @@ class ObjectSync {
     RangeProgress progress;
     std::optional<Lister> legacy;
     std::optional<Lister> production;
-    std::deque<Slot> window;         // Front is the oldest unfinished or unrecorded.
-    std::uint64_t window_base = 0;   // Sequence number of window.front().
+    std::deque<Slot> window;        // Front is the oldest unfinished or unrecorded.
+    std::uint64_t window_base = 0;  // Sequence number of window.front().
     std::size_t in_flight = 0;
     std::optional<std::string> watermark;  // Drained into pending_, not yet recorded.
     bool listing_done = false;
@@ -53,6 +53,7 @@ class ObjectSync {
   Status recheck_earlier_problems();
   Status load_or_plan_ranges(const JobProgress& progress);
   bool open_lanes();
+  bool split_busiest_lane();
   void pump();
   bool pump_lane(Lane& lane);
   void start(Lane& lane, s3::ObjectInfo legacy, std::optional<s3::ObjectInfo> twin);
@@ -67,7 +68,8 @@ class ObjectSync {
   std::deque<RangeProgress> queued_;          // Ranges not started by this run.
   std::vector<std::unique_ptr<Lane>> lanes_;  // At most config.ranges.
   std::size_t in_flight_ = 0;
-  std::size_t next_lane_ = 0;  // Where pump()'s next pass starts.
+  std::size_t next_lane_ = 0;              // Where pump()'s next pass starts.
+  int next_range_number_ = 0;              // For the range a split makes.
   std::vector<ObjectRecord> pending_;      // Outcomes drained from windows, not yet recorded.
   std::vector<RangeMark> finished_marks_;  // Ranges completed since the last flush.
   std::chrono::steady_clock::time_point last_flush_;

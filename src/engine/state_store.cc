@@ -279,7 +279,7 @@ Status StateStore::mark_ranges(const std::vector<RangeMark>& marks) {
 Result<std::vector<RangeProgress>> StateStore::ranges() {
   auto r = db_.exec(fmt::format("SELECT range_no, start_after, last_key, watermark, "
                                 "completed_at IS NOT NULL FROM {}.ranges WHERE job_id = $1 "
-                                "ORDER BY range_no",
+                                "ORDER BY start_after, range_no",
                                 quoted_schema_),
                     {job_id_});
   if (!r) return r.error();
@@ -317,6 +317,21 @@ Result<std::vector<RangeProgress>> StateStore::save_ranges(const std::vector<Key
        pg::text_array_literal(lasts)});
   if (!r) return r.error();
   return ranges();
+}
+
+Status StateStore::split_range(int number, const std::string& last, const std::string& point,
+                               int new_number) {
+  auto r = db_.exec(fmt::format(R"(
+      WITH donor AS (
+        UPDATE {0}.ranges SET last_key = $4, updated_at = now()
+        WHERE job_id = $1 AND range_no = $2 AND last_key = $3 AND completed_at IS NULL
+        RETURNING job_id)
+      INSERT INTO {0}.ranges (job_id, range_no, start_after, last_key)
+      SELECT job_id, $5, $4, $3 FROM donor)",
+                                quoted_schema_),
+                    {job_id_, std::to_string(number), last, point, std::to_string(new_number)});
+  if (!r) return r.error();
+  return Ok{};
 }
 
 Status StateStore::reset_listing() {

@@ -91,6 +91,13 @@ class StateStore {
   /// a plan is never mixed with another.
   Result<std::vector<RangeProgress>> save_ranges(const std::vector<KeyRange>& plan);
 
+  /// Splits range `number`, bounded by `last`, at `point`: the range then ends at `point`, and
+  /// a new range `new_number` covers (point, last]. One statement, so a crash leaves both or
+  /// neither; replaying it after an in-doubt commit changes nothing (it applies only while the
+  /// range still ends at `last`).
+  Status split_range(int number, const std::string& last, const std::string& point,
+                     int new_number);
+
   /// Forgets the listing's progress and its ranges, so the next run lists the legacy bucket
   /// again (and plans anew).
   Status reset_listing();

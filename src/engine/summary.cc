@@ -24,6 +24,7 @@ nlohmann::json Summary::to_json() const {
         {"conflict", objects_conflict},
         {"missing", objects_missing},
         {"failed", objects_failed},
+        {"ranges_split", ranges_split},
         {"bytes_copied", bytes_copied},
         {"to_copy", objects_to_copy},
         {"unreferenced", objects_unreferenced},

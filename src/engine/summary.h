@@ -22,6 +22,7 @@ struct Summary {
   std::uint64_t objects_conflict = 0;
   std::uint64_t objects_missing = 0;  ///< Referenced by a row but absent, or vanished.
   std::uint64_t objects_failed = 0;
+  std::uint64_t ranges_split = 0;  ///< Key ranges split for lanes that ran out (range_split.h).
   std::int64_t bytes_copied = 0;
 
   // Rows.

@@ -25,6 +25,36 @@ class Migration : public ::testing::Test {
   std::string legacy_key(int i) { return fmt::format("image/avatar-{}.png", i); }
   std::string production_key(int i) { return fmt::format("avatar/avatar-{}.png", i); }
 
+  /// Registers the job and saves `plan` as its key ranges, as a first run would.
+  void save_plan(const std::vector<engine::KeyRange>& plan) {
+    const auto config = env_->config();
+    engine::StateStore state(env_->db(), config.state_schema, engine::job_name(config));
+    ASSERT_TRUE(state.ensure_schema());
+    ASSERT_TRUE(state.save_ranges(plan));
+  }
+
+  /// The job's ranges, in key order, form one chain from "" to "" (every key in exactly one
+  /// range); with `complete`, every range is recorded as done. Returns how many there are.
+  std::int64_t expect_exact_cover(bool complete) {
+    auto rows = env_->sql(
+        "SELECT start_after, last_key, completed_at IS NOT NULL FROM rehome.ranges "
+        "ORDER BY start_after");
+    std::string plan, after;
+    for (int i = 0; i < rows.size(); ++i) {
+      plan += fmt::format("({}, {}] ", rows.text(i, 0), rows.text(i, 1));
+      EXPECT_EQ(std::string(rows.text(i, 0)), after) << plan;
+      after = std::string(rows.text(i, 1));
+      if (i + 1 < rows.size()) {
+        EXPECT_GT(after, std::string(rows.text(i, 0))) << plan;
+      }
+      if (complete) {
+        EXPECT_EQ(std::string(rows.text(i, 2)), "t") << plan;
+      }
+    }
+    EXPECT_EQ(after, "") << "the last range must be unbounded: " << plan;
+    return rows.size();
+  }
+
   std::unique_ptr<MigrationEnv> env_;
 };
 
@@ -256,6 +286,48 @@ TEST_F(Migration, resumes_every_key_range_after_its_watermark_with_the_same_plan
   EXPECT_NE(out.find(fmt::format("objects: {} listed", 60 - recorded)), std::string::npos) << out;
   ASSERT_EQ(run_rehome({"verify", "--progress", "none"}, env, &out), 0) << out;
   EXPECT_EQ(env_->sql("SELECT count(*) FROM avatars WHERE path LIKE 'image/%'").int64(0, 0), 0);
+}
+
+// A plan that leaves nearly every key in one range (as evenly spread split points do with
+// decimal ids): lanes that run out of ranges split the busiest one, every split is recorded,
+// and the ranges still cover the listing exactly once.
+TEST_F(Migration, idle_lanes_split_the_busiest_range_and_the_cover_stays_exact) {
+  env_->seed_legacy(80);
+  save_plan({{"", "image/avatar-99"}, {"image/avatar-99", ""}});
+  auto config = env_->config();
+  config.ranges = 4;
+  config.list_page_size = 2;  // Many pages from few keys: a split needs pages left to take.
+  config.split_min_keys = 4;
+  config.concurrency = 4;
+  const auto summary = engine::run(config, {});
+  EXPECT_EQ(summary.outcome, "complete") << summary.error;
+  EXPECT_GT(summary.ranges_split, 0u);
+  EXPECT_EQ(summary.objects_copied, 80u);
+  EXPECT_EQ(summary.objects_listed, 80u) << "a key listed twice or missed";
+  EXPECT_EQ(expect_exact_cover(true), 2 + static_cast<std::int64_t>(summary.ranges_split));
+  EXPECT_EQ(env_->sql("SELECT count(*) FROM avatars WHERE path LIKE 'image/%'").int64(0, 0), 0);
+  EXPECT_EQ(env_->sql("SELECT count(*) FROM rehome.objects WHERE state = 'copied'").int64(0, 0), 80);
+}
+
+// A split is recorded before either side lists past its point: killed right after, a rerun
+// works both halves and misses nothing.
+TEST_F(Migration, resumes_after_kill_right_after_splitting_a_range) {
+  env_->seed_legacy(80);
+  save_plan({{"", "image/avatar-99"}, {"image/avatar-99", ""}});
+  auto env = env_->binary_env();
+  auto killed = env;
+  killed.push_back("REHOME_FAILPOINT=after-splitting-a-range");
+  ASSERT_EQ(run_rehome({"run", "--progress", "none", "--ranges", "4", "--list-page-size", "2",
+                        "--split-min-keys", "4", "--concurrency", "2"},
+                       killed),
+            128 + SIGKILL);
+  EXPECT_EQ(expect_exact_cover(false), 3);
+  std::string out;
+  ASSERT_EQ(run_rehome({"run", "--progress", "none"}, env, &out), 0) << out;
+  expect_exact_cover(true);
+  ASSERT_EQ(run_rehome({"verify", "--progress", "none"}, env, &out), 0) << out;
+  EXPECT_EQ(env_->sql("SELECT count(*) FROM avatars WHERE path LIKE 'image/%'").int64(0, 0), 0);
+  EXPECT_EQ(env_->sql("SELECT count(*) FROM rehome.objects WHERE state = 'copied'").int64(0, 0), 80);
 }
 
 TEST_F(Migration, rerun_after_completion_does_nothing_and_says_so) {
