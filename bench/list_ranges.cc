@@ -1,7 +1,9 @@
 // rehome-list-bench: how much faster a prefix lists as K key ranges listed at once than as one
 // sequential listing. Per repeat it lists the prefix sequentially (the engine's Lister, one
 // page in flight), then for each K plans K ranges (engine/range_planner.h) and lists them all
-// at once on the one loop, each range paging sequentially with its own bounded Lister.
+// at once on the one loop, each range paging sequentially with its own bounded Lister. With
+// --lanes it also lists the way `rehome run` does: K lanes over a plan of 4K ranges, and a
+// lane that runs out of ranges splits the busiest one (engine/range_split.h).
 //
 // Every parallel listing is checked against the sequential one of the same repeat: the ranges'
 // keys, concatenated in range order, must be the same keys in the same order, or the tool
@@ -15,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <deque>
 #include <exception>
 #include <map>
 #include <memory>
@@ -25,9 +28,10 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "endpoint.h"
 #include "engine/lister.h"
 #include "engine/range_planner.h"
-#include "endpoint.h"
+#include "engine/range_split.h"
 #include "http/loop.h"
 #include "s3/client.h"
 #include "s3/pacer.h"
@@ -43,8 +47,10 @@ struct Options {
   std::string endpoint, region;
   std::vector<std::size_t> ks = {1, 2, 4, 8, 16};
   std::size_t repeats = 3;
-  std::size_t depth = 2, max_probes = 48;
+  std::size_t depth = 2, max_probes = 96;
   bool oracle = false;
+  bool lanes = false;
+  double split_min_keys = 2000;  // The engine's default (--split-min-keys).
 };
 
 int fail(const std::string& message) {
@@ -104,6 +110,73 @@ Result<std::vector<Keys>> list_ranges(s3::Client& client, http::Loop& loop, cons
   return listed;
 }
 
+/// Lists the way the engine works a job's ranges: at most k at once, the next one starting as
+/// one ends, and when none is left the busiest range is split. Returns the keys in key order
+/// and how many splits were made.
+Result<std::pair<Keys, std::size_t>> list_in_lanes(s3::Client& client, http::Loop& loop,
+                                                   const Options& o,
+                                                   const std::vector<engine::KeyRange>& plan,
+                                                   std::size_t k) {
+  struct Lane {
+    std::unique_ptr<engine::Lister> lister;
+    Keys* keys = nullptr;
+    bool done = false;
+  };
+  std::map<std::string, Keys> by_start;  // Each range's keys, by its start: key order.
+  std::deque<engine::KeyRange> queue(plan.begin(), plan.end());
+  std::vector<std::unique_ptr<Lane>>
+      lanes;  // Kept to the end: a lister may not die in its callback.
+  std::size_t active = 0, splits = 0;
+  std::optional<Error> error;
+  std::function<void()> fill = [&] {
+    while (active < k && !error) {
+      if (queue.empty()) {
+        std::vector<engine::ListingStand> stands;
+        std::vector<Lane*> owners;
+        for (auto& lane : lanes) {
+          if (lane->done) continue;
+          stands.push_back(lane->lister->stand());
+          owners.push_back(lane.get());
+        }
+        auto split = engine::choose_split(stands, o.split_min_keys);
+        if (!split) return;
+        engine::Lister& donor = *owners[split->index]->lister;
+        queue.push_back({split->point, donor.last()});
+        donor.lower_last(std::move(split->point));
+        ++splits;
+      }
+      auto lane = std::make_unique<Lane>();
+      lane->keys = &by_start[queue.front().start_after];
+      Lane* self = lane.get();
+      lane->lister = std::make_unique<engine::Lister>(
+          client, o.bucket, o.prefix, queue.front().start_after,
+          [&, self] {
+            engine::Lister& lister = *self->lister;
+            if (lister.error() && !error) error = lister.error();
+            for (; lister.ready() && !lister.exhausted(); lister.pop())
+              self->keys->push_back(lister.front().key);
+            lister.prefetch();
+            if (lister.exhausted() || lister.error()) {
+              self->done = true;
+              --active;
+            }
+            fill();
+          },
+          queue.front().last);
+      queue.pop_front();
+      ++active;
+      lanes.push_back(std::move(lane));
+      self->lister->prefetch();
+    }
+  };
+  fill();
+  loop.run();
+  if (error) return *error;
+  Keys all;
+  for (auto& [start, keys] : by_start) all.insert(all.end(), keys.begin(), keys.end());
+  return std::pair{std::move(all), splits};
+}
+
 Result<Keys> list_sequentially(s3::Client& client, http::Loop& loop, const Options& o) {
   auto listed = list_ranges(client, loop, o, {engine::KeyRange{}});
   if (!listed) return listed.error();
@@ -140,6 +213,9 @@ class Bench {
         if (int status = parallel(repeat, k, false)) return status;
         if (o_.oracle && k > 1) {
           if (int status = parallel(repeat, k, true)) return status;
+        }
+        if (o_.lanes && k > 1) {
+          if (int status = in_lanes(repeat, k)) return status;
         }
       }
     }
@@ -245,6 +321,43 @@ class Bench {
     return 0;
   }
 
+  int in_lanes(std::size_t repeat, std::size_t k) {
+    Meter meter(client_);
+    engine::RangePlanRequest request{o_.bucket, o_.prefix, "", 4 * k, o_.depth, o_.max_probes};
+    auto plan = s3::run_to_completion<engine::RangePlan>(
+        loop_, [&](auto done) { engine::plan_key_ranges(client_, request, done); });
+    if (!plan)
+      return fail(fmt::format("planning {} ranges of s3://{}/{}: {}", 4 * k, o_.bucket, o_.prefix,
+                              plan.error().message));
+    auto listed = list_in_lanes(client_, loop_, o_, plan->ranges, k);
+    const double wall = meter.wall(), cpu = meter.cpu();
+    if (!listed) return fail(fmt::format("listing in {} lanes: {}", k, listed.error().message));
+    if (listed->first != reference_) {
+      return fail(fmt::format("{} lanes: the ranges do not list exactly the sequential listing: {}",
+                              k, first_difference(reference_, listed->first)));
+    }
+    const double rate = static_cast<double>(listed->first.size()) / wall;
+    lanes_rates_[k].push_back(rate);
+    emit({{"kind", "lanes"},
+          {"repeat", repeat},
+          {"k", k},
+          {"planned_ranges", plan->ranges.size()},
+          {"splits", listed->second},
+          {"keys", listed->first.size()},
+          {"wall_s", wall},
+          {"keys_per_s", rate},
+          {"requests", meter.requests() - plan->probes},
+          {"probes", plan->probes},
+          {"cpu_s", cpu},
+          {"speedup", rate / sequential_rate_}});
+    fmt::print(stderr,
+               "repeat {}  K={:<2} lanes over {} planned ranges, {} splits: {} keys in {:.3f} s = "
+               "{:.0f} keys/s, cpu {:.3f} s, x{:.2f}\n",
+               repeat, k, plan->ranges.size(), listed->second, listed->first.size(), wall, rate,
+               cpu, rate / sequential_rate_);
+    return 0;
+  }
+
   void summarise() {
     const double sequential = median(sequential_rates_);
     nlohmann::json by_k = nlohmann::json::object();
@@ -262,12 +375,21 @@ class Bench {
       fmt::print(stderr, "  K={:<2}  {:>8.0f} keys/s  x{:.2f}  (oracle: equal shares)\n", k, rate,
                  rate / sequential);
     }
+    nlohmann::json lanes_by_k = nlohmann::json::object();
+    for (const auto& [k, rates] : lanes_rates_) {
+      const double rate = median(rates);
+      lanes_by_k[std::to_string(k)] = {{"keys_per_s", rate}, {"speedup", rate / sequential}};
+      fmt::print(stderr,
+                 "  K={:<2}  {:>8.0f} keys/s  x{:.2f}  (lanes with splitting, as the engine)\n", k,
+                 rate, rate / sequential);
+    }
     emit({{"kind", "summary"},
           {"keys", reference_.size()},
           {"repeats", o_.repeats},
           {"sequential_keys_per_s", sequential},
           {"by_k", by_k},
-          {"oracle_by_k", oracle_by_k}});
+          {"oracle_by_k", oracle_by_k},
+          {"lanes_by_k", lanes_by_k}});
   }
 
   static void emit(const nlohmann::json& line) {
@@ -283,12 +405,14 @@ class Bench {
   std::vector<double> sequential_rates_;
   std::map<std::size_t, std::vector<double>> rates_;
   std::map<std::size_t, std::vector<double>> oracle_rates_;
+  std::map<std::size_t, std::vector<double>> lanes_rates_;
 };
 
 int measure(const Options& o) {
   auto config = bench::client_config(o.endpoint, o.region);
   if (!config) return fail(config.error().message);
   const std::size_t widest = *std::max_element(o.ks.begin(), o.ks.end());
+  // Lanes plan 4K ranges: the planner's probes are capped by max_probes either way.
   http::LoopOptions loop_options;
   loop_options.max_connections = static_cast<long>(widest + o.max_probes + 8);
   http::Loop loop(loop_options);
@@ -322,6 +446,12 @@ int main(int argc, char** argv) {
   app.add_flag("--oracle", o.oracle,
                "Also list K ranges of equal shares cut from the sequential listing (server "
                "parallelism apart from balance)");
+  app.add_flag("--lanes", o.lanes,
+               "Also list as `rehome run` does: K lanes over 4K planned ranges, splitting the "
+               "busiest range when a lane runs out");
+  app.add_option("--split-min-keys", o.split_min_keys,
+                 "Lanes: split only a range with about this many keys left")
+      ->capture_default_str();
   app.add_option("--endpoint", o.endpoint, "S3 endpoint URL (default: AWS_ENDPOINT_URL)");
   app.add_option("--region", o.region, "Region (default: AWS_REGION, else us-east-1)");
   try {

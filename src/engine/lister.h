@@ -50,6 +50,14 @@ class Lister {
   const KeyAlphabet& alphabet() const { return alphabet_; }
   /// Pages remain to be asked for (one in flight does not count).
   bool more() const { return more_ && !error_; }
+  /// The range's inclusive bound ("" = unbounded).
+  const std::string& last() const { return last_; }
+  /// Where the listing stands, for choosing a range to split (range_split.h). Valid while the
+  /// lister lives and is not changed.
+  ListingStand stand() const {
+    return ListingStand{prefix_, first_received_, position_, last_, keys_received_, more(),
+                        &alphabet_};
+  }
   /// Ends the listing at `last` (inclusive) instead: buffered keys beyond it are dropped, and a
   /// page in flight is cut there when it arrives. `last` must not be empty, and must not be
   /// below a key already popped.

@@ -185,24 +185,17 @@ bool ObjectSync::split_busiest_lane() {
   if (lanes_.size() >= ctx_.config.ranges || !queued_.empty() || stopping_ || fatal_) return false;
   std::vector<ListingStand> stands;
   stands.reserve(lanes_.size());
-  for (const auto& lane : lanes_) {
-    const Lister& legacy = *lane->legacy;
-    stands.push_back(ListingStand{ctx_.config.legacy.prefix, legacy.first_received(),
-                                  legacy.position(), lane->progress.range.last,
-                                  legacy.keys_received(), legacy.more(), &legacy.alphabet()});
-  }
-  const auto busiest = busiest_range(stands, static_cast<double>(ctx_.config.split_min_keys));
-  if (!busiest) return false;
-  Lane& donor = *lanes_[*busiest];
+  for (const auto& lane : lanes_) stands.push_back(lane->legacy->stand());
+  auto split = choose_split(stands, static_cast<double>(ctx_.config.split_min_keys));
+  if (!split) return false;
+  Lane& donor = *lanes_[split->index];
   const std::string last = donor.progress.range.last;
-  auto point = split_point(ctx_.config.legacy.prefix, donor.legacy->position(), last,
-                           &donor.legacy->alphabet());
-  if (!point) return false;
+  std::string point = std::move(split->point);
   const int number = next_range_number_++;
   // The same statement replayed after an in-doubt commit is a no-op (state_store.h).
   Status st = retry_db(
       ctx_.state.db(),
-      [&] { return ctx_.state.split_range(donor.progress.number, last, *point, number); },
+      [&] { return ctx_.state.split_range(donor.progress.number, last, point, number); },
       /*replay_in_doubt=*/true);
   if (!st) {
     fatal_ = st.error();
@@ -211,14 +204,14 @@ bool ObjectSync::split_busiest_lane() {
   }
   failpoint("after-splitting-a-range");
   const KeyMap map(ctx_.config.legacy.prefix, ctx_.config.production.prefix);
-  donor.progress.range.last = *point;
-  donor.legacy->lower_last(*point);
+  donor.progress.range.last = point;
+  donor.legacy->lower_last(point);
   // Unmappable (never for a point under the legacy prefix): the production side stays
   // unbounded, which is safe (see production_bound).
-  if (auto bound = production_bound(map, *point); !bound.empty()) {
+  if (auto bound = production_bound(map, point); !bound.empty()) {
     donor.production->lower_last(std::move(bound));
   }
-  queued_.push_front(RangeProgress{number, KeyRange{std::move(*point), last}, "", false});
+  queued_.push_front(RangeProgress{number, KeyRange{std::move(point), last}, "", false});
   ++ctx_.summary.ranges_split;
   return true;
 }

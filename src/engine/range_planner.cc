@@ -11,6 +11,7 @@ namespace {
 
 using FoundKey = std::optional<std::string>;  // The key a probe met, or nullopt for none.
 
+
 /// One planning. Every probe's callback holds it, so it lives until the last one returns.
 ///
 /// The search for the last key grows `stem_`, the bytes of the last key known so far, one byte
@@ -27,8 +28,7 @@ class Planner : public std::enable_shared_from_this<Planner> {
     send(request_.start_after, [this](FoundKey first) {
       if (!first) return finish();
       plan_.first = plan_.last_estimate = *first;
-      stem_ = request_.prefix;
-      begin_level();
+      find_parting();
     });
   }
 
@@ -76,12 +76,89 @@ class Planner : public std::enable_shared_from_this<Planner> {
     send(*after, std::move(take));
   }
 
+  /// Where the last key parts from the first key F, in a few rounds instead of one round per
+  /// shared byte (every round is a full round trip: 50-150 ms on AWS). Position j "is past"
+  /// when some key lies beyond every key that shares F[0..j], i.e. after F[0..j) + (F[j] + 1):
+  /// false up to the parting position p, true from p on (keys all share F[0..p), and one
+  /// differs at p). A search with `fanout` probes per round finds p; p's own answer is a key
+  /// that parts there, the first lower bound for the last key's byte.
+  void find_parting() {
+    part_from_ = std::min(request_.prefix.size(), plan_.first.size());
+    part_to_ = plan_.first.size();
+    parting_key_.reset();
+    parting_round();
+  }
+
+  void parting_round() {
+    const std::string& f = plan_.first;
+    const std::size_t width = part_to_ - part_from_;
+    const std::size_t count = std::min({request_.fanout, budget(), width});
+    if (count == 0) return after_parting();
+    std::vector<std::size_t> positions;
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t j = part_from_ + (width * i) / count;
+      if (positions.empty() || j > positions.back()) positions.push_back(j);
+    }
+    // One extra count held until every probe is sent (as in narrow()).
+    pending_ = positions.size() + 1;
+    auto answered = [this] {
+      if (--pending_ == 0) parting_round_done();
+    };
+    for (std::size_t j : positions) {
+      const auto byte = static_cast<unsigned char>(f[j]);
+      auto after = byte == 0xFF ? std::nullopt
+                                : round_up_to_printable_utf8(f.substr(0, j) +
+                                                             static_cast<char>(byte + 1));
+      if (!after) {  // Nothing printable lies above: no key either; j is not past.
+        part_from_ = std::max(part_from_, j + 1);
+        answered();
+        continue;
+      }
+      send(*after, [this, j, answered](FoundKey key) {
+        if (key) {
+          if (j < part_to_) {
+            part_to_ = j;
+            parting_key_ = std::move(key);
+          }
+        } else {
+          part_from_ = std::max(part_from_, j + 1);
+        }
+        answered();
+      });
+    }
+    answered();
+  }
+
+  void parting_round_done() {
+    if (part_from_ < part_to_) return parting_round();
+    after_parting();
+  }
+
+  void after_parting() {
+    const std::string& f = plan_.first;
+    if (part_from_ >= part_to_ && part_to_ < f.size() && parting_key_ &&
+        parting_key_->size() > part_to_ && parting_key_->compare(0, part_to_, f, 0, part_to_) == 0) {
+      if (*parting_key_ > plan_.last_estimate) plan_.last_estimate = *parting_key_;
+      stem_ = f.substr(0, part_to_);
+      at_parting_ = true;
+      return begin_level();
+    }
+    // Every key extends F (or the budget ran out): go on byte by byte after what is known.
+    stem_ = f.substr(0, std::min(part_from_, f.size()));
+    begin_level();
+  }
+
   void begin_level() {
     if (parted_ && levels_past_first_ >= request_.depth) return finish();
     lo_ = byte_after_stem(plan_.last_estimate);
     hi_ = 255;
     if (lo_ == 255) return end_level();
     if (budget() == 0) return finish();
+    // Past the parting point (or at it), keys spread over many bytes: narrow at once.
+    if (parted_ || at_parting_) {
+      at_parting_ = false;
+      return narrow();
+    }
     // One probe first: a byte the last key shares with the first costs one request.
     probe_byte(lo_ + 1, [this] { after_round(); });
   }
@@ -142,7 +219,10 @@ class Planner : public std::enable_shared_from_this<Planner> {
   int lo_ = -1;
   int hi_ = 255;
   std::size_t pending_ = 0;
-  bool parted_ = false;  // The stem no longer follows the first key.
+  std::size_t part_from_ = 0, part_to_ = 0;  // find_parting(): the parting lies in [from, to].
+  FoundKey parting_key_;                     // The answer at part_to_.
+  bool parted_ = false;            // The stem no longer follows the first key.
+  bool at_parting_ = false;        // find_parting() showed the next byte parts from the first key.
   std::size_t levels_past_first_ = 0;
   bool ended_ = false;
 };

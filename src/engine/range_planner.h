@@ -27,8 +27,8 @@ struct RangePlanRequest {
   /// Bytes of the last key resolved past where it parts from the first key: two give the
   /// splitter 65,536 steps between them, plenty for a few dozen ranges.
   std::size_t depth = 2;
-  std::size_t max_probes = 48;  ///< Hard cap on requests; past it the estimate stays coarser.
-  std::size_t fanout = 3;       ///< Probes in flight at once while narrowing one byte.
+  std::size_t max_probes = 96;  ///< Hard cap on requests; past it the estimate stays coarser.
+  std::size_t fanout = 7;       ///< Probes in flight at once while narrowing one byte.
 };
 
 struct RangePlan {

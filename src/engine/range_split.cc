@@ -149,4 +149,13 @@ std::optional<std::string> split_point(std::string_view prefix, std::string_view
   return halves.front().last;
 }
 
+std::optional<Split> choose_split(std::span<const ListingStand> stands, double min_remaining) {
+  const auto busiest = busiest_range(stands, min_remaining);
+  if (!busiest) return std::nullopt;
+  const ListingStand& donor = stands[*busiest];
+  auto point = split_point(donor.prefix, donor.position, donor.last, donor.alphabet);
+  if (!point) return std::nullopt;
+  return Split{*busiest, std::move(*point)};
+}
+
 }  // namespace rehome::engine

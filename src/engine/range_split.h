@@ -62,6 +62,16 @@ double remaining_keys_estimate(const ListingStand& stand);
 std::optional<std::size_t> busiest_range(std::span<const ListingStand> stands,
                                          double min_remaining);
 
+/// Which range to split, and where.
+struct Split {
+  std::size_t index = 0;  ///< Into the stands given.
+  std::string point;      ///< The donor ends here; the new range is (point, last].
+};
+
+/// The busiest range (at least `min_remaining` keys likely left) and its split point, if the
+/// space it has left holds one.
+std::optional<Split> choose_split(std::span<const ListingStand> stands, double min_remaining);
+
 /// A point p with position < p < last, about halfway in the key space of `alphabet`, under
 /// `prefix` and valid printable UTF-8 (key_ranges.h); nullopt when the space between them
 /// holds none.

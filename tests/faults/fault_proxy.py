@@ -20,8 +20,12 @@ Faults (each a probability per request; at most one per request):
                     forwarded, so the copy did not happen (as on AWS when it fails late)
   stall             forwarded after sleeping --stall-seconds (default 3)
 
+Latency (--latency SECONDS): every forwarded request waits this long first, as if the server
+were far away (an AWS S3 LIST page takes 50-150 ms): bench/run uses it to measure listing where
+waiting, not the local server's CPU, sets the pace, as on real S3.
+
 Usage: fault_proxy.py --upstream http://127.0.0.1:7480 [--port 0] [--port-file F]
-                      [--stats-file F] [--config F.json] [--seed N] [--slowdown 0.05 ...]
+                      [--stats-file F] [--config F.json] [--seed N] [--latency S] [--slowdown 0.05 ...]
 Control (answered by the proxy itself, never forwarded):
   GET  /__fault_proxy/stats    JSON counts
   POST /__fault_proxy/config   JSON body {"rates": {...}, "stall_seconds": N}: replaces the rates
@@ -243,6 +247,8 @@ class Handler(socketserver.BaseRequestHandler):
             return False
         if fault == "stall":
             time.sleep(self.server.state.stall_seconds)
+        if self.server.latency > 0:
+            time.sleep(self.server.latency)
         try:
             return self.forward(fault, method, raw_request)
         except (ConnectionError, OSError, ValueError):
@@ -303,6 +309,7 @@ class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
+    latency = 0.0  # Seconds every forwarded request waits first (--latency).
 
 
 def main():
@@ -314,6 +321,8 @@ def main():
     p.add_argument("--config", help="JSON file: {\"rates\": {fault: probability}, \"stall_seconds\": N}")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--stall-seconds", type=float, default=3.0)
+    p.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
+                   help="delay before forwarding every request (a distant server)")
     for f in FAULTS:
         p.add_argument("--" + f.replace("_", "-"), type=float, default=0.0, metavar="RATE")
     a = p.parse_args()
@@ -331,6 +340,7 @@ def main():
     server = Server(("127.0.0.1", a.port), Handler)
     server.upstream_addr = (u.hostname, u.port or 80)
     server.state = State(rates, stall, a.seed)
+    server.latency = a.latency
     port = server.server_address[1]
     if a.port_file:
         with open(a.port_file + ".tmp", "w") as fh:

@@ -135,13 +135,40 @@ TEST_P(RangeListingTest, a_prefix_with_one_key_is_one_range_holding_it) {
   EXPECT_EQ(list_ranges(p.ranges), keys);
 }
 
+// Keys that share a long stem: where the last key parts from the first is found in one round
+// of probes, and the estimate still reaches the last key's bytes past that point.
+TEST_P(RangeListingTest, finds_where_keys_sharing_a_long_stem_part) {
+  std::vector<std::string> keys;
+  for (int i = 1; i <= 120; ++i) {
+    keys.push_back(prefix_ + "users/avatars/size-large/avatar-" + std::to_string(i) + ".png");
+    s3::PutRequest put;
+    put.bucket = kBucket;
+    put.key = keys.back();
+    put.body = "x";
+    client_->put_object(std::move(put), [](Result<s3::ObjectInfo> r) { EXPECT_TRUE(r); });
+  }
+  loop_->run();
+  std::sort(keys.begin(), keys.end());
+  const auto p = plan(8);
+  EXPECT_EQ(p.first, keys.front());
+  const std::string stem = prefix_ + "users/avatars/size-large/avatar-";
+  ASSERT_TRUE(p.last_estimate.starts_with(stem)) << p.last_estimate;
+  EXPECT_EQ(p.last_estimate.substr(0, stem.size() + 2), keys.back().substr(0, stem.size() + 2));
+  EXPECT_LE(p.probes, RangePlanRequest{}.max_probes);
+  EXPECT_GT(p.ranges.size(), 1u);
+  EXPECT_EQ(list_ranges(p.ranges), keys);
+}
+
 TEST_P(RangeListingTest, ranges_listed_at_once_give_exactly_the_sequential_listing) {
   const auto keys = put_keys(300);
   for (std::size_t n : {2u, 5u, 16u}) {
     SCOPED_TRACE("ranges " + std::to_string(n));
     const auto p = plan(n);
     EXPECT_EQ(p.first, keys.front());
-    EXPECT_LE(p.probes, 48u);
+    EXPECT_LE(p.probes, RangePlanRequest{}.max_probes);
+    // The estimate has the last key's first bytes past the prefix (the planner's depth).
+    EXPECT_EQ(p.last_estimate.substr(0, prefix_.size() + 2),
+              keys.back().substr(0, prefix_.size() + 2));
     EXPECT_GT(p.ranges.size(), 1u);
     EXPECT_LE(p.ranges.size(), n);
     EXPECT_EQ(list_ranges(p.ranges), keys);
