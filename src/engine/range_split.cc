@@ -17,8 +17,9 @@ constexpr std::size_t kDepth = 8;
 
 /// Keys as fractions in [0, 1), digit by digit after the stem: digit i is the rank of the
 /// key's byte at that position among the alphabet's bytes for it, in radix (their count + 1):
-/// rank 0 is "no byte" (the key ended). Order-preserving (non-strictly: a byte the alphabet
-/// has not met shares the rank of the one below it).
+/// rank 0 is "no byte" (the key ended), a byte outside the alphabet ranks halfway between its
+/// neighbours (a bound such as "avatar-1n" must stay above every "avatar-1<digit>").
+/// Order-preserving.
 class KeySpace {
  public:
   KeySpace(std::string_view prefix, std::string_view stem, const KeyAlphabet* alphabet)
@@ -28,8 +29,9 @@ class KeySpace {
       const std::bitset<256> met = alphabet ? alphabet->at(position) : std::bitset<256>().set();
       Digit& digit = digits_[i];
       for (std::size_t b = 0; b < 256; ++b) {
-        if (met.test(b)) digit.symbols.push_back(static_cast<unsigned char>(b));
-        digit.rank[b] = static_cast<int>(digit.symbols.size());
+        const bool member = met.test(b);
+        digit.rank[b] = static_cast<long double>(digit.symbols.size()) + (member ? 1.0L : 0.5L);
+        if (member) digit.symbols.push_back(static_cast<unsigned char>(b));
       }
       digit.radix = static_cast<long double>(digit.symbols.size() + 1);
     }
@@ -63,7 +65,8 @@ class KeySpace {
  private:
   struct Digit {
     std::vector<unsigned char> symbols;  // The alphabet at this position, ascending.
-    std::array<int, 256> rank{};         // Symbols <= each byte.
+    std::array<long double, 256>
+        rank{};  // Symbols below each byte, + 1 if it is one, + 0.5 if not.
     long double radix = 257;
   };
   std::string_view stem_;
@@ -89,7 +92,15 @@ void KeyAlphabet::add(std::string_view suffix) {
 
 std::bitset<256> KeyAlphabet::at(std::size_t position) const {
   if (position >= kPositions || seen_[position].none()) return std::bitset<256>().set();
-  return seen_[position];
+  // A digit met means the other digits are likely to come (the keys met so far are the start
+  // of the range: "avatar-10..." shows only '0' where '1'..'9' follow); likewise letters.
+  std::bitset<256> met = seen_[position];
+  for (auto [from, to] : {std::pair{'0', '9'}, std::pair{'a', 'z'}, std::pair{'A', 'Z'}}) {
+    bool any = false;
+    for (char c = from; c <= to; ++c) any = any || met.test(static_cast<unsigned char>(c));
+    for (char c = from; any && c <= to; ++c) met.set(static_cast<unsigned char>(c));
+  }
+  return met;
 }
 
 double remaining_keys_estimate(const ListingStand& stand) {

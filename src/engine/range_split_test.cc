@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <string>
 #include <vector>
 
@@ -75,6 +77,31 @@ TEST(BusiestRange, none_when_every_range_is_nearly_done) {
                                             stand("p/c", "p/d", "p/e", 50)};
   EXPECT_EQ(busiest_range(stands, 2000), std::nullopt);
   EXPECT_EQ(busiest_range({}, 1), std::nullopt);
+}
+
+// The keys met so far are the start of the range: after 1,000 of the 55,000 keys between
+// avatar-1 and avatar-1n, only '.' and '0' have been met where '1'..'9' follow. The bound must
+// still count as far above them, and the estimate must see the range's bulk.
+TEST(RemainingKeysEstimate, expects_the_rest_of_a_character_class_met_at_the_start) {
+  std::vector<std::string> keys;
+  for (int i = 1; i <= 200000; i += 2) keys.push_back("avatar-" + std::to_string(i) + ".png");
+  std::sort(keys.begin(), keys.end());
+  KeyAlphabet alphabet;
+  for (std::size_t i = 0; i < 1000; ++i) alphabet.add(keys[i]);
+  const std::string first = "image/" + keys[0], position = "image/" + keys[999];
+  const ListingStand s{"image/", first, position, "image/avatar-1n", 1000, true, &alphabet};
+  EXPECT_GT(remaining_keys_estimate(s), 2000) << position;
+  auto split = choose_split(std::span<const ListingStand>(&s, 1), 2000);
+  ASSERT_TRUE(split);
+  // The point falls among the range's own keys, not past them all.
+  int below = 0, above = 0;
+  for (const auto& key : keys) {
+    const std::string full = "image/" + key;
+    if (compare_keys(full, position) <= 0 || compare_keys(full, "image/avatar-1n") > 0) continue;
+    (compare_keys(full, split->point) <= 0 ? below : above) += 1;
+  }
+  EXPECT_GT(above, (below + above) / 5) << split->point;
+  EXPECT_GT(below, (below + above) / 5) << split->point;
 }
 
 TEST(SplitPoint, lies_strictly_between_position_and_last) {
