@@ -65,8 +65,8 @@ class KeySpace {
  private:
   struct Digit {
     std::vector<unsigned char> symbols;  // The alphabet at this position, ascending.
-    std::array<long double, 256>
-        rank{};  // Symbols below each byte, + 1 if it is one, + 0.5 if not.
+    // Per byte: the symbols below it, + 1 if it is one, + 0.5 if not.
+    std::array<long double, 256> rank{};
     long double radix = 257;
   };
   std::string_view stem_;
