@@ -98,12 +98,6 @@ std::string to_bytes(std::uint64_t value, std::size_t depth) {
   return out;
 }
 
-std::size_t common_prefix_length(std::string_view a, std::string_view b) {
-  const auto end = std::mismatch(
-      a.begin(), a.begin() + static_cast<std::ptrdiff_t>(std::min(a.size(), b.size())), b.begin());
-  return static_cast<std::size_t>(end.first - a.begin());
-}
-
 /// The n - 1 evenly spaced split points between first and last, before rounding: the bytes
 /// after their common prefix read as a base-256 fraction, as deep as balance needs.
 std::vector<std::string> raw_split_points(std::string_view first, std::string_view last,
@@ -127,6 +121,12 @@ std::vector<std::string> raw_split_points(std::string_view first, std::string_vi
 }
 
 }  // namespace
+
+std::size_t common_prefix_length(std::string_view a, std::string_view b) {
+  const auto end = std::mismatch(
+      a.begin(), a.begin() + static_cast<std::ptrdiff_t>(std::min(a.size(), b.size())), b.begin());
+  return static_cast<std::size_t>(end.first - a.begin());
+}
 
 int compare_keys(std::string_view a, std::string_view b) {
   // char_traits<char> compares as unsigned char (like memcmp): S3's byte order.

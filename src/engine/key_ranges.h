@@ -39,6 +39,9 @@ struct SplitInput {
 /// Byte-wise (unsigned) comparison, as S3 orders keys: negative, zero or positive.
 int compare_keys(std::string_view a, std::string_view b);
 
+/// How many leading bytes `a` and `b` share.
+std::size_t common_prefix_length(std::string_view a, std::string_view b);
+
 /// Up to `n` contiguous ranges that together cover every key after `in.start_after`, in key
 /// order: the first starts after in.start_after, each next one after the previous one's
 /// `last`, and the final one has an empty `last` (unbounded). Fewer than `n` when the space

@@ -42,7 +42,6 @@ void Lister::prefetch() {
         if (past_last) break;
         start_after_ = object.key;
         if (keys_received_++ == 0) first_received_ = object.key;
-        position_ = object.key;
         alphabet_.add(std::string_view(object.key).substr(prefix_.size()));
         buffer_.push_back(std::move(object));
       }
@@ -58,7 +57,7 @@ void Lister::lower_last(std::string last) {
   last_ = std::move(last);
   while (!buffer_.empty() && buffer_.back().key > last_) buffer_.pop_back();
   // Everything up to the new bound has been received: no page is needed beyond it.
-  if (position_ >= last_) more_ = false;
+  if (start_after_ >= last_) more_ = false;
 }
 
 }  // namespace rehome::engine

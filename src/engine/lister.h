@@ -44,7 +44,7 @@ class Lister {
   /// The first and the last key received from the server ("" before the first), and how
   /// many were.
   const std::string& first_received() const { return first_received_; }
-  const std::string& position() const { return position_; }
+  const std::string& position() const { return keys_received_ ? start_after_ : first_received_; }
   std::uint64_t keys_received() const { return keys_received_; }
   /// The bytes met at each position of the keys received (after the prefix).
   const KeyAlphabet& alphabet() const { return alphabet_; }
@@ -55,8 +55,8 @@ class Lister {
   /// Where the listing stands, for choosing a range to split (range_split.h). Valid while the
   /// lister lives and is not changed.
   ListingStand stand() const {
-    return ListingStand{prefix_, first_received_, position_, last_, keys_received_, more(),
-                        &alphabet_};
+    return ListingStand{prefix_,        first_received_, position(), last_,
+                        keys_received_, more(),          &alphabet_};
   }
   /// Ends the listing at `last` (inclusive) instead: buffered keys beyond it are dropped, and a
   /// page in flight is cut there when it arrives. `last` must not be empty, and must not be
@@ -67,11 +67,10 @@ class Lister {
   s3::Client& client_;
   std::string bucket_;
   std::string prefix_;
-  std::string start_after_;
-  std::string last_;  // "" = unbounded.
+  std::string start_after_;  // The last key received, once one was: where the next page starts.
+  std::string last_;         // "" = unbounded.
   int page_size_;
   std::string first_received_;
-  std::string position_;
   std::uint64_t keys_received_ = 0;
   KeyAlphabet alphabet_;
   std::string token_;

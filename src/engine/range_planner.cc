@@ -11,7 +11,6 @@ namespace {
 
 using FoundKey = std::optional<std::string>;  // The key a probe met, or nullopt for none.
 
-
 /// One planning. Every probe's callback holds it, so it lives until the last one returns.
 ///
 /// The search for the last key grows `stem_`, the bytes of the last key known so far, one byte
@@ -106,9 +105,9 @@ class Planner : public std::enable_shared_from_this<Planner> {
     };
     for (std::size_t j : positions) {
       const auto byte = static_cast<unsigned char>(f[j]);
-      auto after = byte == 0xFF ? std::nullopt
-                                : round_up_to_printable_utf8(f.substr(0, j) +
-                                                             static_cast<char>(byte + 1));
+      auto after = byte == 0xFF
+                       ? std::nullopt
+                       : round_up_to_printable_utf8(f.substr(0, j) + static_cast<char>(byte + 1));
       if (!after) {  // Nothing printable lies above: no key either; j is not past.
         part_from_ = std::max(part_from_, j + 1);
         answered();
@@ -137,7 +136,8 @@ class Planner : public std::enable_shared_from_this<Planner> {
   void after_parting() {
     const std::string& f = plan_.first;
     if (part_from_ >= part_to_ && part_to_ < f.size() && parting_key_ &&
-        parting_key_->size() > part_to_ && parting_key_->compare(0, part_to_, f, 0, part_to_) == 0) {
+        parting_key_->size() > part_to_ &&
+        parting_key_->compare(0, part_to_, f, 0, part_to_) == 0) {
       if (*parting_key_ > plan_.last_estimate) plan_.last_estimate = *parting_key_;
       stem_ = f.substr(0, part_to_);
       at_parting_ = true;
@@ -221,8 +221,8 @@ class Planner : public std::enable_shared_from_this<Planner> {
   std::size_t pending_ = 0;
   std::size_t part_from_ = 0, part_to_ = 0;  // find_parting(): the parting lies in [from, to].
   FoundKey parting_key_;                     // The answer at part_to_.
-  bool parted_ = false;            // The stem no longer follows the first key.
-  bool at_parting_ = false;        // find_parting() showed the next byte parts from the first key.
+  bool parted_ = false;                      // The stem no longer follows the first key.
+  bool at_parting_ = false;  // find_parting() showed the next byte parts from the first key.
   std::size_t levels_past_first_ = 0;
   bool ended_ = false;
 };

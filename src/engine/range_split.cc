@@ -74,9 +74,7 @@ class KeySpace {
 };
 
 std::string_view common_stem(std::string_view a, std::string_view b) {
-  const auto end = std::mismatch(
-      a.begin(), a.begin() + static_cast<std::ptrdiff_t>(std::min(a.size(), b.size())), b.begin());
-  return a.substr(0, static_cast<std::size_t>(end.first - a.begin()));
+  return a.substr(0, common_prefix_length(a, b));
 }
 
 bool strictly_between(std::string_view p, std::string_view low, std::string_view high) {
