@@ -65,6 +65,9 @@ Status ObjectSync::run() {
   if (progress->listing_complete) return Ok{};  // Rows still get their pass; see engine/run.cc.
   if (ctx_.stop_requested()) return Ok{};
   if (auto st = load_or_plan_ranges(*progress); !st) return st;
+  auto recorder = OutcomeRecorder::open(ctx_.config, ctx_.state.job());
+  if (!recorder) return recorder.error();
+  recorder_ = std::move(recorder.value());
 
   last_flush_ = Clock::now();
   // A ticker notices SIGINT/SIGTERM, refreshes progress and records outcomes at least every
@@ -82,6 +85,7 @@ Status ObjectSync::run() {
   ctx_.loop.cancel(ticker);
   retire_finished_lanes();
   flush(true);
+  recorder_.reset();  // Its connection closes before the row phase opens its own.
   if (fatal_) return *fatal_;
   return Ok{};
 }
@@ -308,29 +312,32 @@ void ObjectSync::retire_finished_lanes() {
   lanes_.erase(std::remove_if(lanes_.begin(), lanes_.end(), done), lanes_.end());
 }
 
+// Hands what was drained since the last flush to the recorder (cheap: the commit happens on
+// its thread). The final flush also waits for every batch to commit: the row phase that
+// follows reads these records.
 void ObjectSync::flush(bool final) {
   const bool complete = final && all_listed() && lanes_.empty() && !stopping_ && !fatal_;
-  std::vector<RangeMark> marks = finished_marks_;
-  for (const auto& lane : lanes_) {
-    if (lane->watermark) marks.push_back(RangeMark{lane->progress.number, *lane->watermark, false});
-  }
-  if (pending_.empty() && marks.empty() && !complete) return;
-  // An upsert of the same values: replaying it after an in-doubt commit is harmless.
-  Status st = retry_db(
-      ctx_.state.db(), [&] { return ctx_.state.record(pending_, marks, complete); },
-      /*replay_in_doubt=*/true);
-  last_flush_ = Clock::now();
-  if (!st) {
-    if (!fatal_) {
-      fatal_ = st.error();
-      fatal_->message = "recording copy outcomes: " + fatal_->message;
-    }
-    return;
-  }
-  pending_.clear();
+  std::vector<RangeMark> marks = std::move(finished_marks_);
   finished_marks_.clear();
-  for (auto& lane : lanes_) lane->watermark.reset();
-  failpoint("after-recording-outcomes");
+  for (auto& lane : lanes_) {
+    if (lane->watermark) {
+      marks.push_back(RangeMark{lane->progress.number, std::move(*lane->watermark), false});
+      lane->watermark.reset();
+    }
+  }
+  last_flush_ = Clock::now();
+  Status st = Ok{};
+  if (!pending_.empty() || !marks.empty() || complete) {
+    st = recorder_->submit(OutcomeRecorder::Batch{std::move(pending_), std::move(marks), complete});
+    pending_.clear();
+    pending_.reserve(ctx_.config.record_batch);
+  }
+  if (st && final) st = recorder_->drain();
+  if (st) st = recorder_->status();
+  if (!st && !fatal_) {
+    fatal_ = st.error();
+    fatal_->message = "recording copy outcomes: " + fatal_->message;
+  }
 }
 
 }  // namespace rehome::engine

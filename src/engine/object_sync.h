@@ -6,7 +6,8 @@
 // differing twin as a conflict, and the rest are copied concurrently on the event loop.
 // Outcomes are recorded in PostgreSQL in key order per range, with the range's watermark, so a
 // killed run resumes every range after its last recorded key and repeats at most the copies
-// that were in flight. A lane left without a range splits the busiest one (range_split.h).
+// that were in flight; the commits happen off the loop (engine/outcome_recorder.h). A lane
+// left without a range splits the busiest one (range_split.h).
 #pragma once
 
 #include <chrono>
@@ -19,6 +20,7 @@
 
 #include "engine/context.h"
 #include "engine/lister.h"
+#include "engine/outcome_recorder.h"
 
 namespace rehome::engine {
 
@@ -70,8 +72,9 @@ class ObjectSync {
   std::size_t in_flight_ = 0;
   std::size_t next_lane_ = 0;              // Where pump()'s next pass starts.
   int next_range_number_ = 0;              // For the range a split makes.
-  std::vector<ObjectRecord> pending_;      // Outcomes drained from windows, not yet recorded.
+  std::vector<ObjectRecord> pending_;      // Outcomes drained from windows, not yet handed over.
   std::vector<RangeMark> finished_marks_;  // Ranges completed since the last flush.
+  std::unique_ptr<OutcomeRecorder> recorder_;  // While lanes are worked.
   std::chrono::steady_clock::time_point last_flush_;
   bool stopping_ = false;
   bool pumping_ = false;
