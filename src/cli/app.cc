@@ -47,7 +47,7 @@ struct Flags {
   SideFlags production{"production-s3", "avatar/", "", "", ""};
   std::string endpoint, region, profile;
   bool virtual_hosted = false;
-  std::size_t concurrency = 64;
+  std::size_t concurrency = 128;
   std::size_t ranges = 8;
   std::size_t split_min_keys = 2000;
   int list_page_size = 1000;
