@@ -16,7 +16,8 @@ Result<std::unique_ptr<OutcomeRecorder>> OutcomeRecorder::open(const JobConfig& 
   auto db = pg::Connection::open(database);
   if (!db) {
     Error e = db.error();
-    e.message = "opening the connection that records copy outcomes: " + e.message;
+    e.message = "opening the connection that records copy outcomes: " + e.message +
+                " (run needs 1 + --row-workers connections; see docs/PRIVILEGES.md)";
     return e;
   }
   // Not make_unique: the constructor is private, and the thread must start on the object's
