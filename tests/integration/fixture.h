@@ -10,10 +10,22 @@
 
 #include <optional>
 #include <ostream>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "util/result.h"
+
 namespace rehome::testing {
+
+/// The value of a step a test cannot go on without; throws (failing the test with the error's
+/// message) when it failed.
+template <typename T>
+T must(Result<T> result) {
+  if (!result) throw std::runtime_error("unexpected error: " + result.error().message);
+  return std::move(result).value();
+}
 
 /// The base PostgreSQL conninfo (REHOME_TEST_PG_CONNINFO), or nullopt when unset or empty.
 std::optional<std::string> pg_conninfo();

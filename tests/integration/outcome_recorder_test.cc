@@ -22,12 +22,7 @@ namespace rehome::engine {
 namespace {
 
 using namespace std::chrono_literals;
-
-template <typename T>
-T must(Result<T> result) {
-  if (!result) throw std::runtime_error("unexpected error: " + result.error().message);
-  return std::move(result).value();
-}
+using testing::must;
 
 ObjectRecord record(std::string key, ObjectState state) {
   ObjectRecord rec;

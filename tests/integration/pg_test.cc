@@ -22,12 +22,7 @@ namespace rehome::pg {
 namespace {
 
 using namespace std::chrono_literals;
-
-template <typename T>
-T must(Result<T> result) {
-  if (!result) throw std::runtime_error("unexpected error: " + result.error().message);
-  return std::move(result).value();
-}
+using testing::must;
 
 void must_run(Connection& conn, std::string_view sql, const Params& params = {}) {
   (void)must(conn.exec(sql, params));
