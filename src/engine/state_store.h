@@ -74,7 +74,9 @@ class StateStore {
   Result<bool> find_job();
 
   /// Takes a session-level advisory lock so that two runs of the same job do not interleave.
-  /// Fails with kConflict when another session holds it.
+  /// Fails with kConflict (naming the session that holds it) when another session holds it.
+  /// Every later reconnect of this store's connection takes the lock again before any other
+  /// statement, and fails (kTransient, so retry_db waits) while another session holds it.
   Status lock_job();
 
   Result<JobProgress> progress();

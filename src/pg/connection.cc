@@ -353,7 +353,9 @@ Status Connection::rollback() {
   return Ok{};
 }
 
-bool Connection::healthy() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
+bool Connection::healthy() const {
+  return conn_ && !setup_failed_ && PQstatus(conn_.get()) == CONNECTION_OK;
+}
 
 // The new connection replaces the old one only once it is open: if it cannot be opened, the
 // old handle stays (broken, most likely) so that describe() still names the server.
@@ -361,7 +363,20 @@ Status Connection::reconnect() {
   Result<Connection> fresh = open(config_);
   if (!fresh) return std::move(fresh).error();
   conn_ = std::move(fresh.value().conn_);
+  setup_failed_ = false;
+  if (session_setup_) {
+    if (auto st = session_setup_(*this); !st) {
+      // No statement may run in a session that lacks its set-up: unhealthy until the next
+      // reconnect() (the handle stays so that describe() still names the server).
+      setup_failed_ = true;
+      return st;
+    }
+  }
   return Ok{};
+}
+
+void Connection::set_session_setup(std::function<Status(Connection&)> setup) {
+  session_setup_ = std::move(setup);
 }
 
 std::string Connection::describe() const {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,8 +76,14 @@ class Connection {
 
   /// True when the last statement did not break the connection.
   bool healthy() const;
-  /// Drops the connection and opens a new one with the same configuration.
+  /// Drops the connection and opens a new one with the same configuration, then runs the
+  /// session set-up on it (see set_session_setup).
   Status reconnect();
+  /// State that lives in the server session (an advisory lock) dies with a broken
+  /// connection: `setup` takes it again on every connection reconnect() opens, before any
+  /// statement runs there. When it fails, reconnect() fails with its error and this connection
+  /// stays unusable (the next reconnect() tries again). Captures nothing that may die first.
+  void set_session_setup(std::function<Status(Connection&)> setup);
 
   /// "host=127.0.0.1 port=5432 dbname=app user=rehome" for messages (no password).
   std::string describe() const;
@@ -88,6 +95,8 @@ class Connection {
   Connection(ConnectionConfig config, std::unique_ptr<pg_conn, Free> conn);
   ConnectionConfig config_;
   std::unique_ptr<pg_conn, Free> conn_;
+  std::function<Status(Connection&)> session_setup_;
+  bool setup_failed_ = false;  ///< The last reconnect's session set-up failed.
 };
 
 }  // namespace rehome::pg

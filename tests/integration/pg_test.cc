@@ -218,6 +218,38 @@ TEST_F(PgTest, terminated_backend_fails_transient_until_reconnect) {
   EXPECT_EQ(must(victim.exec("SELECT 1")).text(0, 0), "1");
 }
 
+TEST_F(PgTest, reconnect_runs_the_session_setup_and_a_failed_setup_leaves_it_unusable) {
+  Connection conn = open();
+  bool refuse = true;
+  int setups = 0;
+  conn.set_session_setup([&](Connection& fresh) -> Status {
+    ++setups;
+    // The set-up runs on the new session, before anyone else can use it.
+    if (auto st = fresh.exec("SELECT set_config('application_name', 'set up', false)"); !st) {
+      return st.error();
+    }
+    if (refuse) return Error{ErrorKind::kTransient, "not yet", "", 0, -1};
+    return Ok{};
+  });
+  EXPECT_EQ(setups, 0);  // open() is not a reconnect
+  terminate(conn.backend_pid());
+  ASSERT_FALSE(conn.exec("SELECT 1").has_value());
+
+  Status failed = conn.reconnect();
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().message, "not yet");
+  EXPECT_FALSE(conn.healthy());
+  Result<Rows> refused = conn.exec("SELECT 1");
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().kind, ErrorKind::kTransient);
+
+  refuse = false;
+  ASSERT_TRUE(conn.reconnect());
+  EXPECT_EQ(setups, 2);
+  EXPECT_TRUE(conn.healthy());
+  EXPECT_EQ(must(conn.exec("SELECT current_setting('application_name')")).text(0, 0), "set up");
+}
+
 // Killed between the UPDATE and the COMMIT: the FATAL and the end of file are already waiting
 // on the socket, so commit() sees the connection is gone before sending COMMIT. The server
 // rolled back when the connection ended, which is certain: kTransient, not kInDoubt.

@@ -1,0 +1,144 @@
+// One process per job, against a real PostgreSQL 15: a second session is refused and told who
+// holds the job, and the lock survives the main connection being terminated (a restart, a
+// failover): the reconnect takes it again before anything else runs, or waits while another
+// session has it.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "engine/db_retry.h"
+#include "engine/state_store.h"
+#include "fixture.h"
+#include "pg/connection.h"
+
+namespace rehome::engine {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::must;
+
+class JobLockTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    REHOME_REQUIRE_PG();
+    database_ = std::make_unique<testing::TestDatabase>();
+    config_.conninfo = database_->conninfo();
+    admin_ = open("rehome test admin");
+    first_ = open("rehome first");
+    first_state_ = std::make_unique<StateStore>(*first_, "rehome", "job");
+    ASSERT_TRUE(first_state_->ensure_schema());
+  }
+
+  std::unique_ptr<pg::Connection> open(const std::string& application) {
+    pg::ConnectionConfig config = config_;
+    config.application_name = application;
+    return std::make_unique<pg::Connection>(must(pg::Connection::open(config)));
+  }
+
+  /// Ends `pid` and waits (up to 5 s) until it has gone, as a restart would.
+  void terminate(int pid) {
+    auto done = must(admin_->exec("SELECT pg_terminate_backend($1::int, 5000)",
+                                  {std::to_string(pid)}));
+    ASSERT_EQ(done.text(0, 0), "t");
+    std::this_thread::sleep_for(100ms);  // the socket closes a moment after the process exits
+  }
+
+  /// The pid holding the job's advisory lock, "" when nobody does.
+  std::string holder() {
+    auto rows = must(admin_->exec(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+        "AND objid::bigint = hashtext('job')::bigint & 4294967295"));
+    return rows.size() == 0 ? "" : std::string(rows.text(0, 0));
+  }
+
+  std::unique_ptr<testing::TestDatabase> database_;
+  pg::ConnectionConfig config_;
+  std::unique_ptr<pg::Connection> admin_;
+  std::unique_ptr<pg::Connection> first_;
+  std::unique_ptr<StateStore> first_state_;
+};
+
+TEST_F(JobLockTest, a_second_session_is_refused_and_told_who_holds_the_job) {
+  ASSERT_TRUE(first_state_->lock_job());
+  auto second = open("rehome second");
+  StateStore second_state(*second, "rehome", "job");
+  Status refused = second_state.lock_job();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, ErrorKind::kConflict);
+  EXPECT_NE(refused.error().message.find("already running the job \"job\""), std::string::npos)
+      << refused.error().message;
+  EXPECT_NE(refused.error().message.find("PostgreSQL session " +
+                                         std::to_string(first_->backend_pid()) +
+                                         " (application \"rehome first\""),
+            std::string::npos)
+      << refused.error().message;
+
+  // Another job is another lock.
+  StateStore other_job(*second, "rehome", "other job");
+  EXPECT_TRUE(other_job.lock_job());
+}
+
+TEST_F(JobLockTest, a_reconnect_takes_the_lock_again_before_anything_else) {
+  ASSERT_TRUE(first_state_->lock_job());
+  const int old_pid = first_->backend_pid();
+  terminate(old_pid);
+  EXPECT_EQ(holder(), "");  // the lock died with the session
+
+  Status st = retry_db(*first_, [&]() -> Status {
+    auto rows = first_->exec("SELECT 1");
+    if (!rows) return rows.error();
+    return Ok{};
+  });
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_NE(first_->backend_pid(), old_pid);
+  EXPECT_EQ(holder(), std::to_string(first_->backend_pid()));
+
+  auto second = open("rehome second");
+  StateStore second_state(*second, "rehome", "job");
+  Status refused = second_state.lock_job();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, ErrorKind::kConflict);
+}
+
+TEST_F(JobLockTest, a_reconnect_waits_while_another_session_holds_the_job_then_takes_it) {
+  ASSERT_TRUE(first_state_->lock_job());
+  terminate(first_->backend_pid());
+  // A second process starts the job while the first is away.
+  auto second = open("rehome second");
+  StateStore second_state(*second, "rehome", "job");
+  ASSERT_TRUE(second_state.lock_job());
+  const int second_pid = second->backend_pid();
+
+  int succeeded = 0;  // statements that ran to completion on the first connection
+  auto select_one = [&]() -> Status {
+    auto rows = first_->exec("SELECT 1");
+    if (!rows) return rows.error();
+    ++succeeded;
+    return Ok{};
+  };
+  Status waited = retry_db(*first_, select_one, false, 1s);
+  ASSERT_FALSE(waited);
+  EXPECT_EQ(waited.error().kind, ErrorKind::kTransient);
+  EXPECT_NE(waited.error().message.find("the job \"job\"'s lock went with it"), std::string::npos)
+      << waited.error().message;
+  EXPECT_NE(waited.error().message.find("PostgreSQL session " + std::to_string(second_pid)),
+            std::string::npos)
+      << waited.error().message;
+  EXPECT_EQ(succeeded, 0) << "a statement ran in a session without the job's lock";
+  EXPECT_FALSE(first_->healthy());
+  EXPECT_EQ(holder(), std::to_string(second_pid));
+
+  // The second process finishes: the first takes the job back on its next reconnect.
+  second.reset();
+  std::this_thread::sleep_for(200ms);
+  Status resumed = retry_db(*first_, select_one, false, 10s);
+  ASSERT_TRUE(resumed) << resumed.error().message;
+  EXPECT_EQ(succeeded, 1);
+  EXPECT_EQ(holder(), std::to_string(first_->backend_pid()));
+}
+
+}  // namespace
+}  // namespace rehome::engine
