@@ -53,8 +53,9 @@ Result<std::string> quote_identifier(std::string_view name) {
                      "or '$', not starting with a digit",
                  "", 0, -1};
   }
-  std::string quoted = "\"" + std::string(first) + "\"";
-  if (dot != std::string_view::npos) quoted += ".\"" + std::string(second) + "\"";
+  std::string quoted;
+  quoted.append("\"").append(first).append("\"");
+  if (dot != std::string_view::npos) quoted.append(".\"").append(second).append("\"");
   return quoted;
 }
 

@@ -145,14 +145,16 @@ RequestTarget make_target(const Endpoint& endpoint, std::string_view bucket, std
   const std::string host = host_with_port(parts.value());
   if (endpoint.path_style || bucket.empty()) {
     target.host = host;
-    target.path = "/" + uri_encode(bucket);
-    if (!key.empty()) target.path += "/" + uri_encode(key, /*keep_slash=*/true);
+    target.path.append("/").append(uri_encode(bucket));
+    if (!key.empty()) target.path.append("/").append(uri_encode(key, /*keep_slash=*/true));
   } else {
-    target.host = std::string(bucket) + "." + host;
-    target.path = "/" + uri_encode(key, /*keep_slash=*/true);
+    target.host.append(bucket).append(".").append(host);
+    target.path.append("/").append(uri_encode(key, /*keep_slash=*/true));
   }
-  target.url = parts->scheme + "://" + target.host + target.path;
-  if (!query.empty()) target.url += "?" + canonical_query(query);
+  // append() rather than "literal" + std::string: GCC 12 at -O3 reports a false -Wrestrict
+  // overlap for the latter (GCC bug 105651), which would break a Release -Werror build.
+  target.url.append(parts->scheme).append("://").append(target.host).append(target.path);
+  if (!query.empty()) target.url.append("?").append(canonical_query(query));
   return target;
 }
 

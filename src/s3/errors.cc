@@ -321,7 +321,7 @@ Error make_error(std::string_view what, const http::Response& response,
     summary = std::to_string(response.status);
     std::string_view label = body.code;
     if (label.empty()) label = reason_phrase(response.status);
-    if (!label.empty()) summary += " " + quoted(label);
+    if (!label.empty()) summary.append(" ").append(quoted(label));
     advice = http_advice(error.kind, response.status, body, access_key_id);
   }
 
