@@ -152,7 +152,7 @@ RequestTarget make_target(const Endpoint& endpoint, std::string_view bucket, std
     target.path.append("/").append(uri_encode(key, /*keep_slash=*/true));
   }
   // append() rather than "literal" + std::string: GCC 12 at -O3 reports a false -Wrestrict
-  // overlap for the latter (GCC bug 105651), which would break a Release -Werror build.
+  // overlap for the latter (GCC bug 105329), which would break a Release -Werror build.
   target.url.append(parts->scheme).append("://").append(target.host).append(target.path);
   if (!query.empty()) target.url.append("?").append(canonical_query(query));
   return target;
