@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "endpoint.h"
@@ -51,8 +51,9 @@ Result<std::vector<std::string>> list_all(s3::Client& client, http::Loop& loop, 
   std::vector<std::string> keys;
   s3::ListRequest request{o.bucket, o.prefix, "", "", 1000};
   for (;;) {
-    auto page = s3::run_to_completion<s3::ListPage>(
-        loop, [&](s3::Callback<s3::ListPage> done) { client.list_objects_v2(request, std::move(done)); });
+    auto page = s3::run_to_completion<s3::ListPage>(loop, [&](s3::Callback<s3::ListPage> done) {
+      client.list_objects_v2(request, std::move(done));
+    });
     if (!page) return page.error();
     for (auto& object : page->objects) keys.push_back(std::move(object.key));
     if (!page->truncated) return keys;
@@ -63,7 +64,8 @@ Result<std::vector<std::string>> list_all(s3::Client& client, http::Loop& loop, 
 /// Keeps `concurrency` copies submitted; each completion submits the next.
 class CopyLoad {
  public:
-  CopyLoad(s3::Client& client, http::Loop& loop, const Options& o, const std::vector<std::string>& keys)
+  CopyLoad(s3::Client& client, http::Loop& loop, const Options& o,
+           const std::vector<std::string>& keys)
       : client_(client), loop_(loop), o_(o), keys_(keys) {}
 
   void run() {
@@ -131,7 +133,8 @@ int measure(Options o) {
   // Phase 1, listing: timed alone, so sequential listing throughput is measured too.
   const auto t0 = Clock::now();
   auto keys = list_all(client, loop, o);
-  if (!keys) return fail(fmt::format("listing s3://{}/{}: {}", o.bucket, o.prefix, keys.error().message));
+  if (!keys)
+    return fail(fmt::format("listing s3://{}/{}: {}", o.bucket, o.prefix, keys.error().message));
   const double list_seconds = seconds_since(t0);
 
   // Phase 2, copies: the load whose rate is the ceiling.
@@ -148,7 +151,8 @@ int measure(Options o) {
       {"copied", load.copied()},
       {"failed", load.failed()},
       {"copy_seconds", copy_seconds},
-      {"copy_objects_per_s", copy_seconds > 0 ? static_cast<double>(load.copied()) / copy_seconds : 0},
+      {"copy_objects_per_s",
+       copy_seconds > 0 ? static_cast<double>(load.copied()) / copy_seconds : 0},
       {"total_seconds", list_seconds + copy_seconds},
       {"concurrency", o.concurrency},
       {"requests", client.stats().requests},
@@ -157,7 +161,8 @@ int measure(Options o) {
   };
   fmt::print("{}\n", out.dump());
   if (load.first_error()) {
-    return fail(fmt::format("{} copies failed; first: {}", load.failed(), load.first_error()->message));
+    return fail(
+        fmt::format("{} copies failed; first: {}", load.failed(), load.first_error()->message));
   }
   return 0;
 }
@@ -165,14 +170,18 @@ int measure(Options o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"rehome-copy-ceiling: list a prefix, then CopyObject every key at fixed concurrency "
-               "with no verification and no database; prints objects/s as JSON."};
+  CLI::App app{
+      "rehome-copy-ceiling: list a prefix, then CopyObject every key at fixed concurrency "
+      "with no verification and no database; prints objects/s as JSON."};
   Options o;
   app.add_option("--bucket", o.bucket, "Source bucket")->capture_default_str();
   app.add_option("--prefix", o.prefix, "Source prefix")->capture_default_str();
   app.add_option("--dest-bucket", o.dest_bucket, "Destination bucket (default: the source bucket)");
-  app.add_option("--dest-prefix", o.dest_prefix, "Destination prefix (replaces --prefix)")->capture_default_str();
-  app.add_option("--concurrency", o.concurrency, "Copies in flight")->check(CLI::Range(1, 4096))->capture_default_str();
+  app.add_option("--dest-prefix", o.dest_prefix, "Destination prefix (replaces --prefix)")
+      ->capture_default_str();
+  app.add_option("--concurrency", o.concurrency, "Copies in flight")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
   app.add_option("--endpoint", o.endpoint, "S3 endpoint URL (default: AWS_ENDPOINT_URL)");
   app.add_option("--region", o.region, "Region (default: AWS_REGION, else us-east-1)");
   app.add_flag("!--no-progress", o.progress, "Do not print once-a-second progress on stderr");

@@ -17,7 +17,8 @@ Result<s3::ClientConfig> client_config(const std::string& endpoint_flag,
   if (endpoint.empty()) {
     Error error;
     error.kind = ErrorKind::kInvalidInput;
-    error.message = "no endpoint: set AWS_ENDPOINT_URL or --endpoint (this tool is for test servers)";
+    error.message =
+        "no endpoint: set AWS_ENDPOINT_URL or --endpoint (this tool is for test servers)";
     return error;
   }
   config.endpoint.url = endpoint;

@@ -2,13 +2,13 @@
 
 #include <unistd.h>
 
-#include <csignal>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "cli/duration.h"
 #include "engine/commands.h"
@@ -67,20 +67,28 @@ void add_common_flags(CLI::App& cmd, Flags& f) {
       ->envname("DATABASE_URL");
   // Every job setting can also come from a REHOME_* variable (flags win).
   cmd.add_option("--table", f.table, "Table holding the paths")
-      ->envname("REHOME_TABLE")->capture_default_str();
+      ->envname("REHOME_TABLE")
+      ->capture_default_str();
   cmd.add_option("--id-column", f.id_column, "Integer primary key column")
-      ->envname("REHOME_ID_COLUMN")->capture_default_str();
+      ->envname("REHOME_ID_COLUMN")
+      ->capture_default_str();
   cmd.add_option("--path-column", f.path_column, "Column holding the object path")
-      ->envname("REHOME_PATH_COLUMN")->capture_default_str();
+      ->envname("REHOME_PATH_COLUMN")
+      ->capture_default_str();
   cmd.add_option("--state-schema", f.state_schema, "Schema for rehome's own bookkeeping")
-      ->envname("REHOME_STATE_SCHEMA")->capture_default_str();
-  for (auto [side, name] : {std::pair{&f.legacy, "legacy"}, std::pair{&f.production, "production"}}) {
+      ->envname("REHOME_STATE_SCHEMA")
+      ->capture_default_str();
+  for (auto [side, name] :
+       {std::pair{&f.legacy, "legacy"}, std::pair{&f.production, "production"}}) {
     const std::string env = name == std::string("legacy") ? "REHOME_LEGACY_" : "REHOME_PRODUCTION_";
-    cmd.add_option(fmt::format("--{}-bucket", name), side->bucket, fmt::format("The {} bucket", name))
-        ->envname(env + "BUCKET")->capture_default_str();
+    cmd.add_option(fmt::format("--{}-bucket", name), side->bucket,
+                   fmt::format("The {} bucket", name))
+        ->envname(env + "BUCKET")
+        ->capture_default_str();
     cmd.add_option(fmt::format("--{}-prefix", name), side->prefix,
                    fmt::format("Key prefix in the {} bucket", name))
-        ->envname(env + "PREFIX")->capture_default_str();
+        ->envname(env + "PREFIX")
+        ->capture_default_str();
     cmd.add_option(fmt::format("--{}-endpoint", name), side->endpoint,
                    fmt::format("S3 endpoint of the {} bucket (default: --endpoint)", name));
     cmd.add_option(fmt::format("--{}-region", name), side->region,
@@ -88,36 +96,47 @@ void add_common_flags(CLI::App& cmd, Flags& f) {
     cmd.add_option(fmt::format("--{}-profile", name), side->profile,
                    fmt::format("AWS profile for the {} bucket (default: --profile)", name));
   }
-  cmd.add_option("--endpoint", f.endpoint, "S3 endpoint URL for both buckets (default: AWS_ENDPOINT_URL, else AWS)");
-  cmd.add_option("--region", f.region, "Region (default: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1)");
+  cmd.add_option("--endpoint", f.endpoint,
+                 "S3 endpoint URL for both buckets (default: AWS_ENDPOINT_URL, else AWS)");
+  cmd.add_option("--region", f.region,
+                 "Region (default: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1)");
   cmd.add_option("--profile", f.profile, "AWS profile (default: AWS_PROFILE, else default)");
   cmd.add_flag("--virtual-hosted", f.virtual_hosted,
                "Virtual-hosted addressing (bucket.host) instead of path-style; the default on AWS");
   cmd.add_option("--concurrency", f.concurrency, "S3 requests in flight")
-      ->envname("REHOME_CONCURRENCY")->capture_default_str();
-  cmd.add_option("--ranges", f.ranges,
-                 "Key ranges of the legacy listing listed side by side (a new job is cut into 4x as many)")
-      ->envname("REHOME_RANGES")->capture_default_str();
+      ->envname("REHOME_CONCURRENCY")
+      ->capture_default_str();
+  cmd.add_option(
+         "--ranges", f.ranges,
+         "Key ranges of the legacy listing listed side by side (a new job is cut into 4x as many)")
+      ->envname("REHOME_RANGES")
+      ->capture_default_str();
   cmd.add_option("--split-min-keys", f.split_min_keys,
-                 "A lane with no range left splits the busiest range when about this many keys are left in it")
-      ->envname("REHOME_SPLIT_MIN_KEYS")->capture_default_str();
+                 "A lane with no range left splits the busiest range when about this many keys are "
+                 "left in it")
+      ->envname("REHOME_SPLIT_MIN_KEYS")
+      ->capture_default_str();
   cmd.add_option("--list-page-size", f.list_page_size,
                  "Keys per listing page (1-1000; lower only for servers that cap pages, or tests)")
       ->capture_default_str();
   cmd.add_option("--max-rps", f.max_rps, "Cap on S3 requests per second (0: none)")
-      ->envname("REHOME_MAX_RPS")->capture_default_str();
-  cmd.add_option("--row-range", f.row_range, "Rows per primary-key range rewritten in one transaction")
+      ->envname("REHOME_MAX_RPS")
+      ->capture_default_str();
+  cmd.add_option("--row-range", f.row_range,
+                 "Rows per primary-key range rewritten in one transaction")
       ->capture_default_str();
   cmd.add_option("--row-workers", f.row_workers,
                  "PostgreSQL connections rewriting ranges side by side (1: one connection in all)")
-      ->envname("REHOME_ROW_WORKERS")->capture_default_str();
+      ->envname("REHOME_ROW_WORKERS")
+      ->capture_default_str();
   cmd.add_option("--report", f.report, "Also write the summary as JSON to this file");
   cmd.add_option("--progress", f.progress, "Progress output: auto, line, json or none")
       ->check(CLI::IsMember({"auto", "line", "json", "none"}))
       ->capture_default_str();
 }
 
-Result<s3::ClientConfig> side_client(const Flags& f, const SideFlags& side, const s3::EnvLookup& env) {
+Result<s3::ClientConfig> side_client(const Flags& f, const SideFlags& side,
+                                     const s3::EnvLookup& env) {
   const std::string& profile = !side.profile.empty() ? side.profile : f.profile;
   auto settings = s3::resolve_aws_settings(env, profile);
   if (!settings) return settings.error();
@@ -150,8 +169,8 @@ Result<engine::JobConfig> make_config(const Flags& f) {
   config.path_column = f.path_column;
   config.state_schema = f.state_schema;
   auto env = s3::process_environment();
-  for (auto [side, flags] : {std::pair{&config.legacy, &f.legacy},
-                             std::pair{&config.production, &f.production}}) {
+  for (auto [side, flags] :
+       {std::pair{&config.legacy, &f.legacy}, std::pair{&config.production, &f.production}}) {
     side->bucket = flags->bucket;
     side->prefix = flags->prefix;
     auto client = side_client(f, *flags, env);
@@ -218,27 +237,37 @@ void print_summary(const engine::Summary& s) {
       fmt::print(out, "  time: objects {:.1f}s, rows {:.1f}s\n", s.objects_seconds, s.rows_seconds);
     }
     if (s.outcome == "complete" && s.objects_copied == 0 && s.rows_rewritten == 0) {
-      fmt::print(out, "  nothing to do: every legacy object has its twin and every row is rewritten\n");
+      fmt::print(out,
+                 "  nothing to do: every legacy object has its twin and every row is rewritten\n");
     }
-    fmt::print(out, "  objects: {} listed, {} copied, {} already copied, {} conflicts, {} missing, {} failed\n",
-               s.objects_listed, s.objects_copied, s.objects_already_copied, s.objects_conflict,
-               s.objects_missing, s.objects_failed);
+    fmt::print(
+        out,
+        "  objects: {} listed, {} copied, {} already copied, {} conflicts, {} missing, {} failed\n",
+        s.objects_listed, s.objects_copied, s.objects_already_copied, s.objects_conflict,
+        s.objects_missing, s.objects_failed);
     if (s.ranges_split > 0) {
       fmt::print(out, "  listing: {} key ranges split to keep every lane busy\n", s.ranges_split);
     }
-    fmt::print(out, "  rows: {} rewritten, {} still legacy ({} conflict, {} broken reference, {} failed), "
-               "{} production, left alone: {} null, {} empty, {} other\n",
-               s.rows_rewritten, s.rows_pending, s.rows_conflict, s.rows_broken, s.rows_failed,
-               s.rows_production, s.rows_null, s.rows_empty, s.rows_other);
+    fmt::print(
+        out,
+        "  rows: {} rewritten, {} still legacy ({} conflict, {} broken reference, {} failed), "
+        "{} production, left alone: {} null, {} empty, {} other\n",
+        s.rows_rewritten, s.rows_pending, s.rows_conflict, s.rows_broken, s.rows_failed,
+        s.rows_production, s.rows_null, s.rows_empty, s.rows_other);
   } else if (s.command == "plan") {
-    fmt::print(out, "  rows to rewrite: {}; objects to copy: {}; already copied: {}; unreferenced objects: {}\n",
+    fmt::print(out,
+               "  rows to rewrite: {}; objects to copy: {}; already copied: {}; unreferenced "
+               "objects: {}\n",
                s.rows_pending, s.objects_to_copy, s.objects_already_copied, s.objects_unreferenced);
-    fmt::print(out, "  conflicts: {}; broken references: {}; rows left alone: {} null, {} empty, {} other; "
-               "rows already production: {}\n",
-               s.objects_conflict, s.rows_broken, s.rows_null, s.rows_empty, s.rows_other,
-               s.rows_production);
+    fmt::print(
+        out,
+        "  conflicts: {}; broken references: {}; rows left alone: {} null, {} empty, {} other; "
+        "rows already production: {}\n",
+        s.objects_conflict, s.rows_broken, s.rows_null, s.rows_empty, s.rows_other,
+        s.rows_production);
   } else if (s.command == "verify") {
-    fmt::print(out, "  rows naming a missing object: {}; rows still legacy: {} ({} broken references); "
+    fmt::print(out,
+               "  rows naming a missing object: {}; rows still legacy: {} ({} broken references); "
                "conflicts: {}; legacy objects still present: {}\n",
                s.rows_dangling, s.rows_pending, s.rows_broken, s.objects_conflict,
                s.legacy_objects_present);
@@ -247,7 +276,8 @@ void print_summary(const engine::Summary& s) {
                s.objects_kept);
   }
   if (s.requests > 0) {
-    fmt::print(out, "  S3 requests: {} ({} retries, {} throttled)\n", s.requests, s.retries, s.throttled);
+    fmt::print(out, "  S3 requests: {} ({} retries, {} throttled)\n", s.requests, s.retries,
+               s.throttled);
   }
   for (const auto& p : s.problems) fmt::print(out, "  - {}\n", p);
   std::fflush(out);
@@ -310,13 +340,18 @@ int main(int argc, char** argv) {
       "PostgreSQL rows that reference them, without ever pointing a row at a missing object."};
   app.require_subcommand(1);
   Flags flags;
-  auto* run = app.add_subcommand("run", "Copy every legacy object and rewrite every legacy row (deletes nothing)");
+  auto* run = app.add_subcommand(
+      "run", "Copy every legacy object and rewrite every legacy row (deletes nothing)");
   auto* plan = app.add_subcommand("plan", "Dry run: count what run would do; writes nothing");
-  auto* verify = app.add_subcommand("verify", "Read-only audit: does every row name an existing object?");
+  auto* verify =
+      app.add_subcommand("verify", "Read-only audit: does every row name an existing object?");
   auto* cleanup = app.add_subcommand("cleanup", "Delete legacy objects that are safely migrated");
   for (auto* cmd : {run, plan, verify, cleanup}) add_common_flags(*cmd, flags);
-  run->add_flag("--relist", flags.relist, "List the legacy bucket again even if a previous run finished it");
-  cleanup->add_option("--grace", flags.grace, "Time since the last rewrite of a reference before deleting")
+  run->add_flag("--relist", flags.relist,
+                "List the legacy bucket again even if a previous run finished it");
+  cleanup
+      ->add_option("--grace", flags.grace,
+                   "Time since the last rewrite of a reference before deleting")
       ->capture_default_str();
   cleanup->add_flag("--dry-run", flags.dry_run, "Count what would be deleted; delete nothing");
   app.footer(

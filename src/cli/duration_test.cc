@@ -10,7 +10,7 @@ TEST(ParseDuration, reads_every_unit_and_combinations) {
     const char* text;
     long long seconds;
   };
-  const Case cases[] = {{"0", 0},       {"45s", 45},     {"90m", 5400},  {"24h", 86400},
+  const Case cases[] = {{"0", 0},       {"45s", 45},     {"90m", 5400},      {"24h", 86400},
                         {"2d", 172800}, {"1h30m", 5400}, {"1d2h3m4s", 93784}};
   for (const auto& c : cases) {
     auto d = parse_duration(c.text);

@@ -37,8 +37,8 @@ std::uint64_t count(const pg::Rows& rows, int column) {
 /// Lists both prefixes into pg_temp.legacy_listing / pg_temp.production_listing.
 Status snapshot_both(const JobConfig& config, S3Services& s3, pg::Connection& db,
                      Summary& summary) {
-  auto legacy = snapshot_listing(s3.loop, s3.legacy, config.legacy.bucket, config.legacy.prefix,
-                                 db, "legacy_listing");
+  auto legacy = snapshot_listing(s3.loop, s3.legacy, config.legacy.bucket, config.legacy.prefix, db,
+                                 "legacy_listing");
   if (!legacy) return legacy.error();
   summary.legacy_objects_present = *legacy;
   auto production = snapshot_listing(s3.loop, s3.production, config.production.bucket,
@@ -90,8 +90,7 @@ Summary plan(const JobConfig& config, const CommandHooks&) {
   const std::string p = *pg::quote_identifier(config.path_column);
   // Rows whose legacy object is absent (broken) or whose twin conflicts, and legacy objects
   // that no row names. Anti-joins on the whole table: PostgreSQL hashes one side.
-  auto r = db->exec(
-      fmt::format(R"(
+  auto r = db->exec(fmt::format(R"(
     WITH legacy_rows AS (
       SELECT substr({p}, char_length($1::text) + 1) COLLATE "C" AS suffix
       FROM {t} WHERE starts_with({p}, $1::text))
@@ -104,8 +103,8 @@ Summary plan(const JobConfig& config, const CommandHooks&) {
          WHERE pr.etag <> l.etag OR pr.size <> l.size),
       (SELECT count(*) FROM pg_temp.legacy_listing l
          WHERE NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{p} = $1::text || l.suffix)))",
-                  fmt::arg("t", t), fmt::arg("p", p)),
-      {config.legacy.prefix});
+                                fmt::arg("t", t), fmt::arg("p", p)),
+                    {config.legacy.prefix});
   if (!r) return a.fail(r.error());
   a.summary.rows_broken = count(*r, 0);
   a.summary.rows_conflict = count(*r, 1);
@@ -124,8 +123,7 @@ Summary verify(const JobConfig& config, const CommandHooks&) {
   const std::string p = *pg::quote_identifier(config.path_column);
   const std::string i = *pg::quote_identifier(config.id_column);
   // Every row under either prefix must name an object its bucket holds.
-  auto r = db->exec(
-      fmt::format(R"(
+  auto r = db->exec(fmt::format(R"(
     SELECT
       (SELECT count(*) FROM {t} x WHERE starts_with(x.{p}, $1::text) AND NOT EXISTS (
          SELECT 1 FROM pg_temp.legacy_listing l
@@ -142,15 +140,16 @@ Summary verify(const JobConfig& config, const CommandHooks&) {
                   SELECT 1 FROM pg_temp.production_listing l
                   WHERE l.suffix = substr(x.{p}, char_length($2::text) + 1) COLLATE "C"))
          ORDER BY x.{i} LIMIT 20) d))",
-                  fmt::arg("t", t), fmt::arg("p", p), fmt::arg("i", i)),
-      {config.legacy.prefix, config.production.prefix});
+                                fmt::arg("t", t), fmt::arg("p", p), fmt::arg("i", i)),
+                    {config.legacy.prefix, config.production.prefix});
   if (!r) return a.fail(r.error());
   const std::uint64_t legacy_dangling = count(*r, 0);
   const std::uint64_t production_dangling = count(*r, 1);
   a.summary.rows_broken = legacy_dangling;
   a.summary.rows_dangling = legacy_dangling + production_dangling;
   if (!r->is_null(0, 2)) {
-    a.summary.note_problem(fmt::format("rows naming a missing object (first 20): {}", r->text(0, 2)));
+    a.summary.note_problem(
+        fmt::format("rows naming a missing object (first 20): {}", r->text(0, 2)));
   }
   a.summary.outcome = a.summary.rows_dangling == 0 ? "complete" : "incomplete";
   return a.done();

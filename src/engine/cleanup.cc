@@ -46,8 +46,7 @@ Result<std::vector<std::string>> safe_to_delete(pg::Connection& db, const JobCon
   const std::string p = *pg::quote_identifier(config.path_column);
   // One scan of the table per batch finds every reference (hashed = ANY); an index on the
   // path column makes it an index lookup instead.
-  auto r = db.exec(
-      fmt::format(R"(
+  auto r = db.exec(fmt::format(R"(
     WITH candidate AS (
       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) AS c(key, etag, size)),
     referenced AS (
@@ -60,9 +59,9 @@ Result<std::vector<std::string>> safe_to_delete(pg::Connection& db, const JobCon
                     WHERE w.job_id = $4 AND w.old_path = c.key COLLATE "C"), o.updated_at)
           <= now() - make_interval(secs => $5::double precision)
     ORDER BY c.key COLLATE "C")",
-                  fmt::arg("t", t), fmt::arg("p", p), fmt::arg("s", state.schema())),
-      {pg::text_array_literal(keys), pg::text_array_literal(etags), pg::int_array_literal(sizes),
-       state.job_id(), std::to_string(grace.count())});
+                               fmt::arg("t", t), fmt::arg("p", p), fmt::arg("s", state.schema())),
+                   {pg::text_array_literal(keys), pg::text_array_literal(etags),
+                    pg::int_array_literal(sizes), state.job_id(), std::to_string(grace.count())});
   if (!r) return r.error();
   std::vector<std::string> out;
   for (int i = 0; i < r->size(); ++i) out.emplace_back(r->text(i, 0));
@@ -71,8 +70,7 @@ Result<std::vector<std::string>> safe_to_delete(pg::Connection& db, const JobCon
 
 }  // namespace
 
-Summary cleanup(const JobConfig& config, const CleanupOptions& options,
-                const CommandHooks& hooks) {
+Summary cleanup(const JobConfig& config, const CleanupOptions& options, const CommandHooks& hooks) {
   const auto started = std::chrono::steady_clock::now();
   Summary summary;
   summary.command = "cleanup";
@@ -120,9 +118,8 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options,
       summary.objects_deleted += safe->size();
       return;
     }
-    auto result = s3::run_to_completion<s3::DeleteResult>(s3.loop, [&](auto done) {
-      s3.legacy.delete_objects(config.legacy.bucket, *safe, done);
-    });
+    auto result = s3::run_to_completion<s3::DeleteResult>(
+        s3.loop, [&](auto done) { s3.legacy.delete_objects(config.legacy.bucket, *safe, done); });
     if (!result) {
       fatal = result.error();
       return;
@@ -149,7 +146,8 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options,
     while (!fatal) {
       wait(production);
       if (fatal || production.exhausted()) break;
-      auto psuffix = std::string_view(production.front().key).substr(config.production.prefix.size());
+      auto psuffix =
+          std::string_view(production.front().key).substr(config.production.prefix.size());
       if (psuffix < suffix) {
         production.pop();
         continue;

@@ -36,11 +36,12 @@ struct CleanupOptions {
 Summary cleanup(const JobConfig& config, const CleanupOptions& options, const CommandHooks& hooks);
 
 /// Exit statuses (documented in README.md):
-inline constexpr int kExitOk = 0;           ///< Everything done / clean.
-inline constexpr int kExitFailed = 1;       ///< A fatal error stopped the command.
-inline constexpr int kExitUsage = 2;        ///< Bad flags or configuration.
-inline constexpr int kExitIncomplete = 3;   ///< Finished, but conflicts, broken references or failures remain.
-inline constexpr int kExitDangling = 4;     ///< verify: a row names an object that does not exist.
+inline constexpr int kExitOk = 0;      ///< Everything done / clean.
+inline constexpr int kExitFailed = 1;  ///< A fatal error stopped the command.
+inline constexpr int kExitUsage = 2;   ///< Bad flags or configuration.
+inline constexpr int kExitIncomplete =
+    3;  ///< Finished, but conflicts, broken references or failures remain.
+inline constexpr int kExitDangling = 4;  ///< verify: a row names an object that does not exist.
 inline constexpr int kExitInterrupted = 130;  ///< Stopped by SIGINT/SIGTERM; rerun to finish.
 
 /// The exit status a summary calls for.

@@ -14,9 +14,11 @@ Error invalid(std::string message) {
 }
 
 Status validate_side(const char* name, const BucketSide& side) {
-  if (side.bucket.empty()) return invalid(fmt::format("the {} bucket name is empty: set --{}-bucket", name, name));
+  if (side.bucket.empty())
+    return invalid(fmt::format("the {} bucket name is empty: set --{}-bucket", name, name));
   if (side.prefix.empty()) {
-    return invalid(fmt::format("the {} prefix is empty: set --{}-prefix (for example \"image/\")", name, name));
+    return invalid(fmt::format("the {} prefix is empty: set --{}-prefix (for example \"image/\")",
+                               name, name));
   }
   if (auto st = s3::validate_endpoint(side.client.endpoint); !st) {
     return invalid(fmt::format("the {} endpoint: {}", name, st.error().message));
@@ -42,7 +44,8 @@ bool server_side_copy_possible(const JobConfig& config) {
 }
 
 Status validate(const JobConfig& config) {
-  for (const auto* ident : {&config.table, &config.id_column, &config.path_column, &config.state_schema}) {
+  for (const auto* ident :
+       {&config.table, &config.id_column, &config.path_column, &config.state_schema}) {
     if (auto quoted = pg::quote_identifier(*ident); !quoted) return quoted.error();
   }
   if (auto st = validate_side("legacy", config.legacy); !st) return st;
@@ -57,7 +60,8 @@ Status validate(const JobConfig& config) {
         lp, pp));
   }
   if (config.row_workers < 1 || config.row_workers > 32) {
-    return invalid(fmt::format("--row-workers {} is out of range: use 1 to 32", config.row_workers));
+    return invalid(
+        fmt::format("--row-workers {} is out of range: use 1 to 32", config.row_workers));
   }
   if (config.ranges < 1 || config.ranges > 64) {
     return invalid(fmt::format("--ranges {} is out of range: use 1 to 64", config.ranges));
@@ -67,7 +71,8 @@ Status validate(const JobConfig& config) {
                                config.list_page_size));
   }
   if (config.concurrency < 1 || config.concurrency > 4096) {
-    return invalid(fmt::format("--concurrency {} is out of range: use 1 to 4096", config.concurrency));
+    return invalid(
+        fmt::format("--concurrency {} is out of range: use 1 to 4096", config.concurrency));
   }
   if (config.max_rps < 0) return invalid("--max-rps must be 0 (no cap) or positive");
   if (config.row_range < 1) return invalid("--row-range must be at least 1");

@@ -42,8 +42,9 @@ Status settle_and_record(Context& ctx, const std::vector<std::string>& keys) {
   while (waiting > 0) ctx.loop.run();
   if (fatal) return *fatal;
   // An upsert of the same values: replaying it after an in-doubt commit is harmless.
-  return retry_db(ctx.state.db(), [&] { return ctx.state.record(records, {}); },
-                  /*replay_in_doubt=*/true);
+  return retry_db(
+      ctx.state.db(), [&] { return ctx.state.record(records, {}); },
+      /*replay_in_doubt=*/true);
 }
 
 }  // namespace rehome::engine

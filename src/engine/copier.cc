@@ -83,37 +83,38 @@ void Copier::settle_key(std::string legacy_key, Done done) {
   }
   legacy_.head_object(config_.legacy.bucket, task->legacy.key,
                       [this, task](Result<s3::ObjectInfo> head) {
-    if (!head) {
-      if (is_missing_key(head.error())) return finish(task, CopyOutcome::Kind::kSourceMissing);
-      return fail(task, head.error());
-    }
-    task->legacy = std::move(head.value());
-    recheck_destination(task);
-  });
+                        if (!head) {
+                          if (is_missing_key(head.error()))
+                            return finish(task, CopyOutcome::Kind::kSourceMissing);
+                          return fail(task, head.error());
+                        }
+                        task->legacy = std::move(head.value());
+                        recheck_destination(task);
+                      });
 }
 
 // Looks at production's twin now and decides again: used when no listing told us, and when a
 // conditional write said the twin appeared while we were working.
 void Copier::recheck_destination(std::shared_ptr<Task> task) {
-  production_.head_object(config_.production.bucket, task->production_key,
-                          [this, task](Result<s3::ObjectInfo> head) {
-    if (!head && !is_missing_key(head.error())) return fail(task, head.error());
-    task->production.reset();
-    if (head) task->production = std::move(head.value());
-    switch (decide(task->legacy, task->production)) {
-      case ObjectAction::kAlreadyCopied:
-        return finish(task, task->bytes_copied > 0 ? CopyOutcome::Kind::kCopied
-                                                   : CopyOutcome::Kind::kAlreadyCopied);
-      case ObjectAction::kConflict:
-        // A multipart legacy ETag never equals a server-made copy's: judge by size there.
-        if (task->bytes_copied > 0 && is_multipart_etag(task->legacy.etag) &&
-            task->production->size == task->legacy.size) {
-          return finish(task, CopyOutcome::Kind::kCopied);
+  production_.head_object(
+      config_.production.bucket, task->production_key, [this, task](Result<s3::ObjectInfo> head) {
+        if (!head && !is_missing_key(head.error())) return fail(task, head.error());
+        task->production.reset();
+        if (head) task->production = std::move(head.value());
+        switch (decide(task->legacy, task->production)) {
+          case ObjectAction::kAlreadyCopied:
+            return finish(task, task->bytes_copied > 0 ? CopyOutcome::Kind::kCopied
+                                                       : CopyOutcome::Kind::kAlreadyCopied);
+          case ObjectAction::kConflict:
+            // A multipart legacy ETag never equals a server-made copy's: judge by size there.
+            if (task->bytes_copied > 0 && is_multipart_etag(task->legacy.etag) &&
+                task->production->size == task->legacy.size) {
+              return finish(task, CopyOutcome::Kind::kCopied);
+            }
+            return finish(task, CopyOutcome::Kind::kConflict);
+          case ObjectAction::kCopy: return start_copy(task);
         }
-        return finish(task, CopyOutcome::Kind::kConflict);
-      case ObjectAction::kCopy: return start_copy(task);
-    }
-  });
+      });
 }
 
 void Copier::start_copy(std::shared_ptr<Task> task) {
@@ -181,21 +182,23 @@ void Copier::copy_streamed(std::shared_ptr<Task> task) {
     put.if_none_match = !task->replacing_own_copy;
     put.body = std::move(got->body);
     std::string content_etag = to_hex(digest);
-    production_.put_object(std::move(put), [this, task, content_etag](Result<s3::ObjectInfo> put_result) {
-      if (!put_result) {
-        if (put_result.error().kind == ErrorKind::kPreconditionFailed) return recheck_destination(task);
-        return fail(task, put_result.error());
-      }
-      task->bytes_copied = std::max<std::int64_t>(task->legacy.size, 1);
-      s3::ObjectInfo written = std::move(put_result.value());
-      written.size = task->legacy.size;
-      // A single-part legacy ETag is the MD5 we just sent; a multipart one is not, so the
-      // content digest stands in for it.
-      if (is_multipart_etag(task->legacy.etag) && written.etag == content_etag) {
-        written.etag = task->legacy.etag;
-      }
-      check_copy(task, std::move(written));
-    });
+    production_.put_object(
+        std::move(put), [this, task, content_etag](Result<s3::ObjectInfo> put_result) {
+          if (!put_result) {
+            if (put_result.error().kind == ErrorKind::kPreconditionFailed)
+              return recheck_destination(task);
+            return fail(task, put_result.error());
+          }
+          task->bytes_copied = std::max<std::int64_t>(task->legacy.size, 1);
+          s3::ObjectInfo written = std::move(put_result.value());
+          written.size = task->legacy.size;
+          // A single-part legacy ETag is the MD5 we just sent; a multipart one is not, so the
+          // content digest stands in for it.
+          if (is_multipart_etag(task->legacy.etag) && written.etag == content_etag) {
+            written.etag = task->legacy.etag;
+          }
+          check_copy(task, std::move(written));
+        });
   });
 }
 
@@ -209,21 +212,24 @@ void Copier::check_copy(std::shared_ptr<Task> task, s3::ObjectInfo written) {
     }
     return legacy_.head_object(config_.legacy.bucket, task->legacy.key,
                                [this, task, written](Result<s3::ObjectInfo> head) {
-      if (!head) {
-        if (is_missing_key(head.error())) return finish(task, CopyOutcome::Kind::kSourceMissing);
-        return fail(task, head.error());
-      }
-      task->legacy = std::move(head.value());
-      if (task->legacy.etag == written.etag) {
-        // The legacy object changed after it was listed and the copy took the new content.
-        task->production = written;
-        task->production->size = task->legacy.size;
-        return finish(task, CopyOutcome::Kind::kCopied);
-      }
-      // Our copy overwrote nothing (If-None-Match, or there was no twin): it is ours to redo.
-      task->replacing_own_copy = true;
-      start_copy(task);
-    });
+                                 if (!head) {
+                                   if (is_missing_key(head.error()))
+                                     return finish(task, CopyOutcome::Kind::kSourceMissing);
+                                   return fail(task, head.error());
+                                 }
+                                 task->legacy = std::move(head.value());
+                                 if (task->legacy.etag == written.etag) {
+                                   // The legacy object changed after it was listed and the copy
+                                   // took the new content.
+                                   task->production = written;
+                                   task->production->size = task->legacy.size;
+                                   return finish(task, CopyOutcome::Kind::kCopied);
+                                 }
+                                 // Our copy overwrote nothing (If-None-Match, or there was no
+                                 // twin): it is ours to redo.
+                                 task->replacing_own_copy = true;
+                                 start_copy(task);
+                               });
   }
   // Multipart: a server-side copy gets a new ETag, so judge the twin by HEAD and size.
   recheck_destination(task);
@@ -247,10 +253,10 @@ void Copier::finish(std::shared_ptr<Task> task, CopyOutcome::Kind kind, std::str
     case CopyOutcome::Kind::kConflict:
       rec.state = ObjectState::kConflict;
       if (rec.detail.empty() && task->production) {
-        rec.detail = fmt::format("{} holds different content (ETag {} size {}, legacy ETag {} size {})",
-                                 s3::s3_uri(config_.production.bucket, task->production_key),
-                                 task->production->etag, task->production->size,
-                                 task->legacy.etag, task->legacy.size);
+        rec.detail = fmt::format(
+            "{} holds different content (ETag {} size {}, legacy ETag {} size {})",
+            s3::s3_uri(config_.production.bucket, task->production_key), task->production->etag,
+            task->production->size, task->legacy.etag, task->legacy.size);
       }
       break;
     case CopyOutcome::Kind::kSourceMissing: rec.state = ObjectState::kMissing; break;

@@ -34,16 +34,23 @@ void Progress::report(const char* phase) {
   const double eta = rate > 0 && total > settled ? static_cast<double>(total - settled) / rate : 0;
   const std::uint64_t errors = s.objects_failed + s.objects_conflict;
   if (terminal_) {
-    fmt::print(out_, "\r\033[K{}: {}/~{} objects, {} rows rewritten, {:.0f} objects/s, ETA {:.0f}s, "
+    fmt::print(out_,
+               "\r\033[K{}: {}/~{} objects, {} rows rewritten, {:.0f} objects/s, ETA {:.0f}s, "
                "{} retries ({} throttled), {} problems",
                phase, settled, total, s.rows_rewritten, rate, eta, s.retries, s.throttled, errors);
   } else {
-    nlohmann::json line = {{"event", "progress"},     {"phase", phase},
-                           {"elapsed_s", elapsed},    {"objects_settled", settled},
-                           {"objects_estimate", total}, {"objects_copied", s.objects_copied},
-                           {"rows_rewritten", s.rows_rewritten}, {"objects_per_s", rate},
-                           {"eta_s", eta},            {"retries", s.retries},
-                           {"throttled", s.throttled}, {"problems", errors}};
+    nlohmann::json line = {{"event", "progress"},
+                           {"phase", phase},
+                           {"elapsed_s", elapsed},
+                           {"objects_settled", settled},
+                           {"objects_estimate", total},
+                           {"objects_copied", s.objects_copied},
+                           {"rows_rewritten", s.rows_rewritten},
+                           {"objects_per_s", rate},
+                           {"eta_s", eta},
+                           {"retries", s.retries},
+                           {"throttled", s.throttled},
+                           {"problems", errors}};
     fmt::print(out_, "{}\n", line.dump());
   }
   std::fflush(out_);

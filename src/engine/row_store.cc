@@ -33,9 +33,10 @@ Status RowStore::check_table() {
   auto table = db_.exec("SELECT to_regclass($1)::text", {table_});
   if (!table) return table.error();
   if (table->is_null(0, 0)) {
-    return invalid(fmt::format("table {} does not exist in {} (or this role cannot see it): "
-                               "check --table and the database",
-                               config_.table, db_.describe()));
+    return invalid(
+        fmt::format("table {} does not exist in {} (or this role cannot see it): "
+                    "check --table and the database",
+                    config_.table, db_.describe()));
   }
   auto columns = db_.exec(
       "SELECT a.attname, format_type(a.atttypid, NULL) FROM pg_attribute a "
@@ -57,14 +58,16 @@ Status RowStore::check_table() {
                                config_.path_column));
   }
   if (id_type != "integer" && id_type != "bigint" && id_type != "smallint") {
-    return invalid(fmt::format("column {}.{} is {}, not an integer: rehome walks the table by "
-                               "an integer key (choose one with --id-column)",
-                               config_.table, config_.id_column, id_type));
+    return invalid(
+        fmt::format("column {}.{} is {}, not an integer: rehome walks the table by "
+                    "an integer key (choose one with --id-column)",
+                    config_.table, config_.id_column, id_type));
   }
   if (path_type != "text" && path_type != "character varying" && path_type != "character") {
-    return invalid(fmt::format("column {}.{} is {}, not text: rehome rewrites text paths "
-                               "(choose the path column with --path-column)",
-                               config_.table, config_.path_column, path_type));
+    return invalid(
+        fmt::format("column {}.{} is {}, not text: rehome rewrites text paths "
+                    "(choose the path column with --path-column)",
+                    config_.table, config_.path_column, path_type));
   }
   return Ok{};
 }
@@ -135,17 +138,16 @@ Result<FlipResult> RowStore::flip_range(std::int64_t lo, std::int64_t hi) {
     (void)db_.rollback();
     return e;
   };
-  auto batch = db_.exec(
-      fmt::format("INSERT INTO {}.batches (job_id) VALUES ($1) RETURNING batch_id", s),
-      {state_.job_id()});
+  auto batch =
+      db_.exec(fmt::format("INSERT INTO {}.batches (job_id) VALUES ($1) RETURNING batch_id", s),
+               {state_.job_id()});
   if (!batch) return abort(batch.error());
   const std::int64_t batch_id = batch->int64(0, 0);
   // The compare-and-swap: "t.path = o.legacy_key" is re-checked by PostgreSQL against the
   // row's newest version if the application updated it concurrently, so its write wins.
   // The same statement counts the range's legacy rows (in its snapshot, before the update):
   // when every one was rewritten, the caller has nothing left to look up in this range.
-  auto flipped = db_.exec(
-      fmt::format(R"(
+  auto flipped = db_.exec(fmt::format(R"(
     WITH flipped AS (
       UPDATE {t} AS t
       SET {p} = $4::text || substr(t.{p}, char_length($3::text) + 1)
@@ -161,10 +163,10 @@ Result<FlipResult> RowStore::flip_range(std::int64_t lo, std::int64_t hi) {
     SELECT (SELECT count(*) FROM logged),
            (SELECT count(*) FROM {t} AS t
             WHERE t.{i} > $1::bigint AND t.{i} <= $2::bigint AND starts_with(t.{p}, $3::text)))",
-                  fmt::arg("t", table_), fmt::arg("p", path_), fmt::arg("i", id_),
-                  fmt::arg("s", s)),
-      {std::to_string(lo), std::to_string(hi), config_.legacy.prefix, config_.production.prefix,
-       state_.job_id(), std::to_string(batch_id)});
+                                      fmt::arg("t", table_), fmt::arg("p", path_),
+                                      fmt::arg("i", id_), fmt::arg("s", s)),
+                          {std::to_string(lo), std::to_string(hi), config_.legacy.prefix,
+                           config_.production.prefix, state_.job_id(), std::to_string(batch_id)});
   if (!flipped) return abort(flipped.error());
   FlipResult result{flipped->int64(0, 0), flipped->int64(0, 1)};
   failpoint("between-update-and-commit");
@@ -194,22 +196,22 @@ Result<FlipResult> RowStore::settle_in_doubt(std::int64_t batch_id) {
   if (r->text(0, 0) == "t") return FlipResult{r->int64(0, 1), -1};
   // Not committed: the caller's retry runs the (idempotent) range again.
   return Error{ErrorKind::kTransient,
-               fmt::format("batch {} did not commit (connection lost during COMMIT)", batch_id),
-               "", 0, -1};
+               fmt::format("batch {} did not commit (connection lost during COMMIT)", batch_id), "",
+               0, -1};
 }
 
 Result<std::vector<PendingRow>> RowStore::pending_in_range(std::int64_t lo, std::int64_t hi,
                                                            const std::string& run_started) {
-  auto r = db_.exec(
-      fmt::format(R"(
+  auto r = db_.exec(fmt::format(R"(
     SELECT t.{i}, t.{p}, COALESCE(o.state, ''), COALESCE(o.updated_at >= $5::timestamptz, false)
     FROM {t} AS t
     LEFT JOIN {s}.objects AS o ON o.job_id = $4 AND o.legacy_key = t.{p} COLLATE "C"
     WHERE t.{i} > $1::bigint AND t.{i} <= $2::bigint AND starts_with(t.{p}, $3::text)
     ORDER BY t.{i})",
-                  fmt::arg("t", table_), fmt::arg("p", path_), fmt::arg("i", id_),
-                  fmt::arg("s", state_.schema())),
-      {std::to_string(lo), std::to_string(hi), config_.legacy.prefix, state_.job_id(), run_started});
+                                fmt::arg("t", table_), fmt::arg("p", path_), fmt::arg("i", id_),
+                                fmt::arg("s", state_.schema())),
+                    {std::to_string(lo), std::to_string(hi), config_.legacy.prefix, state_.job_id(),
+                     run_started});
   if (!r) return r.error();
   std::vector<PendingRow> rows;
   rows.reserve(static_cast<std::size_t>(r->size()));

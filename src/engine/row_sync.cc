@@ -50,9 +50,10 @@ Status RowSync::open_workers() {
     auto db = connect_database(ctx_.config);
     if (!db) {
       Error e = db.error();
-      e.message = fmt::format("opening row worker connection {} of {}: {} (lower --row-workers; "
-                              "1 rewrites on the main connection alone)",
-                              i + 1, ctx_.config.row_workers, e.message);
+      e.message = fmt::format(
+          "opening row worker connection {} of {}: {} (lower --row-workers; "
+          "1 rewrites on the main connection alone)",
+          i + 1, ctx_.config.row_workers, e.message);
       return e;
     }
     auto worker = std::make_unique<Worker>(std::move(db.value()), ctx_.config, ctx_.state.job());
@@ -65,11 +66,12 @@ Status RowSync::open_workers() {
 
 Result<std::int64_t> RowSync::next_range_end(std::int64_t lo, std::int64_t max) {
   Result<std::optional<std::int64_t>> end = std::optional<std::int64_t>{};
-  if (auto st = retry_db(ctx_.state.db(), [&]() -> Status {
-        end = rows_.range_end_after(lo, ctx_.config.row_range);
-        if (!end) return end.error();
-        return Ok{};
-      });
+  if (auto st = retry_db(ctx_.state.db(),
+                         [&]() -> Status {
+                           end = rows_.range_end_after(lo, ctx_.config.row_range);
+                           if (!end) return end.error();
+                           return Ok{};
+                         });
       !st) {
     return st.error();
   }
@@ -78,11 +80,12 @@ Result<std::int64_t> RowSync::next_range_end(std::int64_t lo, std::int64_t max) 
 
 Status RowSync::run(const std::string& run_started) {
   Result<IdBounds> bounds = IdBounds{};
-  if (auto st = retry_db(ctx_.state.db(), [&]() -> Status {
-        bounds = rows_.id_bounds();
-        if (!bounds) return bounds.error();
-        return Ok{};
-      });
+  if (auto st = retry_db(ctx_.state.db(),
+                         [&]() -> Status {
+                           bounds = rows_.id_bounds();
+                           if (!bounds) return bounds.error();
+                           return Ok{};
+                         });
       !st) {
     return st;
   }
@@ -116,9 +119,10 @@ Status RowSync::run(const std::string& run_started) {
         Worker* w = idle.back();
         idle.pop_back();
         const std::int64_t range_lo = lo, range_hi = *hi;
-        in_flight.push_back(InFlight{lo, *hi, w, std::async(std::launch::async, [w, range_lo, range_hi] {
-                                       return flip_with_retry(w->db, w->rows, range_lo, range_hi);
-                                     })});
+        in_flight.push_back(
+            InFlight{lo, *hi, w, std::async(std::launch::async, [w, range_lo, range_hi] {
+                       return flip_with_retry(w->db, w->rows, range_lo, range_hi);
+                     })});
       }
       lo = *hi;
       ctx_.report_progress("rows");
@@ -165,11 +169,12 @@ Status RowSync::settle_range(std::int64_t lo, std::int64_t hi, FlipResult flippe
   if (flipped.legacy_rows >= 0 && flipped.legacy_rows <= flipped.rewritten) return Ok{};
 
   Result<std::vector<PendingRow>> pending = std::vector<PendingRow>{};
-  if (auto st = retry_db(ctx_.state.db(), [&]() -> Status {
-        pending = rows_.pending_in_range(lo, hi, run_started);
-        if (!pending) return pending.error();
-        return Ok{};
-      });
+  if (auto st = retry_db(ctx_.state.db(),
+                         [&]() -> Status {
+                           pending = rows_.pending_in_range(lo, hi, run_started);
+                           if (!pending) return pending.error();
+                           return Ok{};
+                         });
       !st) {
     return st;
   }

@@ -55,8 +55,15 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
   Copier copier(s3.legacy, s3.production, config, server_side_copy_possible(config));
   Progress progress(hooks.progress_out, hooks.progress_terminal, summary,
                     [&] { s3.count_requests(summary); });
-  Context ctx{config, s3.loop, s3.legacy, s3.production, copier, state, summary,
-              hooks.stop_requested, [&](const char* phase) { progress.report(phase); }};
+  Context ctx{config,
+              s3.loop,
+              s3.legacy,
+              s3.production,
+              copier,
+              state,
+              summary,
+              hooks.stop_requested,
+              [&](const char* phase) { progress.report(phase); }};
 
   using Clock = std::chrono::steady_clock;
   auto seconds_since = [](Clock::time_point t) {

@@ -15,7 +15,8 @@ Result<std::uint64_t> snapshot_listing(http::Loop& loop, s3::Client& client,
   const std::string t = "pg_temp." + quoted.value();
   if (auto r = db.exec(fmt::format("DROP TABLE IF EXISTS {}", t)); !r) return r.error();
   if (auto r = db.exec(fmt::format(
-          "CREATE TEMP TABLE {} (suffix text COLLATE \"C\" PRIMARY KEY, etag text, size bigint)", t));
+          "CREATE TEMP TABLE {} (suffix text COLLATE \"C\" PRIMARY KEY, etag text, size bigint)",
+          t));
       !r) {
     return r.error();
   }

@@ -81,7 +81,8 @@ Status StateStore::ensure_schema() {
       batch_id bigint NOT NULL,
       rewritten_at timestamptz NOT NULL DEFAULT now());
     CREATE INDEX IF NOT EXISTS rewrites_by_old_path ON {0}.rewrites (job_id, old_path);
-  )", s);
+  )",
+                                s);
   // Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog; an advisory lock
   // held for the transaction serialises the first runs of several processes.
   if (auto st = db_.begin(); !st) return st;
@@ -125,8 +126,8 @@ Status StateStore::ensure_schema() {
       return r.error();
     }
   }
-  auto reg = db_.exec(fmt::format("INSERT INTO {}.jobs (job) VALUES ($1) ON CONFLICT DO NOTHING", s),
-                      {job_});
+  auto reg = db_.exec(
+      fmt::format("INSERT INTO {}.jobs (job) VALUES ($1) ON CONFLICT DO NOTHING", s), {job_});
   if (!reg) {
     (void)db_.rollback();
     return reg.error();
@@ -158,8 +159,8 @@ Status StateStore::refuse_older_layout() {
 
 Result<bool> StateStore::find_job() {
   if (auto st = refuse_older_layout(); !st) return st.error();
-  auto r = db_.exec(fmt::format("SELECT job_id FROM {}.jobs WHERE job = $1", quoted_schema_),
-                    {job_});
+  auto r =
+      db_.exec(fmt::format("SELECT job_id FROM {}.jobs WHERE job = $1", quoted_schema_), {job_});
   if (!r) return r.error();
   if (r->size() == 0) return false;
   job_id_ = std::to_string(r->int64(0, 0));
@@ -282,8 +283,7 @@ Status StateStore::upsert_objects(const std::vector<ObjectRecord>& records) {
     prod_etags.push_back(rec.production_etag);
     details.push_back(rec.detail);
   }
-  auto r = db_.exec(
-      fmt::format(R"(
+  auto r = db_.exec(fmt::format(R"(
       INSERT INTO {}.objects AS o (job_id, legacy_key, state, etag, size, production_etag, detail)
       SELECT $1, k, st, e, sz, pe, d
       FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])
@@ -292,10 +292,10 @@ Status StateStore::upsert_objects(const std::vector<ObjectRecord>& records) {
       SET state = EXCLUDED.state, etag = EXCLUDED.etag, size = EXCLUDED.size,
           production_etag = EXCLUDED.production_etag, detail = EXCLUDED.detail,
           updated_at = now())",
-                  quoted_schema_),
-      {job_id_, pg::text_array_literal(keys), pg::text_array_literal(states),
-       pg::text_array_literal(etags), pg::int_array_literal(sizes),
-       pg::text_array_literal(prod_etags), pg::text_array_literal(details)});
+                                quoted_schema_),
+                    {job_id_, pg::text_array_literal(keys), pg::text_array_literal(states),
+                     pg::text_array_literal(etags), pg::int_array_literal(sizes),
+                     pg::text_array_literal(prod_etags), pg::text_array_literal(details)});
   if (!r) return r.error();
   return Ok{};
 }
@@ -312,8 +312,7 @@ Status StateStore::mark_ranges(const std::vector<RangeMark>& marks) {
   // A watermark only moves forward, and "" leaves it where it is: replaying an older mark
   // after a newer one committed must not send a rerun back over recorded keys (harmless, but
   // slow).
-  auto r = db_.exec(
-      fmt::format(R"(
+  auto r = db_.exec(fmt::format(R"(
       UPDATE {}.ranges AS r
       SET watermark = GREATEST(r.watermark, m.w),
           completed_at = CASE WHEN m.c AND r.completed_at IS NULL THEN now()
@@ -321,9 +320,9 @@ Status StateStore::mark_ranges(const std::vector<RangeMark>& marks) {
           updated_at = now()
       FROM unnest($2::int[], $3::text[], $4::bool[]) AS m(n, w, c)
       WHERE r.job_id = $1 AND r.range_no = m.n)",
-                  quoted_schema_),
-      {job_id_, pg::int_array_literal(numbers), pg::text_array_literal(watermarks),
-       pg::text_array_literal(complete)});
+                                quoted_schema_),
+                    {job_id_, pg::int_array_literal(numbers), pg::text_array_literal(watermarks),
+                     pg::text_array_literal(complete)});
   if (!r) return r.error();
   return Ok{};
 }
@@ -359,14 +358,13 @@ Result<std::vector<RangeProgress>> StateStore::save_ranges(const std::vector<Key
   }
   // All or nothing, and only into an empty plan: the advisory lock makes one process per job,
   // but a plan half saved by a killed run must not be completed by a different plan.
-  auto r = db_.exec(
-      fmt::format(R"(
+  auto r = db_.exec(fmt::format(R"(
       INSERT INTO {0}.ranges (job_id, range_no, start_after, last_key)
       SELECT $1, n, s, l FROM unnest($2::int[], $3::text[], $4::text[]) AS p(n, s, l)
       WHERE NOT EXISTS (SELECT 1 FROM {0}.ranges WHERE job_id = $1))",
-                  quoted_schema_),
-      {job_id_, pg::int_array_literal(numbers), pg::text_array_literal(starts),
-       pg::text_array_literal(lasts)});
+                                quoted_schema_),
+                    {job_id_, pg::int_array_literal(numbers), pg::text_array_literal(starts),
+                     pg::text_array_literal(lasts)});
   if (!r) return r.error();
   return ranges();
 }

@@ -26,10 +26,11 @@ const char* to_string(ObjectState state) noexcept;
 struct ObjectRecord {
   std::string legacy_key;
   ObjectState state = ObjectState::kCopied;
-  std::string etag;             ///< Legacy ETag (empty when missing).
+  std::string etag;  ///< Legacy ETag (empty when missing).
   std::int64_t size = 0;
-  std::string production_etag;  ///< What production holds (equal to etag unless multipart or conflict).
-  std::string detail;           ///< Why it failed or conflicts, for the report.
+  std::string
+      production_etag;  ///< What production holds (equal to etag unless multipart or conflict).
+  std::string detail;   ///< Why it failed or conflicts, for the report.
 };
 
 struct JobProgress {
@@ -97,8 +98,7 @@ class StateStore {
   /// a new range `new_number` covers (point, last]. One statement, so a crash leaves both or
   /// neither; replaying it after an in-doubt commit changes nothing (it applies only while the
   /// range still ends at `last`).
-  Status split_range(int number, const std::string& last, const std::string& point,
-                     int new_number);
+  Status split_range(int number, const std::string& last, const std::string& point, int new_number);
 
   /// Forgets the listing's progress and its ranges, so the next run lists the legacy bucket
   /// again (and plans anew).

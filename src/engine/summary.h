@@ -11,7 +11,7 @@
 namespace rehome::engine {
 
 struct Summary {
-  std::string command;  ///< "run", "plan", "verify", "cleanup"
+  std::string command;              ///< "run", "plan", "verify", "cleanup"
   std::string outcome = "running";  ///< complete, incomplete, interrupted, failed
   std::string error;                ///< The fatal error, when outcome is failed.
 
@@ -39,11 +39,11 @@ struct Summary {
 
   // plan / verify / cleanup.
   std::uint64_t objects_to_copy = 0;
-  std::uint64_t objects_unreferenced = 0;     ///< Legacy objects no row names.
+  std::uint64_t objects_unreferenced = 0;  ///< Legacy objects no row names.
   std::uint64_t legacy_objects_present = 0;
-  std::uint64_t rows_dangling = 0;            ///< Rows naming an object that does not exist.
+  std::uint64_t rows_dangling = 0;  ///< Rows naming an object that does not exist.
   std::uint64_t objects_deleted = 0;
-  std::uint64_t objects_kept = 0;             ///< Cleanup candidates it was not safe to delete.
+  std::uint64_t objects_kept = 0;  ///< Cleanup candidates it was not safe to delete.
 
   // S3 requests.
   std::uint64_t requests = 0;

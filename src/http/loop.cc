@@ -22,6 +22,8 @@
 
 #include <curl/curl.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -31,8 +33,6 @@
 #include <queue>
 #include <stdexcept>
 #include <system_error>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <unordered_map>
 #include <utility>
 
@@ -293,8 +293,7 @@ struct Loop::Impl {
     int running = 0;
     if (CURLMcode rc = curl_multi_socket_action(multi_.get(), socket, mask, &running);
         rc != CURLM_OK) {
-      throw std::runtime_error(std::string("curl_multi_socket_action: ") +
-                               curl_multi_strerror(rc));
+      throw std::runtime_error(std::string("curl_multi_socket_action: ") + curl_multi_strerror(rc));
     }
     if (socket_errno_ != 0) {
       int error = std::exchange(socket_errno_, 0);

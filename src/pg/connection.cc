@@ -280,7 +280,8 @@ Result<Connection> Connection::open(const ConnectionConfig& config) {
   PQsetErrorVerbosity(conn.get(), PQERRORS_DEFAULT);
   // Server notices (NOTICE: ... already exists, skipping) would go to stderr and into the
   // operator's terminal between progress lines; errors still come back as results.
-  PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn.get(), [](void*, const char*) {}, nullptr);
 
   Connection connection(config, std::move(conn));
   if (config.statement_timeout_ms > 0) {

@@ -40,15 +40,18 @@ class Rows {
   Rows(Rows&&) noexcept = default;
   Rows& operator=(Rows&&) noexcept = default;
 
-  int size() const;              ///< Number of rows.
+  int size() const;  ///< Number of rows.
   int columns() const;
   bool is_null(int row, int column) const;
   std::string_view text(int row, int column) const;  ///< "" for NULL.
-  std::int64_t int64(int row, int column) const;     ///< Throws std::invalid_argument if not an integer.
-  std::int64_t affected() const;                     ///< Rows an INSERT/UPDATE/DELETE touched.
+  std::int64_t int64(int row,
+                     int column) const;  ///< Throws std::invalid_argument if not an integer.
+  std::int64_t affected() const;         ///< Rows an INSERT/UPDATE/DELETE touched.
 
  private:
-  struct Free { void operator()(pg_result* r) const noexcept; };
+  struct Free {
+    void operator()(pg_result* r) const noexcept;
+  };
   std::unique_ptr<pg_result, Free> result_;
 };
 
@@ -91,7 +94,9 @@ class Connection {
   int backend_pid() const;
 
  private:
-  struct Free { void operator()(pg_conn* c) const noexcept; };
+  struct Free {
+    void operator()(pg_conn* c) const noexcept;
+  };
   Connection(ConnectionConfig config, std::unique_ptr<pg_conn, Free> conn);
   ConnectionConfig config_;
   std::unique_ptr<pg_conn, Free> conn_;

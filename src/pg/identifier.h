@@ -2,9 +2,9 @@
 // pasted into SQL as given.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
-#include <cstdint>
 #include <vector>
 
 #include "util/result.h"

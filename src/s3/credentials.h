@@ -22,7 +22,8 @@ struct AwsSettings {
   std::string region;        ///< Empty when neither env nor profile names one.
   std::string endpoint_url;  ///< AWS_ENDPOINT_URL or the profile's endpoint_url; may be empty.
   std::string profile;       ///< The profile used ("default" unless chosen).
-  std::string source;        ///< Where the credentials came from, for messages ("environment", "profile dev in /root/.aws/credentials").
+  std::string source;  ///< Where the credentials came from, for messages ("environment", "profile
+                       ///< dev in /root/.aws/credentials").
 };
 
 /// Resolution order: explicit `profile` argument, else AWS_PROFILE, else "default".

@@ -47,30 +47,24 @@ bool is_permanent_curl_code(int code) {
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-      return true;
-    default:
-      return false;
+    case CURLE_SSL_INVALIDCERTSTATUS: return true;
+    default: return false;
   }
 }
 
 std::string_view curl_advice(int code) {
   switch (code) {
-    case CURLE_COULDNT_CONNECT:
-      return "connection refused: is the endpoint up?";
+    case CURLE_COULDNT_CONNECT: return "connection refused: is the endpoint up?";
     case CURLE_COULDNT_RESOLVE_HOST:
       return "the host name does not resolve: check the endpoint URL";
     case CURLE_COULDNT_RESOLVE_PROXY:
       return "the proxy name does not resolve: check the proxy settings";
     case CURLE_OPERATION_TIMEDOUT:
       return "no answer in time: is the endpoint reachable and not overloaded?";
-    case CURLE_GOT_NOTHING:
-      return "the server closed the connection without answering";
+    case CURLE_GOT_NOTHING: return "the server closed the connection without answering";
     case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-      return "the connection broke: network or server fault";
-    case CURLE_PARTIAL_FILE:
-      return "the answer was cut short: network or server fault";
+    case CURLE_RECV_ERROR: return "the connection broke: network or server fault";
+    case CURLE_PARTIAL_FILE: return "the answer was cut short: network or server fault";
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
@@ -78,92 +72,55 @@ std::string_view curl_advice(int code) {
     case CURLE_SSL_ISSUER_ERROR:
       return "TLS failed: check the endpoint's certificate and the CA bundle";
     case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT:
-      return "check the endpoint URL";
+    case CURLE_URL_MALFORMAT: return "check the endpoint URL";
     case CURLE_WRITE_ERROR:
-    case CURLE_ABORTED_BY_CALLBACK:
-      return "rehome stopped the transfer";
-    case CURLE_READ_ERROR:
-      return "the request body could not be read";
-    default:
-      return "network fault";
+    case CURLE_ABORTED_BY_CALLBACK: return "rehome stopped the transfer";
+    case CURLE_READ_ERROR: return "the request body could not be read";
+    default: return "network fault";
   }
 }
 
 // Error::code for transport failures: the curl name, so logs can be searched.
 std::string curl_code_name(int code) {
   switch (code) {
-    case CURLE_COULDNT_RESOLVE_PROXY:
-      return "CURLE_COULDNT_RESOLVE_PROXY";
-    case CURLE_COULDNT_RESOLVE_HOST:
-      return "CURLE_COULDNT_RESOLVE_HOST";
-    case CURLE_COULDNT_CONNECT:
-      return "CURLE_COULDNT_CONNECT";
-    case CURLE_PARTIAL_FILE:
-      return "CURLE_PARTIAL_FILE";
-    case CURLE_WRITE_ERROR:
-      return "CURLE_WRITE_ERROR";
-    case CURLE_READ_ERROR:
-      return "CURLE_READ_ERROR";
-    case CURLE_OPERATION_TIMEDOUT:
-      return "CURLE_OPERATION_TIMEDOUT";
-    case CURLE_SSL_CONNECT_ERROR:
-      return "CURLE_SSL_CONNECT_ERROR";
-    case CURLE_ABORTED_BY_CALLBACK:
-      return "CURLE_ABORTED_BY_CALLBACK";
-    case CURLE_GOT_NOTHING:
-      return "CURLE_GOT_NOTHING";
-    case CURLE_SEND_ERROR:
-      return "CURLE_SEND_ERROR";
-    case CURLE_RECV_ERROR:
-      return "CURLE_RECV_ERROR";
-    case CURLE_PEER_FAILED_VERIFICATION:
-      return "CURLE_PEER_FAILED_VERIFICATION";
-    default:
-      return "CURLE_" + std::to_string(code);
+    case CURLE_COULDNT_RESOLVE_PROXY: return "CURLE_COULDNT_RESOLVE_PROXY";
+    case CURLE_COULDNT_RESOLVE_HOST: return "CURLE_COULDNT_RESOLVE_HOST";
+    case CURLE_COULDNT_CONNECT: return "CURLE_COULDNT_CONNECT";
+    case CURLE_PARTIAL_FILE: return "CURLE_PARTIAL_FILE";
+    case CURLE_WRITE_ERROR: return "CURLE_WRITE_ERROR";
+    case CURLE_READ_ERROR: return "CURLE_READ_ERROR";
+    case CURLE_OPERATION_TIMEDOUT: return "CURLE_OPERATION_TIMEDOUT";
+    case CURLE_SSL_CONNECT_ERROR: return "CURLE_SSL_CONNECT_ERROR";
+    case CURLE_ABORTED_BY_CALLBACK: return "CURLE_ABORTED_BY_CALLBACK";
+    case CURLE_GOT_NOTHING: return "CURLE_GOT_NOTHING";
+    case CURLE_SEND_ERROR: return "CURLE_SEND_ERROR";
+    case CURLE_RECV_ERROR: return "CURLE_RECV_ERROR";
+    case CURLE_PEER_FAILED_VERIFICATION: return "CURLE_PEER_FAILED_VERIFICATION";
+    default: return "CURLE_" + std::to_string(code);
   }
 }
 
 const char* reason_phrase(long status) {
   switch (status) {
-    case 301:
-      return "Moved Permanently";
-    case 307:
-      return "Temporary Redirect";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 409:
-      return "Conflict";
-    case 411:
-      return "Length Required";
-    case 412:
-      return "Precondition Failed";
-    case 416:
-      return "Range Not Satisfiable";
-    case 429:
-      return "Too Many Requests";
-    case 500:
-      return "Internal Server Error";
-    case 501:
-      return "Not Implemented";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "";
+    case 301: return "Moved Permanently";
+    case 307: return "Temporary Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 416: return "Range Not Satisfiable";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "";
   }
 }
 
@@ -227,17 +184,13 @@ std::string http_advice(ErrorKind kind, long status, const S3ErrorBody& body,
   switch (kind) {
     case ErrorKind::kThrottled:
       return "the server asked to slow down: lower the request rate or concurrency";
-    case ErrorKind::kTransient:
-      return "a server-side fault: retrying later should work";
-    case ErrorKind::kNotFound:
-      return "no such key or bucket";
-    case ErrorKind::kPreconditionFailed:
-      return "the object changed or already exists";
+    case ErrorKind::kTransient: return "a server-side fault: retrying later should work";
+    case ErrorKind::kNotFound: return "no such key or bucket";
+    case ErrorKind::kPreconditionFailed: return "the object changed or already exists";
     case ErrorKind::kAccessDenied:
       return with_key("check the credentials of access key id ", key_id,
                       " and the IAM policy (docs/PRIVILEGES.md)");
-    default:
-      break;
+    default: break;
   }
   std::string advice = body.message.empty() ? std::string("the server refused the request")
                                             : "the server says \"" + quoted(body.message) + "\"";

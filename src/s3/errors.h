@@ -11,7 +11,7 @@ namespace rehome::s3 {
 
 /// The <Error> document S3 sends with a failure (and sometimes with a 200, for CopyObject).
 struct S3ErrorBody {
-  std::string code;        ///< "SlowDown", "NoSuchKey", "SignatureDoesNotMatch"...
+  std::string code;  ///< "SlowDown", "NoSuchKey", "SignatureDoesNotMatch"...
   std::string message;
   std::string request_id;
 };

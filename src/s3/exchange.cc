@@ -25,7 +25,7 @@ struct Exchange {
   std::function<void(Result<http::Response>)> done;
   RequestTarget target;
   SigningRequest signing;  // what every attempt signs; only the time changes
-  int attempt = 0;  // attempts sent so far
+  int attempt = 0;         // attempts sent so far
   bool sink_refused = false;
 };
 using ExchangePtr = std::shared_ptr<Exchange>;
@@ -41,7 +41,7 @@ SigningRequest signing_request(ExchangeSpec& spec, const RequestTarget& target,
   signing.path = target.path;
   signing.query = std::move(spec.query);
   signing.headers = std::move(spec.headers);
-  signing.payload_sha256 = spec.body_source ? kUnsignedPayload
+  signing.payload_sha256 = spec.body_source    ? kUnsignedPayload
                            : spec.body.empty() ? kEmptySha256
                                                : to_hex(sha256(spec.body));
   signing.region = core.config.endpoint.region;

@@ -180,8 +180,9 @@ Signature sign(const SigningRequest& request, const http::Headers& headers,
   const std::string_view secret = credentials.secret_access_key;
   std::string derived;
   const std::string& key =
-      keys != nullptr ? keys->key(secret, day, request.region, request.service)
-                      : (derived = derive_signing_key(secret, day, request.region, request.service));
+      keys != nullptr
+          ? keys->key(secret, day, request.region, request.service)
+          : (derived = derive_signing_key(secret, day, request.region, request.service));
   parts.signature = to_hex(hmac_sha256(key, parts.string_to_sign));
   out.signed_names = std::move(canonical.signed_names);
   return out;
@@ -209,8 +210,7 @@ const std::string& SigningKeyCache::key(std::string_view secret, std::string_vie
 }
 
 SigningParts compute_signature(const SigningRequest& request, const Credentials& credentials,
-                               std::chrono::system_clock::time_point time,
-                               SigningKeyCache* keys) {
+                               std::chrono::system_clock::time_point time, SigningKeyCache* keys) {
   return sign(request, request.headers, credentials, amz_date(time), keys).parts;
 }
 

@@ -49,7 +49,8 @@ struct ListRequest {
 };
 
 struct ListPage {
-  std::vector<ObjectInfo> objects;  ///< Keys are URL-decoded (the client asks for encoding-type=url).
+  std::vector<ObjectInfo>
+      objects;  ///< Keys are URL-decoded (the client asks for encoding-type=url).
   bool truncated = false;
   std::string next_continuation_token;
 };
@@ -76,21 +77,21 @@ struct CopyResult {
 struct PutRequest {
   std::string bucket;
   std::string key;
-  std::string body;                     ///< In-memory body, used when body_source is unset.
-  http::BodySource body_source;         ///< Streamed body of body_length bytes.
+  std::string body;              ///< In-memory body, used when body_source is unset.
+  http::BodySource body_source;  ///< Streamed body of body_length bytes.
   std::int64_t body_length = -1;
   /// Rewinds body_source to its first byte so a failed attempt can be retried; when unset, a
   /// streamed PUT is not retried by the client.
   std::function<bool()> rewind;
-  std::string content_md5_base64;       ///< Computed from `body` when empty and body is in memory.
+  std::string content_md5_base64;  ///< Computed from `body` when empty and body is in memory.
   std::string content_type;
-  bool if_none_match = false;           ///< Send If-None-Match: * (fail with 412 if the key exists).
+  bool if_none_match = false;  ///< Send If-None-Match: * (fail with 412 if the key exists).
 };
 
 struct GetRequest {
   std::string bucket;
   std::string key;
-  http::BodySink body_sink;     ///< When set, the body streams here; otherwise it is returned.
+  http::BodySink body_sink;  ///< When set, the body streams here; otherwise it is returned.
   /// Called before a retry re-sends a streamed GET, so the sink can discard what it received.
   std::function<void()> on_restart;
 };

@@ -37,7 +37,6 @@ void md5_init(EVP_MD_CTX* context) {
   }
 }
 
-
 }  // namespace
 
 std::string sha256(std::string_view data) { return digest(EVP_sha256(), data, "SHA-256"); }

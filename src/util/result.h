@@ -13,9 +13,9 @@ namespace rehome {
 /// What a caller can do about a failure. Each layer maps its own codes (HTTP status, S3 error
 /// code, curl code, SQLSTATE) onto these, in one place.
 enum class ErrorKind {
-  kThrottled,           ///< The server asked us to slow down (503 SlowDown, 429): retry later, slower.
-  kTransient,           ///< Network fault, 5xx, timeout, lost DB connection: retry.
-  kNotFound,            ///< The object, bucket or row does not exist.
+  kThrottled,  ///< The server asked us to slow down (503 SlowDown, 429): retry later, slower.
+  kTransient,  ///< Network fault, 5xx, timeout, lost DB connection: retry.
+  kNotFound,   ///< The object, bucket or row does not exist.
   kPreconditionFailed,  ///< A condition (If-Match, If-None-Match, compare-and-swap) did not hold.
   kAccessDenied,        ///< Credentials or permissions: fix the configuration.
   kConflict,            ///< The destination holds different content; reported, never overwritten.
@@ -34,9 +34,9 @@ bool is_retryable(ErrorKind kind) noexcept;
 /// and the protocol details callers use to decide (HTTP status, S3 code, SQLSTATE...).
 struct Error {
   ErrorKind kind = ErrorKind::kPermanent;
-  std::string message;  ///< "GET s3://legacy-s3/image/a.png: 403 AccessDenied"
-  std::string code;     ///< Protocol-level code: S3 error code, SQLSTATE, curl error name.
-  long http_status = 0; ///< 0 when no HTTP response was received.
+  std::string message;       ///< "GET s3://legacy-s3/image/a.png: 403 AccessDenied"
+  std::string code;          ///< Protocol-level code: S3 error code, SQLSTATE, curl error name.
+  long http_status = 0;      ///< 0 when no HTTP response was received.
   long retry_after_ms = -1;  ///< From a Retry-After header, -1 when absent.
 };
 
@@ -44,8 +44,8 @@ struct Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::move(value)) {}          // NOLINT: implicit by design
-  Result(Error error) : state_(std::move(error)) {}      // NOLINT: implicit by design
+  Result(T value) : state_(std::move(value)) {}      // NOLINT: implicit by design
+  Result(Error error) : state_(std::move(error)) {}  // NOLINT: implicit by design
 
   bool has_value() const noexcept { return state_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }

@@ -23,10 +23,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/// A child process started with fork/exec, killed (SIGKILL) and reaped if still running at scope end.
+/// A child process started with fork/exec, killed (SIGKILL) and reaped if still running at scope
+/// end.
 class Child {
  public:
-  Child(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& log) {
+  Child(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+        const std::string& log) {
     pid_ = fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
@@ -83,7 +85,8 @@ class FaultsQuick : public ::testing::Test {
   void SetUp() override {
     REHOME_REQUIRE_PG();
     REHOME_REQUIRE_RGW();
-    if (std::system("python3 -c 'import socketserver' >/dev/null 2>&1") != 0) GTEST_SKIP() << "python3 missing";
+    if (std::system("python3 -c 'import socketserver' >/dev/null 2>&1") != 0)
+      GTEST_SKIP() << "python3 missing";
     env_ = std::make_unique<MigrationEnv>();
     dir_ = std::filesystem::temp_directory_path() / fmt::format("rehome-faults-{}", getpid());
     std::filesystem::create_directories(dir_);
@@ -97,14 +100,16 @@ class FaultsQuick : public ::testing::Test {
   void expect_nothing_lost(const std::vector<std::int64_t>& ids) {
     for (std::size_t i = 0; i < ids.size(); ++i) {
       const int n = static_cast<int>(i);
-      ASSERT_EQ(env_->get(env_->production_bucket(), fmt::format("avatar/avatar-{}.png", n)), avatar_bytes(n))
+      ASSERT_EQ(env_->get(env_->production_bucket(), fmt::format("avatar/avatar-{}.png", n)),
+                avatar_bytes(n))
           << "object " << n << " lost";
       ASSERT_EQ(env_->path_of(ids[i]), fmt::format("avatar/avatar-{}.png", n));
     }
     std::string out;
     EXPECT_EQ(run_rehome({"verify", "--progress", "none"}, env_->binary_env(), &out), 0) << out;
-    auto twice = env_->sql("SELECT count(*) FROM (SELECT row_id FROM rehome.rewrites GROUP BY row_id "
-                           "HAVING count(DISTINCT new_path) > 1) t");
+    auto twice = env_->sql(
+        "SELECT count(*) FROM (SELECT row_id FROM rehome.rewrites GROUP BY row_id "
+        "HAVING count(DISTINCT new_path) > 1) t");
     EXPECT_EQ(twice.int64(0, 0), 0) << "a row was rewritten to two different paths";
   }
 
@@ -114,15 +119,25 @@ class FaultsQuick : public ::testing::Test {
 
 TEST_F(FaultsQuick, completes_with_nothing_lost_when_a_fifth_of_s3_requests_fail) {
   auto ids = env_->seed_legacy(200);
-  const std::string port_file = (dir_ / "port").string(), stats_file = (dir_ / "stats.json").string();
+  const std::string port_file = (dir_ / "port").string(),
+                    stats_file = (dir_ / "stats.json").string();
   // Every fault kind but the multi-second stall; few SlowDowns, since each one halves the pace.
-  Child proxy({"python3", std::string(REHOME_SOURCE_DIR) + "/tests/faults/fault_proxy.py", "--upstream",
-               env_->config().legacy.client.endpoint.url, "--port-file", port_file, "--stats-file", stats_file,
-               "--seed", "7", "--slowdown", "0.01", "--slowdown-retry", "0.01", "--internal", "0.03",
-               "--reset-before", "0.03", "--lost-response", "0.03", "--reset-mid-body", "0.03",
-               "--truncated", "0.03", "--copy-error-200", "0.10"},
+  Child proxy({"python3",          std::string(REHOME_SOURCE_DIR) + "/tests/faults/fault_proxy.py",
+               "--upstream",       env_->config().legacy.client.endpoint.url,
+               "--port-file",      port_file,
+               "--stats-file",     stats_file,
+               "--seed",           "7",
+               "--slowdown",       "0.01",
+               "--slowdown-retry", "0.01",
+               "--internal",       "0.03",
+               "--reset-before",   "0.03",
+               "--lost-response",  "0.03",
+               "--reset-mid-body", "0.03",
+               "--truncated",      "0.03",
+               "--copy-error-200", "0.10"},
               {}, (dir_ / "proxy.log").string());
-  for (int i = 0; i < 200 && !std::filesystem::exists(port_file); ++i) std::this_thread::sleep_for(25ms);
+  for (int i = 0; i < 200 && !std::filesystem::exists(port_file); ++i)
+    std::this_thread::sleep_for(25ms);
   ASSERT_TRUE(std::filesystem::exists(port_file)) << slurp((dir_ / "proxy.log").string());
   const std::string endpoint = fmt::format("http://127.0.0.1:{}", std::stoi(slurp(port_file)));
 
@@ -133,7 +148,8 @@ TEST_F(FaultsQuick, completes_with_nothing_lost_when_a_fifth_of_s3_requests_fail
   std::string out;
   while (status != 0 && runs < 4) {
     ++runs;
-    status = run_rehome({"run", "--progress", "none", "--concurrency", "16", "--report", report}, env, &out);
+    status = run_rehome({"run", "--progress", "none", "--concurrency", "16", "--report", report},
+                        env, &out);
     ASSERT_TRUE(status == 0 || status == 3) << out;  // 3: some objects failed after retries; rerun
   }
   ASSERT_EQ(status, 0) << out;
@@ -141,7 +157,8 @@ TEST_F(FaultsQuick, completes_with_nothing_lost_when_a_fifth_of_s3_requests_fail
   proxy.signal(SIGTERM);
   ASSERT_EQ(proxy.wait_for(10s), 0);
   const std::string stats = slurp(stats_file);
-  EXPECT_EQ(stats.find("\"injected\": 0,"), std::string::npos) << "no fault was injected: " << stats;
+  EXPECT_EQ(stats.find("\"injected\": 0,"), std::string::npos)
+      << "no fault was injected: " << stats;
   EXPECT_EQ(stats.find("\"copy_error_200\": 0,"), std::string::npos) << stats;
   expect_nothing_lost(ids);
 }
@@ -155,7 +172,8 @@ TEST_F(FaultsQuick, killed_at_random_moments_a_rerun_finishes_with_nothing_lost)
   int kills = 0;
   for (int attempt = 0; attempt < 5; ++attempt) {
     // A rate cap and small row ranges stretch the run so that kills land in both phases.
-    Child run({REHOME_BINARY, "run", "--progress", "none", "--max-rps", "100", "--row-range", "20"}, env, log);
+    Child run({REHOME_BINARY, "run", "--progress", "none", "--max-rps", "100", "--row-range", "20"},
+              env, log);
     int status = run.wait_for(std::chrono::milliseconds(delay_ms(rng)));
     if (status == -1) {
       run.signal(SIGKILL);

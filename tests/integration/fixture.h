@@ -120,17 +120,17 @@ std::string conninfo_with_database(const std::string& base, const std::string& d
 
 /// Skips (or, when services are required, fails) the current test unless radosgw is configured:
 /// the migration suites run the whole job on it.
-#define REHOME_REQUIRE_RGW()                                                                 \
-  do {                                                                                       \
-    bool rehome_rgw_configured_ = false;                                                     \
-    for (const auto& rehome_target_ : ::rehome::testing::s3_targets()) {                     \
-      rehome_rgw_configured_ = rehome_rgw_configured_ ||                                     \
+#define REHOME_REQUIRE_RGW()                                                                      \
+  do {                                                                                            \
+    bool rehome_rgw_configured_ = false;                                                          \
+    for (const auto& rehome_target_ : ::rehome::testing::s3_targets()) {                          \
+      rehome_rgw_configured_ = rehome_rgw_configured_ ||                                          \
                                (rehome_target_.name == "radosgw" && rehome_target_.configured()); \
-    }                                                                                        \
-    if (!rehome_rgw_configured_) {                                                           \
-      if (::rehome::testing::services_required()) {                                          \
-        GTEST_FAIL() << "radosgw is required (REHOME_TEST_RGW_ENDPOINT)";                    \
-      }                                                                                      \
-      GTEST_SKIP() << "radosgw not configured (eval \"$(scripts/services up)\")";             \
-    }                                                                                        \
+    }                                                                                             \
+    if (!rehome_rgw_configured_) {                                                                \
+      if (::rehome::testing::services_required()) {                                               \
+        GTEST_FAIL() << "radosgw is required (REHOME_TEST_RGW_ENDPOINT)";                         \
+      }                                                                                           \
+      GTEST_SKIP() << "radosgw not configured (eval \"$(scripts/services up)\")";                 \
+    }                                                                                             \
   } while (false)

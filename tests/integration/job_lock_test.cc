@@ -40,17 +40,17 @@ class JobLockTest : public ::testing::Test {
 
   /// Ends `pid` and waits (up to 5 s) until it has gone, as a restart would.
   void terminate(int pid) {
-    auto done = must(admin_->exec("SELECT pg_terminate_backend($1::int, 5000)",
-                                  {std::to_string(pid)}));
+    auto done =
+        must(admin_->exec("SELECT pg_terminate_backend($1::int, 5000)", {std::to_string(pid)}));
     ASSERT_EQ(done.text(0, 0), "t");
     std::this_thread::sleep_for(100ms);  // the socket closes a moment after the process exits
   }
 
   /// The pid holding the job's advisory lock, "" when nobody does.
   std::string holder() {
-    auto rows = must(admin_->exec(
-        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-        "AND objid::bigint = hashtext('job')::bigint & 4294967295"));
+    auto rows =
+        must(admin_->exec("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                          "AND objid::bigint = hashtext('job')::bigint & 4294967295"));
     return rows.size() == 0 ? "" : std::string(rows.text(0, 0));
   }
 
@@ -70,10 +70,10 @@ TEST_F(JobLockTest, a_second_session_is_refused_and_told_who_holds_the_job) {
   EXPECT_EQ(refused.error().kind, ErrorKind::kConflict);
   EXPECT_NE(refused.error().message.find("already running the job \"job\""), std::string::npos)
       << refused.error().message;
-  EXPECT_NE(refused.error().message.find("PostgreSQL session " +
-                                         std::to_string(first_->backend_pid()) +
-                                         " (application \"rehome first\""),
-            std::string::npos)
+  EXPECT_NE(
+      refused.error().message.find("PostgreSQL session " + std::to_string(first_->backend_pid()) +
+                                   " (application \"rehome first\""),
+      std::string::npos)
       << refused.error().message;
 
   // Another job is another lock.

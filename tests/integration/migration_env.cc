@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <array>
-#include <cstdio>
 #include <csignal>
+#include <cstdio>
 #include <stdexcept>
 #include <thread>
 
@@ -39,7 +39,8 @@ MigrationEnv::MigrationEnv() {
   access_key_ = rgw->access_key;
   secret_key_ = rgw->secret_key;
   database_ = std::make_unique<TestDatabase>();
-  auto conn = pg::Connection::open(pg::ConnectionConfig{database_->conninfo(), "rehome-test", 10, 0});
+  auto conn =
+      pg::Connection::open(pg::ConnectionConfig{database_->conninfo(), "rehome-test", 10, 0});
   if (!conn) throw std::runtime_error(conn.error().message);
   db_.emplace(std::move(conn.value()));
   sql("CREATE TABLE avatars (id SERIAL PRIMARY KEY, path VARCHAR)");
@@ -50,7 +51,8 @@ MigrationEnv::MigrationEnv() {
   legacy_bucket_ = "legacy-" + suffix;
   production_bucket_ = "production-" + suffix;
   for (const auto& bucket : {legacy_bucket_, production_bucket_}) {
-    auto made = s3::run_to_completion<Ok>(*loop_, [&](auto done) { client_->create_bucket(bucket, done); });
+    auto made =
+        s3::run_to_completion<Ok>(*loop_, [&](auto done) { client_->create_bucket(bucket, done); });
     if (!made) throw std::runtime_error(made.error().message);
   }
 }
@@ -78,7 +80,8 @@ void MigrationEnv::put(const std::string& bucket, const std::string& key, const 
   request.key = key;
   request.body = body;
   request.content_type = "image/png";
-  auto r = s3::run_to_completion<s3::ObjectInfo>(*loop_, [&](auto done) { client_->put_object(request, done); });
+  auto r = s3::run_to_completion<s3::ObjectInfo>(
+      *loop_, [&](auto done) { client_->put_object(request, done); });
   if (!r) throw std::runtime_error(r.error().message);
 }
 
@@ -86,7 +89,8 @@ std::optional<std::string> MigrationEnv::get(const std::string& bucket, const st
   s3::GetRequest request;
   request.bucket = bucket;
   request.key = key;
-  auto r = s3::run_to_completion<s3::GetResult>(*loop_, [&](auto done) { client_->get_object(request, done); });
+  auto r = s3::run_to_completion<s3::GetResult>(
+      *loop_, [&](auto done) { client_->get_object(request, done); });
   if (!r) {
     if (r.error().kind == ErrorKind::kNotFound) return std::nullopt;
     throw std::runtime_error(r.error().message);
@@ -144,9 +148,8 @@ int run_rehome(const std::vector<std::string>& args, const std::vector<std::stri
   return run_rehome_impl(args, env, 0, {}, output);
 }
 
-int run_rehome_and_signal(const std::vector<std::string>& args,
-                          const std::vector<std::string>& env, int signal,
-                          std::chrono::milliseconds delay, std::string* output) {
+int run_rehome_and_signal(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                          int signal, std::chrono::milliseconds delay, std::string* output) {
   return run_rehome_impl(args, env, signal, delay, output);
 }
 

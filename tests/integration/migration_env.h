@@ -64,9 +64,9 @@ int run_rehome(const std::vector<std::string>& args, const std::vector<std::stri
                std::string* output = nullptr);
 
 /// Like run_rehome, but sends `signal` to the process `delay` after it starts.
-int run_rehome_and_signal(const std::vector<std::string>& args,
-                          const std::vector<std::string>& env, int signal,
-                          std::chrono::milliseconds delay, std::string* output = nullptr);
+int run_rehome_and_signal(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                          int signal, std::chrono::milliseconds delay,
+                          std::string* output = nullptr);
 
 /// The content a seeded avatar `i` has (distinct per i, PNG-like header).
 std::string avatar_bytes(int i);

@@ -83,12 +83,11 @@ TEST_F(Migration, copies_unreferenced_legacy_objects_too) {
 TEST_F(Migration, compare_and_swap_lets_the_application_write_win) {
   auto ids = env_->seed_legacy(3);
   // Make the twins exist and be recorded, without rewriting rows yet.
-  int status = run_rehome({"run", "--progress", "none"},
-                          [&] {
-                            auto e = env_->binary_env();
-                            e.push_back("REHOME_FAILPOINT=between-copy-and-rewrite");
-                            return e;
-                          }());
+  int status = run_rehome({"run", "--progress", "none"}, [&] {
+    auto e = env_->binary_env();
+    e.push_back("REHOME_FAILPOINT=between-copy-and-rewrite");
+    return e;
+  }());
   ASSERT_EQ(status, 128 + SIGKILL);
   ASSERT_EQ(env_->path_of(ids[1]), legacy_key(1));
 
@@ -121,7 +120,8 @@ TEST_F(Migration, compare_and_swap_lets_the_application_write_win) {
 
 TEST_F(Migration, leaves_a_row_the_application_changed_before_the_run) {
   auto ids = env_->seed_legacy(2);
-  env_->sql("UPDATE avatars SET path = 'avatar/new-upload.png' WHERE id = $1", {std::to_string(ids[0])});
+  env_->sql("UPDATE avatars SET path = 'avatar/new-upload.png' WHERE id = $1",
+            {std::to_string(ids[0])});
   auto summary = run();
   ASSERT_EQ(summary.outcome, "complete") << summary.error;
   EXPECT_EQ(env_->path_of(ids[0]), "avatar/new-upload.png");
@@ -306,7 +306,8 @@ TEST_F(Migration, idle_lanes_split_the_busiest_range_and_the_cover_stays_exact) 
   EXPECT_EQ(summary.objects_listed, 80u) << "a key listed twice or missed";
   EXPECT_EQ(expect_exact_cover(true), 2 + static_cast<std::int64_t>(summary.ranges_split));
   EXPECT_EQ(env_->sql("SELECT count(*) FROM avatars WHERE path LIKE 'image/%'").int64(0, 0), 0);
-  EXPECT_EQ(env_->sql("SELECT count(*) FROM rehome.objects WHERE state = 'copied'").int64(0, 0), 80);
+  EXPECT_EQ(env_->sql("SELECT count(*) FROM rehome.objects WHERE state = 'copied'").int64(0, 0),
+            80);
 }
 
 // A split is recorded before either side lists past its point: killed right after, a rerun
@@ -327,7 +328,8 @@ TEST_F(Migration, resumes_after_kill_right_after_splitting_a_range) {
   expect_exact_cover(true);
   ASSERT_EQ(run_rehome({"verify", "--progress", "none"}, env, &out), 0) << out;
   EXPECT_EQ(env_->sql("SELECT count(*) FROM avatars WHERE path LIKE 'image/%'").int64(0, 0), 0);
-  EXPECT_EQ(env_->sql("SELECT count(*) FROM rehome.objects WHERE state = 'copied'").int64(0, 0), 80);
+  EXPECT_EQ(env_->sql("SELECT count(*) FROM rehome.objects WHERE state = 'copied'").int64(0, 0),
+            80);
 }
 
 TEST_F(Migration, rerun_after_completion_does_nothing_and_says_so) {
@@ -344,9 +346,9 @@ TEST_F(Migration, sigterm_stops_cleanly_with_the_interrupted_status_and_a_rerun_
   auto env = env_->binary_env();
   std::string out;
   // Slowed to ~20 requests/s so that the signal lands mid-run.
-  int status = run_rehome_and_signal({"run", "--progress", "none", "--max-rps", "20",
-                                      "--concurrency", "2"},
-                                     env, SIGTERM, std::chrono::milliseconds(1500), &out);
+  int status =
+      run_rehome_and_signal({"run", "--progress", "none", "--max-rps", "20", "--concurrency", "2"},
+                            env, SIGTERM, std::chrono::milliseconds(1500), &out);
   ASSERT_EQ(status, 130) << out;
   EXPECT_NE(out.find("rehome run: interrupted"), std::string::npos) << out;
   ASSERT_EQ(run_rehome({"run", "--progress", "none"}, env, &out), 0) << out;
@@ -398,8 +400,9 @@ TEST_F(Migration, verify_fails_when_a_row_names_a_missing_object) {
 }
 
 TEST_F(Migration, keys_that_need_encoding_migrate) {
-  const std::vector<std::string> names = {"a b.png", "plus+sign.png", "per%cent.png", "tilde~.png",
-                                          "ünïcødé.png", std::string(900, 'k') + ".png"};
+  const std::vector<std::string> names = {"a b.png",      "plus+sign.png",
+                                          "per%cent.png", "tilde~.png",
+                                          "ünïcødé.png",  std::string(900, 'k') + ".png"};
   std::vector<std::int64_t> ids;
   for (const auto& name : names) {
     env_->put(env_->legacy_bucket(), "image/" + name, "content of " + name);
@@ -419,7 +422,8 @@ TEST_F(Migration, sparse_keys_are_walked_by_rows_not_by_key_width) {
   env_->put(env_->legacy_bucket(), "image/a.png", "a");
   env_->put(env_->legacy_bucket(), "image/b.png", "b");
   env_->sql("ALTER TABLE avatars ALTER COLUMN id TYPE bigint");
-  env_->sql("INSERT INTO avatars (id, path) VALUES (1, 'image/a.png'), (4000000000000, 'image/b.png')");
+  env_->sql(
+      "INSERT INTO avatars (id, path) VALUES (1, 'image/a.png'), (4000000000000, 'image/b.png')");
   auto summary = run();
   ASSERT_EQ(summary.outcome, "complete") << summary.error;
   EXPECT_EQ(env_->path_of(1), "avatar/a.png");
@@ -462,7 +466,8 @@ TEST_F(Migration, wrong_table_or_column_is_a_clear_usage_error) {
 TEST_F(Migration, unwritable_report_path_fails_before_any_work) {
   env_->seed_legacy(1);
   std::string out;
-  EXPECT_EQ(run_rehome({"run", "--report", "/nonexistent-dir/report.json"}, env_->binary_env(), &out), 2);
+  EXPECT_EQ(
+      run_rehome({"run", "--report", "/nonexistent-dir/report.json"}, env_->binary_env(), &out), 2);
   EXPECT_NE(out.find("cannot write the report"), std::string::npos) << out;
   EXPECT_FALSE(env_->get(env_->production_bucket(), production_key(0)).has_value());
 }

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "http/loop.h"
 #include "pg/connection.h"
@@ -49,7 +49,12 @@ struct ObjectSpec {
 };
 
 // Body seeds by kind, so that a conflict's production twin never equals its legacy original.
-enum class BodyKind : std::uint64_t { kAvatar = 1, kUnreferenced = 2, kConflictLegacy = 3, kConflictTwin = 4 };
+enum class BodyKind : std::uint64_t {
+  kAvatar = 1,
+  kUnreferenced = 2,
+  kConflictLegacy = 3,
+  kConflictTwin = 4
+};
 
 std::uint64_t body_seed(BodyKind kind, std::size_t i) {
   return (static_cast<std::uint64_t>(kind) << 40) | static_cast<std::uint64_t>(i);
@@ -91,9 +96,10 @@ class ObjectPlan {
   ObjectSpec at(std::size_t index) const {
     if (index < o_.avatars) {
       const bool legacy = index % 2 == 0;
-      return {legacy ? &o_.legacy_bucket : &o_.production_bucket,
-              fmt::format("{}avatar-{}.png", legacy ? o_.legacy_prefix : o_.production_prefix, index),
-              body_seed(BodyKind::kAvatar, index)};
+      return {
+          legacy ? &o_.legacy_bucket : &o_.production_bucket,
+          fmt::format("{}avatar-{}.png", legacy ? o_.legacy_prefix : o_.production_prefix, index),
+          body_seed(BodyKind::kAvatar, index)};
     }
     index -= o_.avatars;
     if (index < o_.unreferenced) {
@@ -119,11 +125,14 @@ std::vector<std::string> row_paths(const Options& o) {
   std::vector<std::string> paths;
   paths.reserve(o.avatars + o.broken + o.conflicts + 2 * o.odd_rows);
   for (std::size_t i = 0; i < o.avatars; ++i) {
-    paths.push_back(fmt::format("{}avatar-{}.png", i % 2 == 0 ? o.legacy_prefix : o.production_prefix, i));
+    paths.push_back(
+        fmt::format("{}avatar-{}.png", i % 2 == 0 ? o.legacy_prefix : o.production_prefix, i));
   }
-  for (std::size_t i = 0; i < o.broken; ++i) paths.push_back(fmt::format("{}missing-{}.png", o.legacy_prefix, i));
+  for (std::size_t i = 0; i < o.broken; ++i)
+    paths.push_back(fmt::format("{}missing-{}.png", o.legacy_prefix, i));
   // A conflict's row stays legacy: rehome must not point it at the different production bytes.
-  for (std::size_t i = 0; i < o.conflicts; ++i) paths.push_back(fmt::format("{}conflict-{}.png", o.legacy_prefix, i));
+  for (std::size_t i = 0; i < o.conflicts; ++i)
+    paths.push_back(fmt::format("{}conflict-{}.png", o.legacy_prefix, i));
   for (std::size_t i = 0; i < o.odd_rows; ++i) paths.emplace_back();
   for (std::size_t i = 0; i < o.odd_rows; ++i) {
     paths.push_back(fmt::format("https://cdn.example.com/{}avatar-{}.png", o.legacy_prefix, i));
@@ -224,23 +233,30 @@ Result<pg::Connection> open_database(const Options& o) {
 /// all in one transaction. Returns the number of rows inserted.
 Result<std::size_t> seed_rows(const Options& o, pg::Connection& db, const std::string& table) {
   if (auto st = db.begin(); !st) return st.error();
-  if (auto st = exec(db, fmt::format("CREATE TABLE IF NOT EXISTS {} (id SERIAL PRIMARY KEY, path VARCHAR)", table)); !st) {
+  if (auto st = exec(
+          db, fmt::format("CREATE TABLE IF NOT EXISTS {} (id SERIAL PRIMARY KEY, path VARCHAR)",
+                          table));
+      !st) {
     return st.error();
   }
   if (o.truncate) {
-    if (auto st = exec(db, fmt::format("TRUNCATE {} RESTART IDENTITY", table)); !st) return st.error();
+    if (auto st = exec(db, fmt::format("TRUNCATE {} RESTART IDENTITY", table)); !st)
+      return st.error();
   }
   const std::vector<std::string> paths = row_paths(o);
   constexpr std::size_t kBatch = 5000;
   const std::string insert = fmt::format("INSERT INTO {} (path) SELECT unnest($1::text[])", table);
   for (std::size_t from = 0; from < paths.size(); from += kBatch) {
     const auto begin = paths.begin() + static_cast<std::ptrdiff_t>(from);
-    const auto end = paths.begin() + static_cast<std::ptrdiff_t>(std::min(paths.size(), from + kBatch));
+    const auto end =
+        paths.begin() + static_cast<std::ptrdiff_t>(std::min(paths.size(), from + kBatch));
     if (auto st = exec(db, insert, {pg::text_array_literal({begin, end})}); !st) return st.error();
   }
   // text_array_literal quotes every element, so NULL rows need their own statement.
-  if (auto st = exec(db, fmt::format("INSERT INTO {} (path) SELECT NULL FROM generate_series(1, $1::int)", table),
-                     {std::to_string(o.odd_rows)});
+  if (auto st = exec(
+          db,
+          fmt::format("INSERT INTO {} (path) SELECT NULL FROM generate_series(1, $1::int)", table),
+          {std::to_string(o.odd_rows)});
       !st) {
     return st.error();
   }
@@ -276,9 +292,10 @@ int seed(const Options& o) {
   ObjectSeeder seeder(client, o);
   const auto t0 = Clock::now();
   if (auto st = seed_objects(o, client, loop, seeder); !st) {
-    return fail(fmt::format("{} ({} objects written before the failure; check the endpoint, "
-                            "credentials and buckets, then rerun: PUTs are idempotent)",
-                            st.error().message, seeder.done()));
+    return fail(
+        fmt::format("{} ({} objects written before the failure; check the endpoint, "
+                    "credentials and buckets, then rerun: PUTs are idempotent)",
+                    st.error().message, seeder.done()));
   }
   const double object_seconds = seconds_since(t0);
 
@@ -289,34 +306,45 @@ int seed(const Options& o) {
   const double row_seconds = seconds_since(t1);
 
   const std::size_t legacy_n = legacy_avatars(o);
-  fmt::print("rehome-seed: {} avatars ({} legacy in s3://{}/{}, {} modern in s3://{}/{}), "
-             "{} broken references, {} unreferenced legacy objects, {} conflicting production twins, "
-             "{} NULL + {} empty + {} foreign-URL rows\n",
-             o.avatars, legacy_n, o.legacy_bucket, o.legacy_prefix, o.avatars - legacy_n,
-             o.production_bucket, o.production_prefix, o.broken, o.unreferenced, o.conflicts,
-             o.odd_rows, o.odd_rows, o.odd_rows);
-  fmt::print("rehome-seed: {} objects ({:.1f} MB) in {:.2f}s: {:.0f} objects/s at concurrency {}; "
-             "{} rows into {} in {:.2f}s\n",
-             seeder.done(), static_cast<double>(seeder.bytes()) / 1e6, object_seconds,
-             static_cast<double>(seeder.done()) / std::max(object_seconds, 1e-9), o.concurrency,
-             *rows, o.table, row_seconds);
+  fmt::print(
+      "rehome-seed: {} avatars ({} legacy in s3://{}/{}, {} modern in s3://{}/{}), "
+      "{} broken references, {} unreferenced legacy objects, {} conflicting production twins, "
+      "{} NULL + {} empty + {} foreign-URL rows\n",
+      o.avatars, legacy_n, o.legacy_bucket, o.legacy_prefix, o.avatars - legacy_n,
+      o.production_bucket, o.production_prefix, o.broken, o.unreferenced, o.conflicts, o.odd_rows,
+      o.odd_rows, o.odd_rows);
+  fmt::print(
+      "rehome-seed: {} objects ({:.1f} MB) in {:.2f}s: {:.0f} objects/s at concurrency {}; "
+      "{} rows into {} in {:.2f}s\n",
+      seeder.done(), static_cast<double>(seeder.bytes()) / 1e6, object_seconds,
+      static_cast<double>(seeder.done()) / std::max(object_seconds, 1e-9), o.concurrency, *rows,
+      o.table, row_seconds);
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"rehome-seed: fill the legacy and production buckets and the avatars table with a "
-               "realistic data set for rehome's demo and benchmarks."};
+  CLI::App app{
+      "rehome-seed: fill the legacy and production buckets and the avatars table with a "
+      "realistic data set for rehome's demo and benchmarks."};
   Options o;
-  app.add_option("--avatars", o.avatars, "Avatars: half legacy (image/ object + row), half modern")->capture_default_str();
-  app.add_option("--broken", o.broken, "Legacy rows naming objects that do not exist")->capture_default_str();
-  app.add_option("--unreferenced", o.unreferenced, "Legacy objects no row names")->capture_default_str();
-  app.add_option("--conflicts", o.conflicts, "Legacy objects whose production twin holds different bytes")
+  app.add_option("--avatars", o.avatars, "Avatars: half legacy (image/ object + row), half modern")
       ->capture_default_str();
-  app.add_option("--odd-rows", o.odd_rows, "NULL, empty and foreign-URL rows (this many of each)")->capture_default_str();
-  app.add_option("--concurrency", o.concurrency, "PUTs in flight")->check(CLI::Range(1, 4096))->capture_default_str();
-  app.add_option("--database-url", o.database_url, "PostgreSQL URI or conninfo (default: DATABASE_URL, else PG*)")
+  app.add_option("--broken", o.broken, "Legacy rows naming objects that do not exist")
+      ->capture_default_str();
+  app.add_option("--unreferenced", o.unreferenced, "Legacy objects no row names")
+      ->capture_default_str();
+  app.add_option("--conflicts", o.conflicts,
+                 "Legacy objects whose production twin holds different bytes")
+      ->capture_default_str();
+  app.add_option("--odd-rows", o.odd_rows, "NULL, empty and foreign-URL rows (this many of each)")
+      ->capture_default_str();
+  app.add_option("--concurrency", o.concurrency, "PUTs in flight")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  app.add_option("--database-url", o.database_url,
+                 "PostgreSQL URI or conninfo (default: DATABASE_URL, else PG*)")
       ->envname("DATABASE_URL");
   app.add_option("--table", o.table, "Table to fill (created if missing)")->capture_default_str();
   app.add_flag("--truncate", o.truncate, "Empty the table first (the buckets are not emptied)");
@@ -325,8 +353,10 @@ int main(int argc, char** argv) {
   app.add_option("--legacy-prefix", o.legacy_prefix)->capture_default_str();
   app.add_option("--production-prefix", o.production_prefix)->capture_default_str();
   app.add_option("--endpoint", o.endpoint, "S3 endpoint URL (default: AWS_ENDPOINT_URL, else AWS)");
-  app.add_option("--region", o.region, "Region (default: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1)");
-  app.add_option("--profile", o.profile, "AWS profile (default: AWS_PROFILE, else the environment's keys)");
+  app.add_option("--region", o.region,
+                 "Region (default: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1)");
+  app.add_option("--profile", o.profile,
+                 "AWS profile (default: AWS_PROFILE, else the environment's keys)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
