@@ -6,11 +6,18 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "cli/duration.h"
+#include "cli/report.h"
+#include "cli/settings.h"
 #include "engine/commands.h"
 #include "s3/credentials.h"
 
@@ -35,25 +42,9 @@ void install_signal_handlers() {
   signal(SIGPIPE, SIG_IGN);
 }
 
-/// Flags for one bucket side; empty strings mean "not given".
-struct SideFlags {
-  std::string bucket, prefix, endpoint, region, profile;
-};
-
+/// What the command line holds besides the job options (those are in `options`, by flag).
 struct Flags {
-  std::string database_url;
-  std::string table = "avatars", id_column = "id", path_column = "path", state_schema = "rehome";
-  SideFlags legacy{"legacy-s3", "image/", "", "", ""};
-  SideFlags production{"production-s3", "avatar/", "", "", ""};
-  std::string endpoint, region, profile;
-  bool virtual_hosted = false;
-  std::size_t concurrency = 128;
-  std::size_t ranges = 8;
-  std::size_t split_min_keys = 2000;
-  int list_page_size = 1000;
-  double max_rps = 0;
-  std::int64_t row_range = 5000;
-  std::size_t row_workers = 2;
+  std::map<std::string, std::string> options;  // Bound storage; only given ones count.
   std::string report;
   std::string progress = "auto";
   bool relist = false;
@@ -61,234 +52,74 @@ struct Flags {
   bool dry_run = false;
 };
 
-void add_common_flags(CLI::App& cmd, Flags& f) {
-  cmd.add_option("--database-url", f.database_url,
-                 "PostgreSQL URI or key=value conninfo (default: DATABASE_URL, else PG* variables)")
-      ->envname("DATABASE_URL");
-  // Every job setting can also come from a REHOME_* variable (flags win).
-  cmd.add_option("--table", f.table, "Table holding the paths")
-      ->envname("REHOME_TABLE")
-      ->capture_default_str();
-  cmd.add_option("--id-column", f.id_column, "Integer primary key column")
-      ->envname("REHOME_ID_COLUMN")
-      ->capture_default_str();
-  cmd.add_option("--path-column", f.path_column, "Column holding the object path")
-      ->envname("REHOME_PATH_COLUMN")
-      ->capture_default_str();
-  cmd.add_option("--state-schema", f.state_schema, "Schema for rehome's own bookkeeping")
-      ->envname("REHOME_STATE_SCHEMA")
-      ->capture_default_str();
-  for (auto [side, name] :
-       {std::pair{&f.legacy, "legacy"}, std::pair{&f.production, "production"}}) {
-    const std::string env = name == std::string("legacy") ? "REHOME_LEGACY_" : "REHOME_PRODUCTION_";
-    cmd.add_option(fmt::format("--{}-bucket", name), side->bucket,
-                   fmt::format("The {} bucket", name))
-        ->envname(env + "BUCKET")
-        ->capture_default_str();
-    cmd.add_option(fmt::format("--{}-prefix", name), side->prefix,
-                   fmt::format("Key prefix in the {} bucket", name))
-        ->envname(env + "PREFIX")
-        ->capture_default_str();
-    cmd.add_option(fmt::format("--{}-endpoint", name), side->endpoint,
-                   fmt::format("S3 endpoint of the {} bucket (default: --endpoint)", name));
-    cmd.add_option(fmt::format("--{}-region", name), side->region,
-                   fmt::format("Region of the {} bucket (default: --region)", name));
-    cmd.add_option(fmt::format("--{}-profile", name), side->profile,
-                   fmt::format("AWS profile for the {} bucket (default: --profile)", name));
+/// The job options of one command, so that only the command that ran says what was given.
+using GivenOptions = std::vector<CLI::Option*>;
+
+GivenOptions add_job_options(CLI::App& cmd, Flags& f) {
+  GivenOptions added;
+  // No CLI11 envname: it fills the options of every subcommand, parsed or not, and those share
+  // their storage, so an environment variable overrode a flag. settings.cc resolves the order.
+  for (const auto& spec : job_options()) {
+    std::string help = spec.help;
+    if (spec.env[0] != '\0') help += fmt::format(" [env {}]", spec.env);
+    if (spec.default_value[0] != '\0') help += fmt::format(" [default {}]", spec.default_value);
+    added.push_back(cmd.add_option(spec.flag, f.options[spec.flag], help));
   }
-  cmd.add_option("--endpoint", f.endpoint,
-                 "S3 endpoint URL for both buckets (default: AWS_ENDPOINT_URL, else AWS)");
-  cmd.add_option("--region", f.region,
-                 "Region (default: AWS_REGION, AWS_DEFAULT_REGION, profile, us-east-1)");
-  cmd.add_option("--profile", f.profile, "AWS profile (default: AWS_PROFILE, else default)");
-  cmd.add_flag("--virtual-hosted", f.virtual_hosted,
-               "Virtual-hosted addressing (bucket.host) instead of path-style; the default on AWS");
-  cmd.add_option("--concurrency", f.concurrency, "S3 requests in flight")
-      ->envname("REHOME_CONCURRENCY")
-      ->capture_default_str();
-  cmd.add_option(
-         "--ranges", f.ranges,
-         "Key ranges of the legacy listing listed side by side (a new job is cut into 4x as many)")
-      ->envname("REHOME_RANGES")
-      ->capture_default_str();
-  cmd.add_option("--split-min-keys", f.split_min_keys,
-                 "A lane with no range left splits the busiest range when about this many keys are "
-                 "left in it")
-      ->envname("REHOME_SPLIT_MIN_KEYS")
-      ->capture_default_str();
-  cmd.add_option("--list-page-size", f.list_page_size,
-                 "Keys per listing page (1-1000; lower only for servers that cap pages, or tests)")
-      ->capture_default_str();
-  cmd.add_option("--max-rps", f.max_rps, "Cap on S3 requests per second (0: none)")
-      ->envname("REHOME_MAX_RPS")
-      ->capture_default_str();
-  cmd.add_option("--row-range", f.row_range,
-                 "Rows per primary-key range rewritten in one transaction")
-      ->capture_default_str();
-  cmd.add_option("--row-workers", f.row_workers,
-                 "PostgreSQL connections rewriting ranges side by side (1: one connection in all)")
-      ->envname("REHOME_ROW_WORKERS")
-      ->capture_default_str();
+  added.push_back(
+      cmd.add_flag("--virtual-hosted")
+          ->description(
+              "Virtual-hosted addressing (bucket.host) instead of path-style; the default on AWS"));
   cmd.add_option("--report", f.report, "Also write the summary as JSON to this file");
   cmd.add_option("--progress", f.progress, "Progress output: auto, line, json or none")
       ->check(CLI::IsMember({"auto", "line", "json", "none"}))
       ->capture_default_str();
+  return added;
 }
 
-Result<s3::ClientConfig> side_client(const Flags& f, const SideFlags& side,
-                                     const s3::EnvLookup& env) {
-  const std::string& profile = !side.profile.empty() ? side.profile : f.profile;
-  auto settings = s3::resolve_aws_settings(env, profile);
-  if (!settings) return settings.error();
-  s3::ClientConfig client;
-  client.credentials = settings->credentials;
-  std::string endpoint = !side.endpoint.empty() ? side.endpoint
-                         : !f.endpoint.empty()  ? f.endpoint
-                                                : settings->endpoint_url;
-  std::string region = !side.region.empty() ? side.region
-                       : !f.region.empty()  ? f.region
-                                            : settings->region;
-  client.endpoint.region = region.empty() ? "us-east-1" : region;
-  if (endpoint.empty()) {
-    // AWS itself: virtual-hosted addressing on the regional endpoint.
-    client.endpoint.url = fmt::format("https://s3.{}.amazonaws.com", client.endpoint.region);
-    client.endpoint.path_style = false;
+GivenFlags given_flags(const GivenOptions& options, const Flags& f) {
+  GivenFlags given;
+  for (const CLI::Option* option : options) {
+    if (option->count() == 0) continue;
+    const std::string flag = option->get_name();
+    auto it = f.options.find(flag);
+    given[flag] = it != f.options.end() ? it->second : "true";
+  }
+  return given;
+}
+
+// The start-up lines: what the command will touch and where each setting came from (no
+// secrets), so an operator sees the database and buckets before anything happens. A JSON line
+// when progress is JSON lines, so the stream stays parseable.
+void print_startup(const std::string& command, const ResolvedConfig& resolved, bool json) {
+  if (json) {
+    nlohmann::json settings = nlohmann::json::array();
+    for (const auto& p : resolved.provenance) {
+      settings.push_back({{"setting", p.setting}, {"value", p.value}, {"from", p.origin}});
+    }
+    nlohmann::json line = {{"event", "start"}, {"command", command}, {"settings", settings}};
+    fmt::print(stderr, "{}\n", line.dump());
   } else {
-    while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
-    client.endpoint.url = endpoint;
-    client.endpoint.path_style = !f.virtual_hosted;
+    fmt::print(stderr, "rehome {}: starting with\n", command);
+    for (const auto& line : describe(resolved.provenance)) fmt::print(stderr, "  {}\n", line);
   }
-  return client;
+  std::fflush(stderr);
 }
 
-Result<engine::JobConfig> make_config(const Flags& f) {
-  engine::JobConfig config;
-  config.database.conninfo = f.database_url;
-  config.table = f.table;
-  config.id_column = f.id_column;
-  config.path_column = f.path_column;
-  config.state_schema = f.state_schema;
-  auto env = s3::process_environment();
-  for (auto [side, flags] :
-       {std::pair{&config.legacy, &f.legacy}, std::pair{&config.production, &f.production}}) {
-    side->bucket = flags->bucket;
-    side->prefix = flags->prefix;
-    auto client = side_client(f, *flags, env);
-    if (!client) return client.error();
-    side->client = std::move(client.value());
-  }
-  config.concurrency = f.concurrency;
-  config.ranges = f.ranges;
-  config.split_min_keys = f.split_min_keys;
-  config.list_page_size = f.list_page_size;
-  config.max_rps = f.max_rps;
-  config.row_range = f.row_range;
-  config.row_workers = f.row_workers;
-  config.relist = f.relist;
-  if (auto st = engine::validate(config); !st) return st.error();
-  return config;
-}
-
-Error report_error(const std::string& path, const char* what) {
-  return Error{ErrorKind::kInvalidInput,
-               fmt::format("cannot write the report to {}: {}: {}: choose a writable path", path,
-                           what, std::strerror(errno)),
-               "", 0, -1};
-}
-
-std::string parent_directory(const std::string& path) {
-  auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
-/// Fails unless the report's directory can take a new file (and an existing report can be
-/// replaced), without creating or truncating anything.
-Status check_report_path(const std::string& path) {
-  if (::access(parent_directory(path).c_str(), W_OK | X_OK) != 0) {
-    return report_error(path, "its directory is not writable");
-  }
-  if (::access(path.c_str(), F_OK) == 0 && ::access(path.c_str(), W_OK) != 0) {
-    return report_error(path, "the existing file is not writable");
-  }
-  return Ok{};
-}
-
-/// Writes the report to a temporary file beside `path`, then renames it into place.
-Status write_report(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
-  std::FILE* out = std::fopen(temporary.c_str(), "w");
-  if (!out) return report_error(path, "creating the temporary file failed");
-  bool ok = std::fwrite(text.data(), 1, text.size(), out) == text.size();
-  ok = std::fflush(out) == 0 && ok;
-  ok = std::fclose(out) == 0 && ok;
-  if (!ok || std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    return report_error(path, "writing it failed");
-  }
-  return Ok{};
-}
-
-void print_summary(const engine::Summary& s) {
-  std::FILE* out = stdout;
-  fmt::print(out, "rehome {}: {} in {:.1f}s\n", s.command, s.outcome, s.seconds);
-  if (s.command == "run") {
-    if (s.objects_seconds > 0) {
-      fmt::print(out, "  time: objects {:.1f}s, rows {:.1f}s\n", s.objects_seconds, s.rows_seconds);
-    }
-    if (s.outcome == "complete" && s.objects_copied == 0 && s.rows_rewritten == 0) {
-      fmt::print(out,
-                 "  nothing to do: every legacy object has its twin and every row is rewritten\n");
-    }
-    fmt::print(
-        out,
-        "  objects: {} listed, {} copied, {} already copied, {} conflicts, {} missing, {} failed\n",
-        s.objects_listed, s.objects_copied, s.objects_already_copied, s.objects_conflict,
-        s.objects_missing, s.objects_failed);
-    if (s.ranges_split > 0) {
-      fmt::print(out, "  listing: {} key ranges split to keep every lane busy\n", s.ranges_split);
-    }
-    fmt::print(
-        out,
-        "  rows: {} rewritten, {} still legacy ({} conflict, {} broken reference, {} failed), "
-        "{} production, left alone: {} null, {} empty, {} other\n",
-        s.rows_rewritten, s.rows_pending, s.rows_conflict, s.rows_broken, s.rows_failed,
-        s.rows_production, s.rows_null, s.rows_empty, s.rows_other);
-  } else if (s.command == "plan") {
-    fmt::print(out,
-               "  rows to rewrite: {}; objects to copy: {}; already copied: {}; unreferenced "
-               "objects: {}\n",
-               s.rows_pending, s.objects_to_copy, s.objects_already_copied, s.objects_unreferenced);
-    fmt::print(
-        out,
-        "  conflicts: {}; broken references: {}; rows left alone: {} null, {} empty, {} other; "
-        "rows already production: {}\n",
-        s.objects_conflict, s.rows_broken, s.rows_null, s.rows_empty, s.rows_other,
-        s.rows_production);
-  } else if (s.command == "verify") {
-    fmt::print(out,
-               "  rows naming a missing object: {}; rows still legacy: {} ({} broken references); "
-               "conflicts: {}; legacy objects still present: {}\n",
-               s.rows_dangling, s.rows_pending, s.rows_broken, s.objects_conflict,
-               s.legacy_objects_present);
-  } else if (s.command == "cleanup") {
-    fmt::print(out, "  legacy objects deleted: {}; kept (not yet safe): {}\n", s.objects_deleted,
-               s.objects_kept);
-  }
-  if (s.requests > 0) {
-    fmt::print(out, "  S3 requests: {} ({} retries, {} throttled)\n", s.requests, s.retries,
-               s.throttled);
-  }
-  for (const auto& p : s.problems) fmt::print(out, "  - {}\n", p);
-  std::fflush(out);
-  if (!s.error.empty()) fmt::print(stderr, "rehome: error: {}\n", s.error);
-}
-
-int run_command(const std::string& name, const Flags& f) {
-  auto config = make_config(f);
-  if (!config) {
-    fmt::print(stderr, "rehome: error: {}\n", config.error().message);
+int run_command(const std::string& name, const Flags& f, const GivenFlags& given) {
+  auto resolved = resolve_config(given, s3::process_environment());
+  if (!resolved) {
+    fmt::print(stderr, "rehome: error: {}\n", resolved.error().message);
     return engine::kExitUsage;
+  }
+  const engine::JobConfig& config = resolved->config;
+  std::optional<std::chrono::seconds> grace;
+  if (name == "cleanup") {
+    auto parsed = parse_duration(f.grace);
+    if (!parsed) {
+      fmt::print(stderr, "rehome: error: --grace: {}\n", parsed.error().message);
+      return engine::kExitUsage;
+    }
+    grace = *parsed;
   }
   // An unwritable report path is found now, not after hours of work; the report itself is
   // written at the end, beside the target and renamed over it, so a killed run never leaves an
@@ -303,24 +134,23 @@ int run_command(const std::string& name, const Flags& f) {
   engine::CommandHooks hooks;
   hooks.stop_requested = [] { return g_stop_signals > 0; };
   const bool terminal = isatty(STDERR_FILENO) == 1;
+  const bool json = f.progress == "json" || (f.progress == "auto" && !terminal);
   if (f.progress != "none") {
     hooks.progress_out = stderr;
-    hooks.progress_terminal = f.progress == "line" || (f.progress == "auto" && terminal);
+    hooks.progress_terminal = !json;
   }
+  print_startup(name, *resolved, json && f.progress != "none");
   engine::Summary summary;
   if (name == "run") {
-    summary = engine::run(*config, hooks);
+    engine::JobConfig run_config = config;
+    run_config.relist = f.relist;
+    summary = engine::run(run_config, hooks);
   } else if (name == "plan") {
-    summary = engine::plan(*config, hooks);
+    summary = engine::plan(config, hooks);
   } else if (name == "verify") {
-    summary = engine::verify(*config, hooks);
+    summary = engine::verify(config, hooks);
   } else {
-    auto grace = parse_duration(f.grace);
-    if (!grace) {
-      fmt::print(stderr, "rehome: error: --grace: {}\n", grace.error().message);
-      return engine::kExitUsage;
-    }
-    summary = engine::cleanup(*config, engine::CleanupOptions{*grace, f.dry_run}, hooks);
+    summary = engine::cleanup(config, engine::CleanupOptions{*grace, f.dry_run}, hooks);
   }
   print_summary(summary);
   if (!f.report.empty()) {
@@ -332,12 +162,12 @@ int run_command(const std::string& name, const Flags& f) {
   return engine::exit_status(summary);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int parse_and_run(int argc, char** argv) {
   CLI::App app{
       "rehome: move objects from a legacy S3 bucket to a production bucket and rewrite the "
-      "PostgreSQL rows that reference them, without ever pointing a row at a missing object."};
+      "PostgreSQL rows that reference them, without ever pointing a row at a missing object.\n"
+      "Each setting comes from its flag, else its environment variable, else the AWS profile, "
+      "else its default; every command says at start-up which it used."};
   app.require_subcommand(1);
   Flags flags;
   auto* run = app.add_subcommand(
@@ -346,7 +176,10 @@ int main(int argc, char** argv) {
   auto* verify =
       app.add_subcommand("verify", "Read-only audit: does every row name an existing object?");
   auto* cleanup = app.add_subcommand("cleanup", "Delete legacy objects that are safely migrated");
-  for (auto* cmd : {run, plan, verify, cleanup}) add_common_flags(*cmd, flags);
+  std::vector<std::pair<CLI::App*, GivenOptions>> commands;
+  for (auto* cmd : {run, plan, verify, cleanup}) {
+    commands.emplace_back(cmd, add_job_options(*cmd, flags));
+  }
   run->add_flag("--relist", flags.relist,
                 "List the legacy bucket again even if a previous run finished it");
   cleanup
@@ -363,10 +196,31 @@ int main(int argc, char** argv) {
     int code = app.exit(e);
     return code == 0 ? 0 : engine::kExitUsage;
   }
-  for (auto* cmd : {run, plan, verify, cleanup}) {
-    if (cmd->parsed()) return run_command(cmd->get_name(), flags);
+  for (const auto& [cmd, options] : commands) {
+    if (cmd->parsed()) return run_command(cmd->get_name(), flags, given_flags(options, flags));
   }
   return engine::kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The last line of defence: an exception that escaped (a bug, or memory exhausted) still ends
+  // with rehome's one error format and exit status 1, not an abort. The state in PostgreSQL is
+  // as safe as after a kill: the next run resumes.
+  try {
+    return parse_and_run(argc, argv);
+  } catch (const std::exception& e) {
+    fmt::print(stderr,
+               "rehome: error: internal error: {} (nothing is lost: rerun to resume; please "
+               "report this with the command line, without secrets)\n",
+               e.what());
+  } catch (...) {
+    fmt::print(stderr,
+               "rehome: error: internal error (nothing is lost: rerun to resume; please report "
+               "this with the command line, without secrets)\n");
+  }
+  return engine::kExitFailed;
 }
 
 }  // namespace rehome::cli

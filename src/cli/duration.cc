@@ -6,11 +6,10 @@ namespace rehome::cli {
 
 Result<std::chrono::seconds> parse_duration(std::string_view text) {
   auto bad = [&] {
-    return Error{ErrorKind::kInvalidInput,
-                 fmt::format("\"{}\" is not a duration: use a number with a unit, such as 24h, "
-                             "90m, 45s, 2d or 1h30m",
-                             text),
-                 "", 0, -1};
+    return Error::invalid_input(
+        fmt::format("\"{}\" is not a duration: use a number with a unit, such as 24h, "
+                    "90m, 45s, 2d or 1h30m",
+                    text));
   };
   if (text == "0") return std::chrono::seconds(0);
   if (text.empty()) return bad();

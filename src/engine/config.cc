@@ -9,9 +9,7 @@ namespace rehome::engine {
 
 namespace {
 
-Error invalid(std::string message) {
-  return Error{ErrorKind::kInvalidInput, std::move(message), "", 0, -1};
-}
+Error invalid(std::string message) { return Error::invalid_input(std::move(message)); }
 
 Status validate_side(const char* name, const BucketSide& side) {
   if (side.bucket.empty())

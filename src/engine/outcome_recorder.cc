@@ -30,8 +30,7 @@ Result<std::unique_ptr<OutcomeRecorder>> OutcomeRecorder::open(const JobConfig& 
     auto r = recorder->state_.find_job();
     if (!r) return r.error();
     if (!*r) {
-      return Error{ErrorKind::kPermanent, fmt::format("job \"{}\" is not registered", job), "", 0,
-                   -1};
+      return Error::permanent(fmt::format("job \"{}\" is not registered", job));
     }
     return Ok{};
   });

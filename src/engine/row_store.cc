@@ -9,9 +9,7 @@ namespace rehome::engine {
 
 namespace {
 
-Error invalid(std::string message) {
-  return Error{ErrorKind::kInvalidInput, std::move(message), "", 0, -1};
-}
+Error invalid(std::string message) { return Error::invalid_input(std::move(message)); }
 
 std::string quoted(const std::string& name) {
   auto q = pg::quote_identifier(name);
@@ -76,12 +74,12 @@ Status RowStore::check_can_rewrite() {
   auto r = db_.exec("SELECT has_column_privilege($1, $2, 'UPDATE')", {table_, config_.path_column});
   if (!r) return r.error();
   if (r->text(0, 0) != "t") {
-    return Error{ErrorKind::kAccessDenied,
-                 fmt::format("{}: this role may not UPDATE column {} of table {}: grant "
-                             "UPDATE ({}) ON {} (docs/PRIVILEGES.md)",
-                             db_.describe(), config_.path_column, config_.table,
-                             config_.path_column, config_.table),
-                 "42501", 0, -1};
+    return Error::of(ErrorKind::kAccessDenied,
+                     fmt::format("{}: this role may not UPDATE column {} of table {}: grant "
+                                 "UPDATE ({}) ON {} (docs/PRIVILEGES.md)",
+                                 db_.describe(), config_.path_column, config_.table,
+                                 config_.path_column, config_.table),
+                     "42501");
   }
   return Ok{};
 }
@@ -195,9 +193,9 @@ Result<FlipResult> RowStore::settle_in_doubt(std::int64_t batch_id) {
   // How many legacy rows the range held is not known here: -1 makes the caller look.
   if (r->text(0, 0) == "t") return FlipResult{r->int64(0, 1), -1};
   // Not committed: the caller's retry runs the (idempotent) range again.
-  return Error{ErrorKind::kTransient,
-               fmt::format("batch {} did not commit (connection lost during COMMIT)", batch_id), "",
-               0, -1};
+  return Error::of(
+      ErrorKind::kTransient,
+      fmt::format("batch {} did not commit (connection lost during COMMIT)", batch_id));
 }
 
 Result<std::vector<PendingRow>> RowStore::pending_in_range(std::int64_t lo, std::int64_t hi,

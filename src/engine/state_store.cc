@@ -148,13 +148,12 @@ Status StateStore::refuse_older_layout() {
       {quoted_schema_ + ".objects"});
   if (!r) return r.error();
   if (r->text(0, 0) != "t") return Ok{};
-  return Error{ErrorKind::kInvalidInput,
-               fmt::format("schema {} holds bookkeeping written by an earlier rehome (keyed by job "
-                           "name), which this version cannot read: finish that job with the "
-                           "version that started it, or point this one at a new schema with "
-                           "--state-schema (the old one keeps its record of copies and rewrites)",
-                           quoted_schema_),
-               "", 0, -1};
+  return Error::invalid_input(
+      fmt::format("schema {} holds bookkeeping written by an earlier rehome (keyed by job "
+                  "name), which this version cannot read: finish that job with the "
+                  "version that started it, or point this one at a new schema with "
+                  "--state-schema (the old one keeps its record of copies and rewrites)",
+                  quoted_schema_));
 }
 
 Result<bool> StateStore::find_job() {
@@ -211,11 +210,11 @@ Status StateStore::lock_job() {
   auto taken = try_job_lock(db_, job_);
   if (!taken) return taken.error();
   if (!*taken) {
-    return Error{ErrorKind::kConflict,
-                 fmt::format("another rehome process is already running the job \"{}\" against "
-                             "this database ({} holds its lock): wait for it to finish or stop it",
-                             job_, describe_lock_holder(db_, job_)),
-                 "", 0, -1};
+    return Error::of(
+        ErrorKind::kConflict,
+        fmt::format("another rehome process is already running the job \"{}\" against "
+                    "this database ({} holds its lock): wait for it to finish or stop it",
+                    job_, describe_lock_holder(db_, job_)));
   }
   // The lock belongs to the server session: a reconnect must take it again before this
   // process goes on, or a second process could start the same job unnoticed.
@@ -225,15 +224,15 @@ Status StateStore::lock_job() {
     if (*again) return Ok{};
     // Transient: when the holder is this process's own previous session, which the server has
     // not yet seen close, waiting (retry_db's patience) is all it takes.
-    return Error{ErrorKind::kTransient,
-                 fmt::format("the connection to PostgreSQL broke, the job \"{}\"'s lock went "
-                             "with it, and {} holds it now. If another rehome process runs this "
-                             "job, let it finish; if not, that session is this process's lost "
-                             "connection, which the server ends once it notices (see "
-                             "tcp_keepalives_idle), or which a DBA can end with "
-                             "pg_terminate_backend",
-                             job, describe_lock_holder(db, job)),
-                 "", 0, -1};
+    return Error::of(
+        ErrorKind::kTransient,
+        fmt::format("the connection to PostgreSQL broke, the job \"{}\"'s lock went "
+                    "with it, and {} holds it now. If another rehome process runs this "
+                    "job, let it finish; if not, that session is this process's lost "
+                    "connection, which the server ends once it notices (see "
+                    "tcp_keepalives_idle), or which a DBA can end with "
+                    "pg_terminate_backend",
+                    job, describe_lock_holder(db, job)));
   });
   return Ok{};
 }

@@ -42,13 +42,49 @@ std::string describe_conn(const PGconn* conn) {
          " dbname=" + field(PQdb(conn)) + " user=" + field(PQuser(conn));
 }
 
+// The value of `keyword` in a parsed conninfo, or nullptr.
+const char* option_value(const PQconninfoOption* options, std::string_view keyword) {
+  for (const PQconninfoOption* o = options; o != nullptr && o->keyword != nullptr; ++o) {
+    if (keyword == o->keyword && o->val != nullptr && *o->val != '\0') return o->val;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string describe_conninfo(const std::string& conninfo) {
+  char* raw_error = nullptr;
+  OptionsPtr given(PQconninfoParse(conninfo.c_str(), &raw_error), &PQconninfoFree);
+  if (!given) {
+    PQfreemem(raw_error);  // Not echoed: it may quote the password.
+    return "(a connection string that does not parse)";
+  }
+  OptionsPtr defaults(PQconndefaults(), &PQconninfoFree);
+  std::string out;
+  for (const char* keyword : {"host", "hostaddr", "port", "dbname", "user", "service"}) {
+    const char* value = option_value(given.get(), keyword);
+    if (value == nullptr) value = option_value(defaults.get(), keyword);
+    if (value == nullptr) continue;
+    if (!out.empty()) out += ' ';
+    out.append(keyword).append("=").append(value);
+  }
+  // An empty host means the default Unix socket directory.
+  if (option_value(given.get(), "host") == nullptr &&
+      option_value(defaults.get(), "host") == nullptr) {
+    out.insert(0, "host=(local socket) ");
+  }
+  return out;
+}
+
+namespace {
+
 // A message about `conn`, with its password removed should anything have echoed it.
 Error make_error(const PGconn* conn, std::string_view what, std::string_view sqlstate,
                  ErrorKind kind, std::string_view hint) {
   const char* password = PQpass(conn);
   std::string message = format_error(describe_conn(conn), what, sqlstate, kind, hint);
-  return Error{kind, redact_secret(std::move(message), password ? password : ""),
-               std::string(sqlstate), 0, -1};
+  return Error::of(kind, redact_secret(std::move(message), password ? password : ""),
+                   std::string(sqlstate));
 }
 
 // The connection string must parse before libpq sees it, so a malformed one is reported as
@@ -60,11 +96,10 @@ Status check_conninfo(const std::string& conninfo) {
   if (raw_error == nullptr) throw std::bad_alloc();
   const std::string reason = redact_quoted(one_line(raw_error));
   PQfreemem(raw_error);
-  return Error{ErrorKind::kInvalidInput,
-               format_error("connection string", reason, "", ErrorKind::kInvalidInput,
-                            "fix the connection string (quoted parts are not shown: they may "
-                            "hold the password)"),
-               "", 0, -1};
+  return Error::invalid_input(format_error("connection string", reason, "",
+                                           ErrorKind::kInvalidInput,
+                                           "fix the connection string (quoted parts are not "
+                                           "shown: they may hold the password)"));
 }
 
 // The connect_timeout in force (ours, the conninfo's or PGCONNECT_TIMEOUT), as libpq reads it.
@@ -145,7 +180,7 @@ Error lost_error(const PGconn* conn, std::string_view what) {
   const ErrorKind kind = ErrorKind::kTransient;
   const std::string hint = hint_for(kind, kConnectionFailure);
   if (conn == nullptr) {
-    return Error{kind, format_error("(no connection)", what, "", kind, hint), "", 0, -1};
+    return Error::of(kind, format_error("(no connection)", what, "", kind, hint));
   }
   return make_error(conn, what, "", kind, hint);
 }
@@ -257,10 +292,9 @@ Connection::~Connection() = default;
 
 Result<Connection> Connection::open(const ConnectionConfig& config) {
   if (config.connect_timeout_seconds < 0 || config.statement_timeout_ms < 0) {
-    return Error{ErrorKind::kInvalidInput,
-                 "PostgreSQL configuration: connect_timeout_seconds and statement_timeout_ms "
-                 "must be 0 or more (invalid input; fix the configuration)",
-                 "", 0, -1};
+    return Error::invalid_input(
+        "PostgreSQL configuration: connect_timeout_seconds and statement_timeout_ms must be 0 or "
+        "more (invalid input; fix the configuration)");
   }
   if (Status parsed = check_conninfo(config.conninfo); !parsed) return std::move(parsed).error();
 

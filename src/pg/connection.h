@@ -28,6 +28,11 @@ struct ConnectionConfig {
   int statement_timeout_ms = 0;
 };
 
+/// "host=db1 port=5432 dbname=app user=rehome": where `conninfo` would connect, with libpq's
+/// defaults (PGHOST, PGPORT... or their built-in values) for what it leaves out, never the
+/// password. For the start-up lines, before any connection is made.
+std::string describe_conninfo(const std::string& conninfo);
+
 /// A text parameter; std::nullopt is SQL NULL.
 using Param = std::optional<std::string>;
 using Params = std::vector<Param>;

@@ -47,11 +47,9 @@ Result<std::string> quote_identifier(std::string_view name) {
   const bool valid =
       is_valid_part(first) && (dot == std::string_view::npos || is_valid_part(second));
   if (!valid) {
-    return Error{ErrorKind::kInvalidInput,
-                 "invalid PostgreSQL name \"" + printable(name) +
-                     "\": expected name or schema.name, each part 1-63 letters, digits, '_' "
-                     "or '$', not starting with a digit",
-                 "", 0, -1};
+    return Error::invalid_input("invalid PostgreSQL name \"" + printable(name) +
+                                "\": expected name or schema.name, each part 1-63 letters, "
+                                "digits, '_' or '$', not starting with a digit");
   }
   std::string quoted;
   quoted.append("\"").append(first).append("\"");

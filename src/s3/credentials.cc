@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <map>
 #include <sstream>
 #include <system_error>
@@ -205,19 +206,22 @@ Result<AwsSettings> resolve_aws_settings(const EnvLookup& env, std::string_view 
     settings.source = where + " in " + source_of("aws_access_key_id");
   }
 
-  if (auto region = non_empty(env, "AWS_REGION"))
-    settings.region = *region;
-  else if (auto fallback = non_empty(env, "AWS_DEFAULT_REGION"))
-    settings.region = *fallback;
-  else
-    settings.region = profile_value("region");
-
-  if (auto url = non_empty(env, "AWS_ENDPOINT_URL_S3"))
-    settings.endpoint_url = *url;
-  else if (auto general = non_empty(env, "AWS_ENDPOINT_URL"))
-    settings.endpoint_url = *general;
-  else
-    settings.endpoint_url = profile_value("endpoint_url");
+  // The first of the environment variables that is set, else the profile's key.
+  auto first_of = [&](std::initializer_list<const char*> names, const char* key, std::string& value,
+                      std::string& source) {
+    for (const char* name : names) {
+      if (auto v = non_empty(env, name)) {
+        value = *v;
+        source = name;
+        return;
+      }
+    }
+    value = profile_value(key);
+    source = "profile " + settings.profile + profile_origin + " in " + source_of(key);
+  };
+  first_of({"AWS_REGION", "AWS_DEFAULT_REGION"}, "region", settings.region, settings.region_source);
+  first_of({"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}, "endpoint_url", settings.endpoint_url,
+           settings.endpoint_source);
   return settings;
 }
 

@@ -19,9 +19,11 @@ EnvLookup process_environment();
 
 struct AwsSettings {
   Credentials credentials;
-  std::string region;        ///< Empty when neither env nor profile names one.
-  std::string endpoint_url;  ///< AWS_ENDPOINT_URL or the profile's endpoint_url; may be empty.
-  std::string profile;       ///< The profile used ("default" unless chosen).
+  std::string region;           ///< Empty when neither env nor profile names one.
+  std::string endpoint_url;     ///< AWS_ENDPOINT_URL or the profile's endpoint_url; may be empty.
+  std::string region_source;    ///< "AWS_REGION", "profile dev in /root/.aws/config"...
+  std::string endpoint_source;  ///< "AWS_ENDPOINT_URL", "profile dev in ..."...
+  std::string profile;          ///< The profile used ("default" unless chosen).
   std::string source;  ///< Where the credentials came from, for messages ("environment", "profile
                        ///< dev in /root/.aws/credentials").
 };

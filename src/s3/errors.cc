@@ -136,15 +136,15 @@ std::string quoted(std::string_view text) {
 
 // "Retry-After: 5" -> 5000. HTTP-dates need a clock, which this pure code does not have:
 // they (and anything else) count as absent, and the backoff policy applies.
-long parse_retry_after(const std::string* value) {
-  if (value == nullptr) return -1;
+std::optional<long> parse_retry_after(const std::string* value) {
+  if (value == nullptr) return std::nullopt;
   std::string_view text(*value);
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  if (text.empty()) return -1;
+  if (text.empty()) return std::nullopt;
   long seconds = 0;
   for (char c : text) {
-    if (c < '0' || c > '9') return -1;
+    if (c < '0' || c > '9') return std::nullopt;
     seconds = std::min(seconds * 10 + (c - '0'), kMaxRetryAfterSeconds);  // No overflow.
   }
   return seconds * 1000;
@@ -254,7 +254,7 @@ ErrorKind classify(long http_status, int curl_code, std::string_view s3_code) {
 Error make_error(std::string_view what, const http::Response& response,
                  std::string_view access_key_id) {
   Error error;
-  error.http_status = response.status;
+  if (response.status != 0) error.http_status = response.status;
   error.retry_after_ms = parse_retry_after(response.header("retry-after"));
 
   std::string summary;

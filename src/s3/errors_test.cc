@@ -135,7 +135,7 @@ TEST(MakeError, SaysWhatHappenedToWhatAndWhatToDo) {
     EXPECT_EQ(error.message, kWhat + ": " + c.expected);
     EXPECT_EQ(error.code, c.code);
     EXPECT_EQ(error.http_status, c.status);
-    EXPECT_EQ(error.retry_after_ms, -1);
+    EXPECT_EQ(error.retry_after_ms, std::nullopt);
   }
 }
 
@@ -175,7 +175,7 @@ TEST(MakeError, GivesTheCurlTextAndAdviceForTransportFailures) {
                                "(transient; connection refused: is the endpoint up?)");
   EXPECT_EQ(error.kind, ErrorKind::kTransient);
   EXPECT_EQ(error.code, "CURLE_COULDNT_CONNECT");
-  EXPECT_EQ(error.http_status, 0);
+  EXPECT_EQ(error.http_status, std::nullopt);
 }
 
 TEST(MakeError, FallsBackToCurlsOwnTextWhenTheLoopGaveNone) {
@@ -189,15 +189,15 @@ TEST(MakeError, FallsBackToCurlsOwnTextWhenTheLoopGaveNone) {
 TEST(MakeError, ReadsRetryAfterSeconds) {
   struct Case {
     std::string value;
-    long ms;
+    std::optional<long> ms;
   };
   const Case cases[] = {{"5", 5000},
                         {" 2 ", 2000},
                         {"0", 0},
-                        {"abc", -1},
-                        {"", -1},
-                        {"-3", -1},
-                        {"Wed, 21 Oct 2015 07:28:00 GMT", -1},
+                        {"abc", std::nullopt},
+                        {"", std::nullopt},
+                        {"-3", std::nullopt},
+                        {"Wed, 21 Oct 2015 07:28:00 GMT", std::nullopt},
                         {"99999999999999", 86'400'000}};
   for (const auto& c : cases) {
     auto response = http_failure(503, error_xml("SlowDown"));

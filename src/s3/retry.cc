@@ -9,8 +9,8 @@ bool should_retry(const RetryPolicy& policy, ErrorKind kind, int attempt) {
   return is_retryable(kind) && attempt < policy.max_attempts;
 }
 
-std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int attempt, long retry_after_ms,
-                                        std::mt19937_64& rng) {
+std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int attempt,
+                                        std::optional<long> retry_after_ms, std::mt19937_64& rng) {
   const std::int64_t base = std::max<std::int64_t>(0, policy.base.count());
   const std::int64_t cap = std::max<std::int64_t>(0, policy.cap.count());
 
@@ -22,8 +22,8 @@ std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int attempt, 
 
   // Retry-After is a floor; jitter still spreads clients above it when the ceiling allows.
   std::int64_t floor = 0;
-  if (retry_after_ms >= 0) {
-    floor = std::min<std::int64_t>(retry_after_ms,
+  if (retry_after_ms) {
+    floor = std::min<std::int64_t>(*retry_after_ms,
                                    std::max<std::int64_t>(0, policy.max_retry_after.count()));
   }
   std::uniform_int_distribution<std::int64_t> jitter(floor, std::max(floor, ceiling));

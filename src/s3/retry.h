@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <random>
 
 #include "util/result.h"
@@ -21,9 +22,9 @@ struct RetryPolicy {
 bool should_retry(const RetryPolicy& policy, ErrorKind kind, int attempt);
 
 /// The wait before attempt `attempt + 1`: full jitter, uniform in [0, min(cap, base *
-/// 2^(attempt-1))]. A Retry-After (ms, >= 0) from the server is honoured as a lower bound (clamped
+/// 2^(attempt-1))]. A Retry-After (ms) from the server is honoured as a lower bound (clamped
 /// to max_retry_after).
-std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int attempt, long retry_after_ms,
-                                        std::mt19937_64& rng);
+std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int attempt,
+                                        std::optional<long> retry_after_ms, std::mt19937_64& rng);
 
 }  // namespace rehome::s3

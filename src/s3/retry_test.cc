@@ -47,8 +47,8 @@ TEST(ShouldRetry, SingleAttemptPolicyNeverRetries) {
 }
 
 // Draws many delays and returns the smallest and largest, in ms.
-std::pair<long, long> draw_range(const RetryPolicy& policy, int attempt, long retry_after_ms,
-                                 std::uint64_t seed = 42) {
+std::pair<long, long> draw_range(const RetryPolicy& policy, int attempt,
+                                 std::optional<long> retry_after_ms, std::uint64_t seed = 42) {
   std::mt19937_64 rng(seed);
   long low = std::numeric_limits<long>::max();
   long high = std::numeric_limits<long>::min();
@@ -69,7 +69,7 @@ TEST(BackoffDelay, FullJitterStaysUnderTheDoublingCeiling) {
   const Case cases[] = {{1, 100},   {2, 200},   {3, 400},    {5, 1600},
                         {8, 12800}, {9, 20000}, {10, 20000}, {0, 100}};
   for (const auto& c : cases) {
-    auto [low, high] = draw_range(policy, c.attempt, -1);
+    auto [low, high] = draw_range(policy, c.attempt, std::nullopt);
     EXPECT_GE(low, 0) << "attempt " << c.attempt;
     EXPECT_LE(high, c.ceiling) << "attempt " << c.attempt;
     // Full jitter spreads over the whole range, not just its top.
@@ -81,7 +81,7 @@ TEST(BackoffDelay, FullJitterStaysUnderTheDoublingCeiling) {
 TEST(BackoffDelay, CapHoldsForHugeAttemptsWithoutOverflow) {
   RetryPolicy policy;
   for (int attempt : {60, 63, 64, 65, 1000, std::numeric_limits<int>::max()}) {
-    auto [low, high] = draw_range(policy, attempt, -1);
+    auto [low, high] = draw_range(policy, attempt, std::nullopt);
     EXPECT_GE(low, 0) << attempt;
     EXPECT_LE(high, 20'000) << attempt;
     EXPECT_GT(high, 18'000) << attempt;
@@ -92,7 +92,7 @@ TEST(BackoffDelay, LargeBaseIsCappedAtTheFirstAttempt) {
   RetryPolicy policy;
   policy.base = milliseconds(std::numeric_limits<long>::max() / 2);
   policy.cap = milliseconds(5'000);
-  auto [low, high] = draw_range(policy, 60, -1);
+  auto [low, high] = draw_range(policy, 60, std::nullopt);
   EXPECT_GE(low, 0);
   EXPECT_LE(high, 5'000);
 }
@@ -101,7 +101,7 @@ TEST(BackoffDelay, RetryAfterIsALowerBound) {
   RetryPolicy policy;
   struct Case {
     int attempt;
-    long retry_after;
+    std::optional<long> retry_after;
     long low, high;  // Bounds every draw must respect.
   };
   const Case cases[] = {
@@ -113,8 +113,8 @@ TEST(BackoffDelay, RetryAfterIsALowerBound) {
   };
   for (const auto& c : cases) {
     auto [low, high] = draw_range(policy, c.attempt, c.retry_after);
-    EXPECT_GE(low, c.low) << c.attempt << " " << c.retry_after;
-    EXPECT_LE(high, c.high) << c.attempt << " " << c.retry_after;
+    EXPECT_GE(low, c.low) << c.attempt << " " << c.retry_after.value_or(-1);
+    EXPECT_LE(high, c.high) << c.attempt << " " << c.retry_after.value_or(-1);
   }
 }
 
@@ -122,7 +122,8 @@ TEST(BackoffDelay, SameSeedGivesTheSameDelays) {
   RetryPolicy policy;
   std::mt19937_64 a(7), b(7);
   for (int attempt = 1; attempt <= 20; ++attempt) {
-    EXPECT_EQ(backoff_delay(policy, attempt, -1, a), backoff_delay(policy, attempt, -1, b));
+    EXPECT_EQ(backoff_delay(policy, attempt, std::nullopt, a),
+              backoff_delay(policy, attempt, std::nullopt, b));
   }
 }
 

@@ -4,7 +4,9 @@
 // truly fatal conditions are exceptions instead.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -34,10 +36,38 @@ bool is_retryable(ErrorKind kind) noexcept;
 /// and the protocol details callers use to decide (HTTP status, S3 code, SQLSTATE...).
 struct Error {
   ErrorKind kind = ErrorKind::kPermanent;
-  std::string message;       ///< "GET s3://legacy-s3/image/a.png: 403 AccessDenied"
-  std::string code;          ///< Protocol-level code: S3 error code, SQLSTATE, curl error name.
-  long http_status = 0;      ///< 0 when no HTTP response was received.
-  long retry_after_ms = -1;  ///< From a Retry-After header, -1 when absent.
+  std::string message;  ///< "GET s3://legacy-s3/image/a.png: 403 AccessDenied"
+  std::string code;     ///< Protocol-level code: S3 error code, SQLSTATE, curl error name.
+  std::optional<long> http_status;     ///< Unset when no HTTP response was received.
+  std::optional<long> retry_after_ms;  ///< From a Retry-After header, when there was one.
+
+  /// An error of `kind` with no protocol details.
+  static Error of(ErrorKind kind, std::string message, std::string code = {}) {
+    Error e;
+    e.kind = kind;
+    e.message = std::move(message);
+    e.code = std::move(code);
+    return e;
+  }
+  /// Bad configuration or input: the message says which and how to fix it.
+  static Error invalid_input(std::string message) {
+    return of(ErrorKind::kInvalidInput, std::move(message));
+  }
+  /// Anything retrying will not fix.
+  static Error permanent(std::string message) {
+    return of(ErrorKind::kPermanent, std::move(message));
+  }
+  /// A fault a retry may cure.
+  static Error transient(std::string message) {
+    return of(ErrorKind::kTransient, std::move(message));
+  }
+
+  /// The same error, its message prefixed with what was being done ("planning ...: ").
+  Error context(std::string_view doing) const& {
+    Error e = *this;
+    e.message = std::string(doing) + ": " + message;
+    return e;
+  }
 };
 
 /// Either a T or an Error. Deliberately small: has_value(), value(), error().

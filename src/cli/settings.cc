@@ -1,0 +1,214 @@
+#include "cli/settings.h"
+
+#include <charconv>
+#include <optional>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "pg/connection.h"
+
+namespace rehome::cli {
+
+namespace {
+
+// A value and where it came from.
+struct Found {
+  std::string value;
+  std::string origin;
+};
+
+Error invalid(std::string message) { return Error::invalid_input(std::move(message)); }
+
+// flag, else environment variable, else default.
+Found pick(const GivenFlags& flags, const s3::EnvLookup& env, const OptionSpec& spec) {
+  if (auto it = flags.find(spec.flag); it != flags.end()) return {it->second, spec.flag};
+  if (spec.env[0] != '\0') {
+    // An empty variable counts as unset, as in libpq and the AWS CLI.
+    if (auto value = env(spec.env); value && !value->empty()) return {*value, spec.env};
+  }
+  return {spec.default_value, "default"};
+}
+
+const OptionSpec& spec_of(std::string_view flag) {
+  for (const auto& spec : job_options()) {
+    if (flag == spec.flag) return spec;
+  }
+  throw std::logic_error(fmt::format("settings: no option {}", flag));  // A typo here, not input.
+}
+
+template <typename T>
+Result<T> parse_number(const Found& found, std::string_view flag, const char* what) {
+  T out{};
+  const char* begin = found.value.data();
+  const char* end = begin + found.value.size();
+  auto [ptr, ec] = std::from_chars(begin, end, out);
+  if (ec != std::errc() || ptr != end || found.value.empty()) {
+    std::string from = found.origin == flag ? std::string() : " (from " + found.origin + ")";
+    return invalid(
+        fmt::format("{} \"{}\"{} is not {}: give {}", flag, found.value, from, what, what));
+  }
+  return out;
+}
+
+// Endpoint, region and credentials of one bucket: the side's own flag, else the flag for both
+// buckets, else the AWS environment, else the profile (s3::resolve_aws_settings), else AWS.
+struct SideResult {
+  s3::ClientConfig client;
+  std::vector<Provenance> provenance;
+};
+
+Result<SideResult> resolve_side(const GivenFlags& flags, const s3::EnvLookup& env,
+                                const std::string& name) {
+  auto given = [&](const std::string& flag) -> std::optional<Found> {
+    if (auto it = flags.find(flag); it != flags.end() && !it->second.empty()) {
+      return Found{it->second, flag};
+    }
+    return std::nullopt;
+  };
+  const std::string side_flag = "--" + name + "-";
+  std::optional<Found> profile = given(side_flag + "profile");
+  if (!profile) profile = given("--profile");
+  auto settings = s3::resolve_aws_settings(env, profile ? profile->value : std::string());
+  if (!settings) {
+    Error e = settings.error();
+    e.message = fmt::format("the {} bucket's credentials: {}", name, e.message);
+    return e;
+  }
+  SideResult out;
+  out.client.credentials = settings->credentials;
+
+  std::optional<Found> region = given(side_flag + "region");
+  if (!region) region = given("--region");
+  if (!region && !settings->region.empty())
+    region = Found{settings->region, settings->region_source};
+  if (!region) region = Found{"us-east-1", "default"};
+  out.client.endpoint.region = region->value;
+
+  std::optional<Found> endpoint = given(side_flag + "endpoint");
+  if (!endpoint) endpoint = given("--endpoint");
+  if (!endpoint && !settings->endpoint_url.empty()) {
+    endpoint = Found{settings->endpoint_url, settings->endpoint_source};
+  }
+  if (!endpoint) {
+    // AWS itself: virtual-hosted addressing on the regional endpoint.
+    endpoint = Found{fmt::format("https://s3.{}.amazonaws.com", region->value), "default (AWS)"};
+    out.client.endpoint.path_style = false;
+  } else {
+    while (!endpoint->value.empty() && endpoint->value.back() == '/') endpoint->value.pop_back();
+    out.client.endpoint.path_style = !flags.contains("--virtual-hosted");
+  }
+  out.client.endpoint.url = endpoint->value;
+
+  out.provenance.push_back({name + " endpoint", endpoint->value, endpoint->origin});
+  out.provenance.push_back({name + " region", region->value, region->origin});
+  out.provenance.push_back({name + " credentials",
+                            "access key " + settings->credentials.access_key_id, settings->source});
+  return out;
+}
+
+}  // namespace
+
+const std::vector<OptionSpec>& job_options() {
+  static const std::vector<OptionSpec> options = {
+      {"--database-url", "DATABASE_URL", "",
+       "PostgreSQL URI or key=value conninfo (none: libpq's PGHOST, PGPORT, PGUSER...)"},
+      {"--table", "REHOME_TABLE", "avatars", "Table holding the paths"},
+      {"--id-column", "REHOME_ID_COLUMN", "id", "Integer primary key column"},
+      {"--path-column", "REHOME_PATH_COLUMN", "path", "Column holding the object path"},
+      {"--state-schema", "REHOME_STATE_SCHEMA", "rehome", "Schema for rehome's own bookkeeping"},
+      {"--legacy-bucket", "REHOME_LEGACY_BUCKET", "legacy-s3", "The legacy bucket"},
+      {"--legacy-prefix", "REHOME_LEGACY_PREFIX", "image/", "Key prefix in the legacy bucket"},
+      {"--production-bucket", "REHOME_PRODUCTION_BUCKET", "production-s3", "The production bucket"},
+      {"--production-prefix", "REHOME_PRODUCTION_PREFIX", "avatar/",
+       "Key prefix in the production bucket"},
+      {"--endpoint", "", "",
+       "S3 endpoint URL for both buckets (none: AWS_ENDPOINT_URL, the profile's, else AWS)"},
+      {"--legacy-endpoint", "", "", "S3 endpoint of the legacy bucket (none: --endpoint)"},
+      {"--production-endpoint", "", "", "S3 endpoint of the production bucket (none: --endpoint)"},
+      {"--region", "", "",
+       "Region (none: AWS_REGION, AWS_DEFAULT_REGION, the profile's, us-east-1)"},
+      {"--legacy-region", "", "", "Region of the legacy bucket (none: --region)"},
+      {"--production-region", "", "", "Region of the production bucket (none: --region)"},
+      {"--profile", "", "", "AWS profile (none: AWS_PROFILE, else default)"},
+      {"--legacy-profile", "", "", "AWS profile for the legacy bucket (none: --profile)"},
+      {"--production-profile", "", "", "AWS profile for the production bucket (none: --profile)"},
+      {"--concurrency", "REHOME_CONCURRENCY", "128", "S3 requests in flight"},
+      {"--ranges", "REHOME_RANGES", "8",
+       "Key ranges of the legacy listing listed side by side (a new job is cut into 4x as many)"},
+      {"--split-min-keys", "REHOME_SPLIT_MIN_KEYS", "2000",
+       "A lane with no range left splits the busiest range when about this many keys are left"},
+      {"--list-page-size", "", "1000",
+       "Keys per listing page (1-1000; lower only for servers that cap pages, or tests)"},
+      {"--max-rps", "REHOME_MAX_RPS", "0", "Cap on S3 requests per second (0: none)"},
+      {"--row-range", "", "5000", "Rows per primary-key range rewritten in one transaction"},
+      {"--row-workers", "REHOME_ROW_WORKERS", "2",
+       "PostgreSQL connections rewriting ranges side by side (1: one connection in all)"},
+  };
+  return options;
+}
+
+Result<ResolvedConfig> resolve_config(const GivenFlags& flags, const s3::EnvLookup& env) {
+  ResolvedConfig out;
+  engine::JobConfig& config = out.config;
+  auto text = [&](const char* flag, std::string& target, const char* setting) {
+    Found found = pick(flags, env, spec_of(flag));
+    target = found.value;
+    out.provenance.push_back({setting, found.value, found.origin});
+  };
+  // The database: a conninfo from the flag or DATABASE_URL, else libpq's own PG* variables.
+  {
+    Found found = pick(flags, env, spec_of("--database-url"));
+    config.database.conninfo = found.value;
+    if (found.origin == "default") found.origin = "libpq defaults (PGHOST, PGPORT, PGUSER...)";
+    out.provenance.push_back({"database", pg::describe_conninfo(found.value), found.origin});
+  }
+  text("--table", config.table, "table");
+  text("--id-column", config.id_column, "id column");
+  text("--path-column", config.path_column, "path column");
+  text("--state-schema", config.state_schema, "state schema");
+  text("--legacy-bucket", config.legacy.bucket, "legacy bucket");
+  text("--legacy-prefix", config.legacy.prefix, "legacy prefix");
+  text("--production-bucket", config.production.bucket, "production bucket");
+  text("--production-prefix", config.production.prefix, "production prefix");
+  for (auto [side, name] :
+       {std::pair{&config.legacy, "legacy"}, std::pair{&config.production, "production"}}) {
+    auto resolved = resolve_side(flags, env, name);
+    if (!resolved) return resolved.error();
+    side->client = std::move(resolved->client);
+    for (auto& p : resolved->provenance) out.provenance.push_back(std::move(p));
+  }
+
+  // Tuning: numbers, shown only when not the default.
+  auto number = [&]<typename T>(const char* flag, T& target, const char* what) -> Status {
+    Found found = pick(flags, env, spec_of(flag));
+    auto parsed = parse_number<T>(found, flag, what);
+    if (!parsed) return parsed.error();
+    target = *parsed;
+    if (found.origin != "default") out.provenance.push_back({flag + 2, found.value, found.origin});
+    return Ok{};
+  };
+  for (auto st : {number("--concurrency", config.concurrency, "a whole number"),
+                  number("--ranges", config.ranges, "a whole number"),
+                  number("--split-min-keys", config.split_min_keys, "a whole number"),
+                  number("--list-page-size", config.list_page_size, "a whole number"),
+                  number("--max-rps", config.max_rps, "a number"),
+                  number("--row-range", config.row_range, "a whole number"),
+                  number("--row-workers", config.row_workers, "a whole number")}) {
+    if (!st) return st.error();
+  }
+  if (auto st = engine::validate(config); !st) return st.error();
+  return out;
+}
+
+std::vector<std::string> describe(const std::vector<Provenance>& provenance) {
+  std::vector<std::string> lines;
+  lines.reserve(provenance.size());
+  for (const auto& p : provenance) {
+    lines.push_back(
+        fmt::format("{}: {} (from {})", p.setting, p.value.empty() ? "(none)" : p.value, p.origin));
+  }
+  return lines;
+}
+
+}  // namespace rehome::cli
