@@ -85,8 +85,11 @@ class FaultsQuick : public ::testing::Test {
   void SetUp() override {
     REHOME_REQUIRE_PG();
     REHOME_REQUIRE_RGW();
-    if (std::system("python3 -c 'import socketserver' >/dev/null 2>&1") != 0)
+    if (std::system("python3 -c 'import socketserver' >/dev/null 2>&1") != 0) {
+      if (testing::services_required()) GTEST_FAIL() << "python3 is required (scripts/bootstrap)";
+      testing::note_service_missing();
       GTEST_SKIP() << "python3 missing";
+    }
     env_ = std::make_unique<MigrationEnv>();
     dir_ = std::filesystem::temp_directory_path() / fmt::format("rehome-faults-{}", getpid());
     std::filesystem::create_directories(dir_);

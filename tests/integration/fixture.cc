@@ -13,11 +13,14 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <string>
+#include <thread>
 
 namespace rehome::testing {
 namespace {
@@ -114,6 +117,39 @@ std::string s3_target_param_name(const ::testing::TestParamInfo<S3Target>& info)
 }
 
 bool services_required() { return env("REHOME_TEST_REQUIRE_SERVICES") == "1"; }
+
+namespace {
+std::atomic<bool> g_service_missing{false};
+}  // namespace
+
+void note_service_missing() { g_service_missing = true; }
+
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+bool wait_for_backend_exit(int pid, std::chrono::milliseconds timeout) {
+  // Gone, or a zombie waiting for the postmaster to reap it: either way its files are closed.
+  const std::string status = "/proc/" + std::to_string(pid) + "/status";
+  return wait_until(
+      [&] {
+        std::ifstream in(status);
+        if (!in) return true;
+        std::string line;
+        while (std::getline(in, line)) {
+          if (line.starts_with("State:")) return line.find('Z') != std::string::npos;
+        }
+        return true;
+      },
+      timeout);
+}
+
+bool service_was_missing() { return g_service_missing; }
 
 std::string unique_suffix() {
   static std::mt19937_64 rng{std::random_device{}()};

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <stdexcept>
@@ -57,6 +59,23 @@ std::string s3_target_param_name(const ::testing::TestParamInfo<S3Target>& info)
 /// True when REHOME_TEST_REQUIRE_SERVICES=1: an absent service is a failure, not a skip.
 bool services_required();
 
+/// Notes that a test was skipped because a service is absent: the suite then exits 125, which
+/// CTest reports as skipped (SKIP_RETURN_CODE), never as passed (suite_main.cc).
+void note_service_missing();
+/// True once note_service_missing() was called in this process.
+bool service_was_missing();
+
+/// Polls `done` every few milliseconds until it holds; false when `timeout` passed first. Tests
+/// wait for a state this way, never by sleeping and hoping it was reached.
+bool wait_until(const std::function<bool()>& done,
+                std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+/// Waits until the PostgreSQL server process `pid` (on this machine: the tests' server is on
+/// loopback) has exited, so its socket is closed and a client sees the connection broken.
+/// pg_terminate_backend(pid, timeout) returns once the backend left the process array, a
+/// moment before that. False after `timeout`.
+bool wait_for_backend_exit(int pid, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
 /// "p<pid>-<counter>-<random hex>": unique across processes and calls, for S3 key prefixes
 /// and other names two concurrent test runs must not share. Lower-case letters, digits, '-'.
 std::string unique_suffix();
@@ -98,6 +117,7 @@ std::string conninfo_with_database(const std::string& base, const std::string& d
         GTEST_FAIL() << "REHOME_TEST_REQUIRE_SERVICES=1 but REHOME_TEST_PG_CONNINFO is unset " \
                         "(scripts/services up prints it)";                                     \
       }                                                                                        \
+      ::rehome::testing::note_service_missing();                                               \
       GTEST_SKIP() << "PostgreSQL not configured: set REHOME_TEST_PG_CONNINFO "                \
                       "(eval \"$(scripts/services up)\")";                                     \
     }                                                                                          \
@@ -113,6 +133,7 @@ std::string conninfo_with_database(const std::string& base, const std::string& d
                      << rehome_required_target_.name                                    \
                      << " is not configured (scripts/services up prints its endpoint)"; \
       }                                                                                 \
+      ::rehome::testing::note_service_missing();                                        \
       GTEST_SKIP() << "S3 server " << rehome_required_target_.name                      \
                    << " not configured (eval \"$(scripts/services up)\")";              \
     }                                                                                   \
@@ -131,6 +152,7 @@ std::string conninfo_with_database(const std::string& base, const std::string& d
       if (::rehome::testing::services_required()) {                                               \
         GTEST_FAIL() << "radosgw is required (REHOME_TEST_RGW_ENDPOINT)";                         \
       }                                                                                           \
+      ::rehome::testing::note_service_missing();                                                  \
       GTEST_SKIP() << "radosgw not configured (eval \"$(scripts/services up)\")";                 \
     }                                                                                             \
   } while (false)

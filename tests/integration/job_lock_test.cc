@@ -43,7 +43,7 @@ class JobLockTest : public ::testing::Test {
     auto done =
         must(admin_->exec("SELECT pg_terminate_backend($1::int, 5000)", {std::to_string(pid)}));
     ASSERT_EQ(done.text(0, 0), "t");
-    std::this_thread::sleep_for(100ms);  // the socket closes a moment after the process exits
+    ASSERT_TRUE(testing::wait_for_backend_exit(pid)) << "backend " << pid << " did not exit";
   }
 
   /// The pid holding the job's advisory lock, "" when nobody does.
@@ -133,7 +133,7 @@ TEST_F(JobLockTest, a_reconnect_waits_while_another_session_holds_the_job_then_t
 
   // The second process finishes: the first takes the job back on its next reconnect.
   second.reset();
-  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(testing::wait_until([&] { return holder().empty(); })) << "the lock stayed held";
   Status resumed = retry_db(*first_, select_one, false, 10s);
   ASSERT_TRUE(resumed) << resumed.error().message;
   EXPECT_EQ(succeeded, 1);

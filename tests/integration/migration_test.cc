@@ -106,8 +106,15 @@ TEST_F(Migration, compare_and_swap_lets_the_application_write_win) {
   ASSERT_TRUE(found && *found);
   engine::RowStore rows(*db, config, state);
   Result<engine::FlipResult> flipped = engine::FlipResult{};
+  const std::string rehome_pid = std::to_string(db->backend_pid());
   std::thread rehome([&] { flipped = rows.flip_range(0, 1'000'000); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The app commits only once rehome's statement waits on its row lock.
+  const bool waiting = testing::wait_until([&] {
+    auto r = env_->sql("SELECT count(*) FROM pg_locks WHERE pid = $1::int AND NOT granted",
+                       {rehome_pid});
+    return r.text(0, 0) == "1";
+  });
+  EXPECT_TRUE(waiting) << "rehome's rewrite never waited on the application's row lock";
   ASSERT_TRUE(app->commit());
   rehome.join();
   ASSERT_TRUE(flipped) << flipped.error().message;

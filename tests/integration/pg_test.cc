@@ -98,8 +98,7 @@ class PgTest : public ::testing::Test {
     Rows done =
         must(admin_->exec("SELECT pg_terminate_backend($1::int, 5000)", {std::to_string(pid)}));
     ASSERT_EQ(done.text(0, 0), "t");
-    // The backend leaves the process array a moment before its socket is closed.
-    std::this_thread::sleep_for(100ms);
+    ASSERT_TRUE(testing::wait_for_backend_exit(pid)) << "backend " << pid << " did not exit";
   }
 
   /// A key=value conninfo for this test's server and database with `extra` appended (the last
@@ -228,7 +227,7 @@ TEST_F(PgTest, reconnect_runs_the_session_setup_and_a_failed_setup_leaves_it_unu
     if (auto st = fresh.exec("SELECT set_config('application_name', 'set up', false)"); !st) {
       return st.error();
     }
-    if (refuse) return Error{ErrorKind::kTransient, "not yet", "", 0, -1};
+    if (refuse) return Error::transient("not yet");
     return Ok{};
   });
   EXPECT_EQ(setups, 0);  // open() is not a reconnect
