@@ -11,15 +11,15 @@
 #include "engine/state_store.h"
 #include "engine/summary.h"
 #include "http/loop.h"
-#include "s3/client.h"
+#include "s3/api.h"
 
 namespace rehome::engine {
 
 struct Context {
   const JobConfig& config;
   http::Loop& loop;
-  s3::Client& legacy;
-  s3::Client& production;
+  s3::Api& legacy;
+  s3::Api& production;
   Copier& copier;
   StateStore& state;
   Summary& summary;

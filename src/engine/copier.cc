@@ -41,7 +41,8 @@ struct Copier::Task {
   s3::ObjectInfo legacy;
   std::optional<s3::ObjectInfo> production;
   std::string production_key;
-  int rounds = 0;
+  int rounds = 0;      // Copies started; bounded by kMaxCopyRounds whatever the server answers.
+  bool wrote = false;  // rehome wrote the twin (a copy or a PUT that succeeded).
   std::int64_t bytes_copied = 0;
   /// The twin is our own earlier copy of a legacy object that has since changed: the recopy
   /// may replace it (without If-None-Match, which would refuse our own object).
@@ -49,8 +50,7 @@ struct Copier::Task {
   Done done;
 };
 
-Copier::Copier(s3::Client& legacy, s3::Client& production, const JobConfig& config,
-               bool server_side)
+Copier::Copier(s3::Api& legacy, s3::Api& production, const JobConfig& config, bool server_side)
     : legacy_(legacy),
       production_(production),
       config_(config),
@@ -81,6 +81,11 @@ void Copier::settle_key(std::string legacy_key, Done done) {
   if (task->production_key.empty()) {
     return finish(task, CopyOutcome::Kind::kFailed, "key is not under the legacy prefix");
   }
+  refresh_legacy(task);
+}
+
+// Describes the legacy object afresh (HEAD), then looks at its twin and decides again.
+void Copier::refresh_legacy(std::shared_ptr<Task> task) {
   legacy_.head_object(config_.legacy.bucket, task->legacy.key,
                       [this, task](Result<s3::ObjectInfo> head) {
                         if (!head) {
@@ -103,11 +108,11 @@ void Copier::recheck_destination(std::shared_ptr<Task> task) {
         if (head) task->production = std::move(head.value());
         switch (decide(task->legacy, task->production)) {
           case ObjectAction::kAlreadyCopied:
-            return finish(task, task->bytes_copied > 0 ? CopyOutcome::Kind::kCopied
-                                                       : CopyOutcome::Kind::kAlreadyCopied);
+            return finish(
+                task, task->wrote ? CopyOutcome::Kind::kCopied : CopyOutcome::Kind::kAlreadyCopied);
           case ObjectAction::kConflict:
             // A multipart legacy ETag never equals a server-made copy's: judge by size there.
-            if (task->bytes_copied > 0 && is_multipart_etag(task->legacy.etag) &&
+            if (task->wrote && is_multipart_etag(task->legacy.etag) &&
                 task->production->size == task->legacy.size) {
               return finish(task, CopyOutcome::Kind::kCopied);
             }
@@ -120,7 +125,10 @@ void Copier::recheck_destination(std::shared_ptr<Task> task) {
 void Copier::start_copy(std::shared_ptr<Task> task) {
   if (++task->rounds > kMaxCopyRounds) {
     return finish(task, CopyOutcome::Kind::kFailed,
-                  "the legacy object kept changing while it was being copied");
+                  fmt::format("no identical copy after {} attempts (the legacy object kept "
+                              "changing, or the server kept refusing the write): the next run "
+                              "tries again",
+                              kMaxCopyRounds));
   }
   if (server_side_) return copy_server_side(task);
   copy_streamed(task);
@@ -140,13 +148,15 @@ void Copier::copy_server_side(std::shared_ptr<Task> task) {
     if (!copied) {
       const auto& error = copied.error();
       if (error.kind == ErrorKind::kPreconditionFailed) {
-        // Either the twin appeared or the source changed: look again rather than guess.
-        return settle_key(task->legacy.key, std::move(task->done));
+        // Either the twin appeared or the source changed: look again rather than guess, in
+        // this task, so that its round count still bounds a server that answers 412 forever.
+        return refresh_legacy(task);
       }
       if (is_missing_key(error)) return finish(task, CopyOutcome::Kind::kSourceMissing);
       return fail(task, error);
     }
-    task->bytes_copied = std::max<std::int64_t>(task->legacy.size, 1);
+    task->wrote = true;
+    task->bytes_copied = task->legacy.size;
     s3::ObjectInfo written;
     written.key = task->production_key;
     written.etag = copied->etag;
@@ -189,7 +199,8 @@ void Copier::copy_streamed(std::shared_ptr<Task> task) {
               return recheck_destination(task);
             return fail(task, put_result.error());
           }
-          task->bytes_copied = std::max<std::int64_t>(task->legacy.size, 1);
+          task->wrote = true;
+          task->bytes_copied = task->legacy.size;
           s3::ObjectInfo written = std::move(put_result.value());
           written.size = task->legacy.size;
           // A single-part legacy ETag is the MD5 we just sent; a multipart one is not, so the

@@ -11,7 +11,7 @@
 #include "engine/config.h"
 #include "engine/key_map.h"
 #include "engine/state_store.h"
-#include "s3/client.h"
+#include "s3/api.h"
 
 namespace rehome::engine {
 
@@ -24,8 +24,8 @@ struct CopyOutcome {
     kFailed,         ///< Could not settle it now; the next run tries again.
   };
   Kind kind = Kind::kFailed;
-  ObjectRecord record;  ///< What to remember about it (state matches kind).
-  std::int64_t bytes_copied = 0;
+  ObjectRecord record;            ///< What to remember about it (state matches kind).
+  std::int64_t bytes_copied = 0;  ///< The object's size when kCopied (0 for an empty one).
   /// Set when the failure is not about this object but about the job (access denied, missing
   /// bucket): the run must stop and say so.
   std::optional<Error> fatal;
@@ -39,7 +39,7 @@ class Copier {
 
   /// Clients must outlive the copier. With `server_side` CopyObject is used; otherwise each
   /// object is read from legacy and written to production through this process.
-  Copier(s3::Client& legacy, s3::Client& production, const JobConfig& config, bool server_side);
+  Copier(s3::Api& legacy, s3::Api& production, const JobConfig& config, bool server_side);
 
   /// Settles an object whose legacy listing entry and production twin (if any) are known.
   void settle(s3::ObjectInfo legacy, std::optional<s3::ObjectInfo> production, Done done);
@@ -48,6 +48,7 @@ class Copier {
 
  private:
   struct Task;
+  void refresh_legacy(std::shared_ptr<Task> task);
   void start_copy(std::shared_ptr<Task> task);
   void copy_server_side(std::shared_ptr<Task> task);
   void copy_streamed(std::shared_ptr<Task> task);
@@ -57,8 +58,8 @@ class Copier {
               std::optional<Error> fatal = std::nullopt);
   void fail(std::shared_ptr<Task> task, const Error& error);
 
-  s3::Client& legacy_;
-  s3::Client& production_;
+  s3::Api& legacy_;
+  s3::Api& production_;
   const JobConfig& config_;
   KeyMap map_;
   bool server_side_;

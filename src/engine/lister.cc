@@ -2,7 +2,7 @@
 
 namespace rehome::engine {
 
-Lister::Lister(s3::Client& client, std::string bucket, std::string prefix, std::string start_after,
+Lister::Lister(s3::Api& client, std::string bucket, std::string prefix, std::string start_after,
                std::function<void()> on_page, std::string last, int page_size)
     : client_(client),
       bucket_(std::move(bucket)),

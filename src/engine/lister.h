@@ -12,7 +12,7 @@
 #include <string>
 
 #include "engine/range_split.h"
-#include "s3/client.h"
+#include "s3/api.h"
 
 namespace rehome::engine {
 
@@ -22,7 +22,7 @@ class Lister {
   /// `on_page` runs on the loop whenever a page arrives (or the listing fails). A non-empty
   /// `last` ends the listing at that key, inclusive: the range (start_after, last].
   /// `page_size` is S3's maximum unless a test wants many pages from few keys.
-  Lister(s3::Client& client, std::string bucket, std::string prefix, std::string start_after,
+  Lister(s3::Api& client, std::string bucket, std::string prefix, std::string start_after,
          std::function<void()> on_page, std::string last = {}, int page_size = kMaxPageSize);
 
   static constexpr int kMaxPageSize = 1000;  ///< S3's maximum keys per page.
@@ -64,7 +64,7 @@ class Lister {
   void lower_last(std::string last);
 
  private:
-  s3::Client& client_;
+  s3::Api& client_;
   std::string bucket_;
   std::string prefix_;
   std::string start_after_;  // The last key received, once one was: where the next page starts.

@@ -20,7 +20,7 @@ using FoundKey = std::optional<std::string>;  // The key a probe met, or nullopt
 /// raises lo_; if not, no key continues the stem with b or more, so hi_ drops below b.
 class Planner : public std::enable_shared_from_this<Planner> {
  public:
-  Planner(s3::Client& client, RangePlanRequest request, RangePlanCallback done)
+  Planner(s3::Api& client, RangePlanRequest request, RangePlanCallback done)
       : client_(client), request_(std::move(request)), done_(std::move(done)) {}
 
   void start() {
@@ -211,7 +211,7 @@ class Planner : public std::enable_shared_from_this<Planner> {
     done_(std::move(error));
   }
 
-  s3::Client& client_;
+  s3::Api& client_;
   RangePlanRequest request_;
   RangePlanCallback done_;
   RangePlan plan_;
@@ -229,7 +229,7 @@ class Planner : public std::enable_shared_from_this<Planner> {
 
 }  // namespace
 
-void plan_key_ranges(s3::Client& client, RangePlanRequest request, RangePlanCallback done) {
+void plan_key_ranges(s3::Api& client, RangePlanRequest request, RangePlanCallback done) {
   std::make_shared<Planner>(client, std::move(request), std::move(done))->start();
 }
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "engine/key_ranges.h"
-#include "s3/client.h"
+#include "s3/api.h"
 
 namespace rehome::engine {
 
@@ -42,6 +42,6 @@ using RangePlanCallback = std::function<void(Result<RangePlan>)>;
 
 /// Plans `request.ranges` ranges of the listing on `client`'s loop; `done` runs once, on the
 /// loop, with the plan or the first probe's error. `client` must outlive the planning.
-void plan_key_ranges(s3::Client& client, RangePlanRequest request, RangePlanCallback done);
+void plan_key_ranges(s3::Api& client, RangePlanRequest request, RangePlanCallback done);
 
 }  // namespace rehome::engine

@@ -7,9 +7,9 @@
 
 namespace rehome::engine {
 
-Result<std::uint64_t> snapshot_listing(http::Loop& loop, s3::Client& client,
-                                       const std::string& bucket, const std::string& prefix,
-                                       pg::Connection& db, const std::string& table) {
+Result<std::uint64_t> snapshot_listing(http::Loop& loop, s3::Api& client, const std::string& bucket,
+                                       const std::string& prefix, pg::Connection& db,
+                                       const std::string& table) {
   auto quoted = pg::quote_identifier(table);
   if (!quoted) return quoted.error();
   const std::string t = "pg_temp." + quoted.value();

@@ -12,15 +12,13 @@
 #include <vector>
 
 #include "http/loop.h"
+#include "s3/api.h"
 #include "s3/pacer.h"
 #include "s3/retry.h"
 #include "s3/types.h"
 #include "util/result.h"
 
 namespace rehome::s3 {
-
-template <typename T>
-using Callback = std::function<void(Result<T>)>;
 
 struct ClientStats {
   std::uint64_t requests = 0;  ///< Attempts sent, retries included.
@@ -32,7 +30,7 @@ struct ClientStats {
 /// Injectable clock for signing (tests skew it to provoke RequestTimeTooSkewed).
 using SigningClock = std::function<std::chrono::system_clock::time_point()>;
 
-class Client {
+class Client final : public Api {
  public:
   /// `loop` and `pacer` must outlive the client. Several clients (one per endpoint) may share
   /// a pacer so that throttling slows the whole job.
@@ -43,19 +41,19 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   /// ListObjectsV2 with encoding-type=url; keys in the page are decoded.
-  void list_objects_v2(ListRequest request, Callback<ListPage> done);
+  void list_objects_v2(ListRequest request, Callback<ListPage> done) override;
   /// HeadObject: kNotFound when the key does not exist.
-  void head_object(std::string bucket, std::string key, Callback<ObjectInfo> done);
+  void head_object(std::string bucket, std::string key, Callback<ObjectInfo> done) override;
   /// GetObject, streamed to request.body_sink when set.
-  void get_object(GetRequest request, Callback<GetResult> done);
+  void get_object(GetRequest request, Callback<GetResult> done) override;
   /// PutObject with Content-MD5; returns the stored object's ETag and size.
-  void put_object(PutRequest request, Callback<ObjectInfo> done);
+  void put_object(PutRequest request, Callback<ObjectInfo> done) override;
   /// Server-side CopyObject (metadata and content type preserved). A 200 with an <Error> body,
   /// or without an ETag, completes with an error.
-  void copy_object(CopyRequest request, Callback<CopyResult> done);
+  void copy_object(CopyRequest request, Callback<CopyResult> done) override;
   /// DeleteObjects for up to 1,000 keys; per-key failures are in the result, not an error.
   void delete_objects(std::string bucket, std::vector<std::string> keys,
-                      Callback<DeleteResult> done);
+                      Callback<DeleteResult> done) override;
   /// CreateBucket (PUT /bucket); a bucket this account already owns counts as created.
   /// For tests, tools and the demo seeder: the migration itself never creates buckets.
   void create_bucket(std::string bucket, Callback<Ok> done);

@@ -1,0 +1,43 @@
+// The S3 operations the engine uses, as an interface: s3::Client speaks them to a server over
+// the event loop; the engine's unit tests put an in-tree fake behind it (tests/fakes/fake_s3.h)
+// so the Copier's and ObjectSync's state machines run in milliseconds, with every answer a
+// server can give, in any order.
+//
+// Every operation completes exactly once, through its callback, on the loop's thread; never
+// before the call returns unless the implementation says so (the fake can, to test that the
+// callers cope with it).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "s3/types.h"
+#include "util/result.h"
+
+namespace rehome::s3 {
+
+template <typename T>
+using Callback = std::function<void(Result<T>)>;
+
+class Api {
+ public:
+  virtual ~Api() = default;
+
+  /// ListObjectsV2 with encoding-type=url; keys in the page are decoded.
+  virtual void list_objects_v2(ListRequest request, Callback<ListPage> done) = 0;
+  /// HeadObject: kNotFound when the key does not exist.
+  virtual void head_object(std::string bucket, std::string key, Callback<ObjectInfo> done) = 0;
+  /// GetObject, streamed to request.body_sink when set.
+  virtual void get_object(GetRequest request, Callback<GetResult> done) = 0;
+  /// PutObject with Content-MD5; returns the stored object's ETag and size.
+  virtual void put_object(PutRequest request, Callback<ObjectInfo> done) = 0;
+  /// Server-side CopyObject (metadata and content type preserved). A 200 with an <Error> body,
+  /// or without an ETag, completes with an error.
+  virtual void copy_object(CopyRequest request, Callback<CopyResult> done) = 0;
+  /// DeleteObjects for up to 1,000 keys; per-key failures are in the result, not an error.
+  virtual void delete_objects(std::string bucket, std::vector<std::string> keys,
+                              Callback<DeleteResult> done) = 0;
+};
+
+}  // namespace rehome::s3

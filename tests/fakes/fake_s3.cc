@@ -1,0 +1,245 @@
+#include "fake_s3.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "util/crypto.h"
+
+namespace rehome::fakes {
+
+namespace {
+
+Error http_error(ErrorKind kind, long status, const char* code, const std::string& key) {
+  Error e = Error::of(kind, fmt::format("{}: {} {}", key, status, code), code);
+  e.http_status = status;
+  return e;
+}
+
+}  // namespace
+
+Error not_found(const std::string& key) {
+  return http_error(ErrorKind::kNotFound, 404, "NoSuchKey", key);
+}
+Error access_denied(const std::string& key) {
+  return http_error(ErrorKind::kAccessDenied, 403, "AccessDenied", key);
+}
+Error precondition_failed(const std::string& key) {
+  return http_error(ErrorKind::kPreconditionFailed, 412, "PreconditionFailed", key);
+}
+Error throttled(const std::string& key) {
+  return http_error(ErrorKind::kThrottled, 503, "SlowDown", key);
+}
+
+void FakeS3::put(const std::string& bucket, const std::string& key, std::string body,
+                 std::optional<std::string> etag) {
+  Object o;
+  o.etag = etag ? *etag : to_hex(md5(body));
+  o.body = std::move(body);
+  o.content_type = "image/png";
+  buckets_[bucket][key] = std::move(o);
+}
+
+std::optional<FakeS3::Object> FakeS3::object(const std::string& bucket,
+                                             const std::string& key) const {
+  auto b = buckets_.find(bucket);
+  if (b == buckets_.end()) return std::nullopt;
+  auto o = b->second.find(key);
+  if (o == b->second.end()) return std::nullopt;
+  return o->second;
+}
+
+void FakeS3::remove(const std::string& bucket, const std::string& key) {
+  buckets_[bucket].erase(key);
+}
+
+std::vector<std::string> FakeS3::keys(const std::string& bucket) const {
+  std::vector<std::string> out;
+  if (auto b = buckets_.find(bucket); b != buckets_.end()) {
+    for (const auto& [key, object] : b->second) out.push_back(key);
+  }
+  return out;
+}
+
+void FakeS3::fail(Op op, const std::string& key, Error error, int times) {
+  faults_.push_back(Fault{op, key, std::move(error), times});
+}
+
+void FakeS3::before(Op op, std::function<void(const std::string& key)> hook) {
+  hooks_.emplace(op, std::move(hook));
+}
+
+void FakeS3::hold(const std::string& key) { holding_[key] = true; }
+
+void FakeS3::release(const std::string& key) {
+  holding_.erase(key);
+  std::vector<std::function<void()>> ready;
+  auto it = held_.begin();
+  while (it != held_.end()) {
+    if (it->first == key) {
+      ready.push_back(std::move(it->second));
+      it = held_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& answer : ready) deliver("", std::move(answer));
+}
+
+void FakeS3::release_all() {
+  holding_.clear();
+  auto held = std::move(held_);
+  held_.clear();
+  for (auto& [key, answer] : held) deliver("", std::move(answer));
+}
+
+std::size_t FakeS3::held() const { return held_.size(); }
+
+std::size_t FakeS3::calls(Op op) const {
+  auto it = calls_.find(op);
+  return it == calls_.end() ? 0 : it->second;
+}
+
+std::optional<Error> FakeS3::take_fault(Op op, const std::string& key) {
+  ++calls_[op];
+  for (auto it = faults_.begin(); it != faults_.end(); ++it) {
+    if (it->op == op && it->key == key) {
+      Error e = it->error;
+      if (--it->times <= 0) faults_.erase(it);
+      return e;
+    }
+  }
+  return std::nullopt;
+}
+
+void FakeS3::run_hooks(Op op, const std::string& key) {
+  auto [first, last] = hooks_.equal_range(op);
+  // Copied first: a hook may add hooks.
+  std::vector<std::function<void(const std::string&)>> hooks;
+  for (auto it = first; it != last; ++it) hooks.push_back(it->second);
+  for (auto& hook : hooks) hook(key);
+}
+
+void FakeS3::deliver(const std::string& key, std::function<void()> answer) {
+  if (!key.empty() && holding_.contains(key)) {
+    held_.emplace_back(key, std::move(answer));
+  } else if (loop_ != nullptr) {
+    loop_->after(std::chrono::milliseconds(0), std::move(answer));
+  } else {
+    answer();
+  }
+}
+
+s3::ObjectInfo FakeS3::info(const std::string& key, const Object& object) const {
+  s3::ObjectInfo out;
+  out.key = key;
+  out.etag = object.etag;
+  out.size = static_cast<std::int64_t>(object.body.size());
+  out.last_modified = "2026-12-03T00:00:00.000Z";
+  out.content_type = object.content_type;
+  return out;
+}
+
+void FakeS3::list_objects_v2(s3::ListRequest request, s3::Callback<s3::ListPage> done) {
+  run_hooks(Op::kList, request.prefix);
+  if (auto e = take_fault(Op::kList, request.prefix)) {
+    return deliver(request.prefix, [done, e = *e] { done(e); });
+  }
+  s3::ListPage page;
+  const std::string& after =
+      request.continuation_token.empty() ? request.start_after : request.continuation_token;
+  const auto& bucket = buckets_[request.bucket];
+  for (auto it = bucket.upper_bound(after); it != bucket.end(); ++it) {
+    if (!it->first.starts_with(request.prefix)) {
+      if (it->first > request.prefix) break;  // Past every key under the prefix.
+      continue;
+    }
+    if (static_cast<int>(page.objects.size()) == request.max_keys) {
+      page.truncated = true;
+      page.next_continuation_token = page.objects.back().key;
+      break;
+    }
+    page.objects.push_back(info(it->first, it->second));
+  }
+  deliver(request.prefix, [done, page = std::move(page)] { done(page); });
+}
+
+void FakeS3::head_object(std::string bucket, std::string key, s3::Callback<s3::ObjectInfo> done) {
+  run_hooks(Op::kHead, key);
+  if (auto e = take_fault(Op::kHead, key)) return deliver(key, [done, e = *e] { done(e); });
+  auto o = object(bucket, key);
+  if (!o) return deliver(key, [done, key] { done(not_found(key)); });
+  deliver(key, [done, i = info(key, *o)] { done(i); });
+}
+
+void FakeS3::get_object(s3::GetRequest request, s3::Callback<s3::GetResult> done) {
+  run_hooks(Op::kGet, request.key);
+  const std::string key = request.key;
+  if (auto e = take_fault(Op::kGet, key)) return deliver(key, [done, e = *e] { done(e); });
+  auto o = object(request.bucket, key);
+  if (!o) return deliver(key, [done, key] { done(not_found(key)); });
+  s3::GetResult result;
+  result.info = info(key, *o);
+  if (request.body_sink) {
+    request.body_sink(o->body);
+  } else {
+    result.body = o->body;
+  }
+  deliver(key, [done, result = std::move(result)] { done(result); });
+}
+
+void FakeS3::put_object(s3::PutRequest request, s3::Callback<s3::ObjectInfo> done) {
+  run_hooks(Op::kPut, request.key);
+  const std::string key = request.key;
+  if (auto e = take_fault(Op::kPut, key)) return deliver(key, [done, e = *e] { done(e); });
+  const bool exists = object(request.bucket, key).has_value();
+  if (request.if_none_match && exists && dialect.honours_if_none_match) {
+    return deliver(key, [done, key] { done(precondition_failed(key)); });
+  }
+  if (!request.content_md5_base64.empty() &&
+      request.content_md5_base64 != base64_encode(md5(request.body))) {
+    Error e = http_error(ErrorKind::kPermanent, 400, "BadDigest", key);
+    return deliver(key, [done, e] { done(e); });
+  }
+  if (exists) ++overwrites_;
+  put(request.bucket, key, std::move(request.body));
+  buckets_[request.bucket][key].content_type = request.content_type;
+  deliver(key, [done, i = info(key, *object(request.bucket, key))] { done(i); });
+}
+
+void FakeS3::copy_object(s3::CopyRequest request, s3::Callback<s3::CopyResult> done) {
+  run_hooks(Op::kCopy, request.key);
+  const std::string key = request.key;
+  if (auto e = take_fault(Op::kCopy, key)) return deliver(key, [done, e = *e] { done(e); });
+  auto source = object(request.source_bucket, request.source_key);
+  if (!source) return deliver(key, [done, s = request.source_key] { done(not_found(s)); });
+  const bool exists = object(request.bucket, key).has_value();
+  if ((request.if_none_match && exists && dialect.honours_if_none_match) ||
+      (!request.source_if_match.empty() && request.source_if_match != source->etag &&
+       dialect.honours_copy_source_if_match)) {
+    return deliver(key, [done, key] { done(precondition_failed(key)); });
+  }
+  if (exists) ++overwrites_;
+  Object copy = *source;
+  if (copy_etag) copy.etag = copy_etag(*source);
+  buckets_[request.bucket][key] = copy;
+  s3::CopyResult result;
+  result.etag = copy.etag;
+  deliver(key, [done, result] { done(result); });
+}
+
+void FakeS3::delete_objects(std::string bucket, std::vector<std::string> keys,
+                            s3::Callback<s3::DeleteResult> done) {
+  const std::string first = keys.empty() ? std::string() : keys.front();
+  run_hooks(Op::kDelete, first);
+  if (auto e = take_fault(Op::kDelete, first)) return deliver(first, [done, e = *e] { done(e); });
+  s3::DeleteResult result;
+  for (auto& key : keys) {
+    buckets_[bucket].erase(key);
+    result.deleted.push_back(std::move(key));
+  }
+  deliver(first, [done, result = std::move(result)] { done(result); });
+}
+
+}  // namespace rehome::fakes

@@ -1,0 +1,108 @@
+// An S3 server in memory, for the engine's unit tests (never for the integration suites, which
+// run on radosgw and s3rver). Buckets hold objects in byte order; listings honour prefix,
+// start-after, continuation and max-keys; writes honour If-None-Match and copies
+// x-amz-copy-source-if-match unless the dialect says otherwise (radosgw ignores both). Tests
+// script what real servers do now and then: a fault on one call, a change to the world just
+// before an operation, answers held back and released in another order.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "http/loop.h"
+#include "s3/api.h"
+
+namespace rehome::fakes {
+
+class FakeS3 final : public s3::Api {
+ public:
+  enum class Op { kList, kHead, kGet, kPut, kCopy, kDelete };
+
+  struct Object {
+    std::string body;
+    std::string etag;  ///< Without quotes.
+    std::string content_type;
+  };
+
+  /// What differs between servers.
+  struct Dialect {
+    bool honours_if_none_match = true;         ///< AWS yes; radosgw and s3rver no.
+    bool honours_copy_source_if_match = true;  ///< AWS yes; radosgw ignores it on CopyObject.
+  };
+
+  /// With a loop, every answer arrives from a zero-delay timer on it, as a server's would;
+  /// without one, the callback runs before the call returns (callers must cope with both).
+  explicit FakeS3(http::Loop* loop = nullptr) : loop_(loop) {}
+
+  /// Stores an object; its ETag is the body's MD5 unless given (a multipart "abc-2", say).
+  void put(const std::string& bucket, const std::string& key, std::string body,
+           std::optional<std::string> etag = std::nullopt);
+  std::optional<Object> object(const std::string& bucket, const std::string& key) const;
+  void remove(const std::string& bucket, const std::string& key);
+  /// Every key of the bucket, in byte order.
+  std::vector<std::string> keys(const std::string& bucket) const;
+
+  /// The next `times` calls of `op` naming `key` fail with `error`. A call names: its prefix
+  /// (kList), its key (kHead, kGet), its destination key (kPut, kCopy), its first key (kDelete).
+  void fail(Op op, const std::string& key, Error error, int times = 1);
+  /// Runs just before every call of `op` is applied, with the key it names: a test changes the
+  /// world under the caller here.
+  void before(Op op, std::function<void(const std::string& key)> hook);
+  /// Answers to calls naming `key` wait until release() (or release_all()).
+  void hold(const std::string& key);
+  void release(const std::string& key);
+  void release_all();
+  std::size_t held() const;
+
+  /// Calls of `op` so far (all keys).
+  std::size_t calls(Op op) const;
+  /// Writes (PUT and COPY) that replaced an existing object.
+  std::size_t overwrites() const { return overwrites_; }
+
+  Dialect dialect;
+  /// The ETag a server-side copy gets; by default the source's (a multipart source's copy
+  /// gets a new single-part ETag on AWS: a test sets that here).
+  std::function<std::string(const Object& source)> copy_etag;
+
+  void list_objects_v2(s3::ListRequest request, s3::Callback<s3::ListPage> done) override;
+  void head_object(std::string bucket, std::string key, s3::Callback<s3::ObjectInfo> done) override;
+  void get_object(s3::GetRequest request, s3::Callback<s3::GetResult> done) override;
+  void put_object(s3::PutRequest request, s3::Callback<s3::ObjectInfo> done) override;
+  void copy_object(s3::CopyRequest request, s3::Callback<s3::CopyResult> done) override;
+  void delete_objects(std::string bucket, std::vector<std::string> keys,
+                      s3::Callback<s3::DeleteResult> done) override;
+
+ private:
+  struct Fault {
+    Op op;
+    std::string key;
+    Error error;
+    int times;
+  };
+  std::optional<Error> take_fault(Op op, const std::string& key);
+  void run_hooks(Op op, const std::string& key);
+  /// Delivers `answer` now, later on the loop, or when `key` is released.
+  void deliver(const std::string& key, std::function<void()> answer);
+  s3::ObjectInfo info(const std::string& key, const Object& object) const;
+
+  http::Loop* loop_;
+  std::map<std::string, std::map<std::string, Object>> buckets_;
+  std::vector<Fault> faults_;
+  std::multimap<Op, std::function<void(const std::string&)>> hooks_;
+  std::map<std::string, bool> holding_;
+  std::vector<std::pair<std::string, std::function<void()>>> held_;
+  std::map<Op, std::size_t> calls_;
+  std::size_t overwrites_ = 0;
+};
+
+/// Errors as a server words them, for scripting faults.
+Error not_found(const std::string& key);
+Error access_denied(const std::string& key);
+Error precondition_failed(const std::string& key);
+Error throttled(const std::string& key);
+
+}  // namespace rehome::fakes
