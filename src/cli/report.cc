@@ -10,6 +10,9 @@
 
 namespace rehome::cli {
 
+using engine::Command;
+using engine::Outcome;
+
 namespace {
 
 Error report_error(const std::string& path, const char* what) {
@@ -55,12 +58,13 @@ Status write_report(const std::string& path, const std::string& text) {
 
 void print_summary(const engine::Summary& s) {
   std::FILE* out = stdout;
-  fmt::print(out, "rehome {}: {} in {:.1f}s\n", s.command, s.outcome, s.seconds);
-  if (s.command == "run") {
+  fmt::print(out, "rehome {}: {} in {:.1f}s\n", to_string(s.command), to_string(s.outcome),
+             s.seconds);
+  if (s.command == Command::kRun) {
     if (s.objects_seconds > 0) {
       fmt::print(out, "  time: objects {:.1f}s, rows {:.1f}s\n", s.objects_seconds, s.rows_seconds);
     }
-    if (s.outcome == "complete" && s.objects_copied == 0 && s.rows_rewritten == 0) {
+    if (s.outcome == Outcome::kComplete && s.objects_copied == 0 && s.rows_rewritten == 0) {
       fmt::print(out,
                  "  nothing to do: every legacy object has its twin and every row is rewritten\n");
     }
@@ -78,7 +82,7 @@ void print_summary(const engine::Summary& s) {
         "{} production, left alone: {} null, {} empty, {} other\n",
         s.rows_rewritten, s.rows_pending, s.rows_conflict, s.rows_broken, s.rows_failed,
         s.rows_production, s.rows_null, s.rows_empty, s.rows_other);
-  } else if (s.command == "plan") {
+  } else if (s.command == Command::kPlan) {
     fmt::print(out,
                "  rows to rewrite: {}; objects to copy: {}; already copied: {}; unreferenced "
                "objects: {}\n",
@@ -89,13 +93,13 @@ void print_summary(const engine::Summary& s) {
         "rows already production: {}\n",
         s.objects_conflict, s.rows_broken, s.rows_null, s.rows_empty, s.rows_other,
         s.rows_production);
-  } else if (s.command == "verify") {
+  } else if (s.command == Command::kVerify) {
     fmt::print(out,
                "  rows naming a missing object: {}; rows still legacy: {} ({} broken references); "
                "conflicts: {}; legacy objects still present: {}\n",
                s.rows_dangling, s.rows_pending, s.rows_broken, s.objects_conflict,
                s.legacy_objects_present);
-  } else if (s.command == "cleanup") {
+  } else if (s.command == Command::kCleanup) {
     fmt::print(out, "  legacy objects deleted: {}; kept (not yet safe): {}\n", s.objects_deleted,
                s.objects_kept);
   }

@@ -19,7 +19,7 @@ struct Audit {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
   Summary fail(const Error& error) {
-    summary.outcome = "failed";
+    summary.outcome = Outcome::kFailed;
     summary.error = error.message;
     return done();
   }
@@ -82,7 +82,7 @@ Status prepare(const JobConfig& config, pg::Connection& db, Summary& summary) {
 
 Summary plan(const JobConfig& config, const CommandHooks&) {
   Audit a{config, {}};
-  a.summary.command = "plan";
+  a.summary.command = Command::kPlan;
   auto db = connect_database(config);
   if (!db) return a.fail(db.error());
   if (auto st = prepare(config, *db, a.summary); !st) return a.fail(st.error());
@@ -109,13 +109,13 @@ Summary plan(const JobConfig& config, const CommandHooks&) {
   a.summary.rows_broken = count(*r, 0);
   a.summary.rows_conflict = count(*r, 1);
   a.summary.objects_unreferenced = count(*r, 2);
-  a.summary.outcome = "complete";
+  a.summary.outcome = Outcome::kComplete;
   return a.done();
 }
 
 Summary verify(const JobConfig& config, const CommandHooks&) {
   Audit a{config, {}};
-  a.summary.command = "verify";
+  a.summary.command = Command::kVerify;
   auto db = connect_database(config);
   if (!db) return a.fail(db.error());
   if (auto st = prepare(config, *db, a.summary); !st) return a.fail(st.error());
@@ -151,7 +151,7 @@ Summary verify(const JobConfig& config, const CommandHooks&) {
     a.summary.note_problem(
         fmt::format("rows naming a missing object (first 20): {}", r->text(0, 2)));
   }
-  a.summary.outcome = a.summary.rows_dangling == 0 ? "complete" : "incomplete";
+  a.summary.outcome = a.summary.rows_dangling == 0 ? Outcome::kComplete : Outcome::kIncomplete;
   return a.done();
 }
 

@@ -73,30 +73,31 @@ Result<std::vector<std::string>> safe_to_delete(pg::Connection& db, const JobCon
 Summary cleanup(const JobConfig& config, const CleanupOptions& options, const CommandHooks& hooks) {
   const auto started = std::chrono::steady_clock::now();
   Summary summary;
-  summary.command = "cleanup";
-  auto finish = [&](std::string outcome, std::string error = {}) {
-    summary.outcome = std::move(outcome);
+  summary.command = Command::kCleanup;
+  auto finish = [&](Outcome outcome, std::string error = {}) {
+    summary.outcome = outcome;
     summary.error = std::move(error);
     summary.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     return summary;
   };
   auto db = connect_database(config);
-  if (!db) return finish("failed", db.error().message);
+  if (!db) return finish(Outcome::kFailed, db.error().message);
   StateStore state(*db, config.state_schema, job_name(config));
   RowStore rows(*db, config, state);
-  if (auto st = rows.check_table(); !st) return finish("failed", st.error().message);
+  if (auto st = rows.check_table(); !st) return finish(Outcome::kFailed, st.error().message);
   auto exists = state.exists();
-  if (!exists) return finish("failed", exists.error().message);
+  if (!exists) return finish(Outcome::kFailed, exists.error().message);
   Result<bool> found = *exists ? state.find_job() : Result<bool>(false);
-  if (!found) return finish("failed", found.error().message);
+  if (!found) return finish(Outcome::kFailed, found.error().message);
   if (!*found) {
-    return finish("failed", fmt::format("no rehome records of this job in schema {}: run `rehome "
-                                        "run` first; cleanup deletes only what a run has copied",
-                                        config.state_schema));
+    return finish(Outcome::kFailed,
+                  fmt::format("no rehome records of this job in schema {}: run `rehome "
+                              "run` first; cleanup deletes only what a run has copied",
+                              config.state_schema));
   }
   S3Services s3(config);
-  if (auto st = s3.check_access(config); !st) return finish("failed", st.error().message);
+  if (auto st = s3.check_access(config); !st) return finish(Outcome::kFailed, st.error().message);
 
   const KeyMap map(config.legacy.prefix, config.production.prefix);
   Lister legacy(s3.legacy, config.legacy.bucket, config.legacy.prefix, "", [] {});
@@ -166,9 +167,9 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options, const Co
   }
   if (!fatal && !hooks.stop_requested()) delete_batch();
   s3.count_requests(summary);
-  if (fatal) return finish("failed", fatal->message);
-  if (hooks.stop_requested()) return finish("interrupted");
-  return finish("complete");
+  if (fatal) return finish(Outcome::kFailed, fatal->message);
+  if (hooks.stop_requested()) return finish(Outcome::kInterrupted);
+  return finish(Outcome::kComplete);
 }
 
 }  // namespace rehome::engine

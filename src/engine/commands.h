@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "engine/config.h"
+#include "engine/exit_status.h"
 #include "engine/summary.h"
 
 namespace rehome::engine {
@@ -34,17 +35,5 @@ struct CleanupOptions {
 /// Deletes legacy objects that production holds identically, that no row names (checked just
 /// before deleting) and whose last reference was rewritten at least `grace` ago.
 Summary cleanup(const JobConfig& config, const CleanupOptions& options, const CommandHooks& hooks);
-
-/// Exit statuses (documented in README.md):
-inline constexpr int kExitOk = 0;      ///< Everything done / clean.
-inline constexpr int kExitFailed = 1;  ///< A fatal error stopped the command.
-inline constexpr int kExitUsage = 2;   ///< Bad flags or configuration.
-inline constexpr int kExitIncomplete =
-    3;  ///< Finished, but conflicts, broken references or failures remain.
-inline constexpr int kExitDangling = 4;  ///< verify: a row names an object that does not exist.
-inline constexpr int kExitInterrupted = 130;  ///< Stopped by SIGINT/SIGTERM; rerun to finish.
-
-/// The exit status a summary calls for.
-int exit_status(const Summary& summary);
 
 }  // namespace rehome::engine

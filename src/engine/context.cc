@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "engine/db_retry.h"
+#include "pg/retry.h"
 
 namespace rehome::engine {
 
@@ -42,7 +42,7 @@ Status settle_and_record(Context& ctx, const std::vector<std::string>& keys) {
   while (waiting > 0) ctx.loop.run();
   if (fatal) return *fatal;
   // An upsert of the same values: replaying it after an in-doubt commit is harmless.
-  return retry_db(
+  return pg::retry_db(
       ctx.state.db(), [&] { return ctx.state.record(records, {}); },
       /*replay_in_doubt=*/true);
 }

@@ -4,10 +4,10 @@
 
 #include <fmt/format.h>
 
-#include "engine/db_retry.h"
 #include "engine/key_map.h"
 #include "engine/range_planner.h"
 #include "engine/range_split.h"
+#include "pg/retry.h"
 #include "util/failpoint.h"
 
 namespace rehome::engine {
@@ -197,7 +197,7 @@ bool ObjectSync::split_busiest_lane() {
   std::string point = std::move(split->point);
   const int number = next_range_number_++;
   // The same statement replayed after an in-doubt commit is a no-op (state_store.h).
-  Status st = retry_db(
+  Status st = pg::retry_db(
       ctx_.state.db(),
       [&] { return ctx_.state.split_range(donor.progress.number, last, point, number); },
       /*replay_in_doubt=*/true);

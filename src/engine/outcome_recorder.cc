@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "engine/db_retry.h"
+#include "pg/retry.h"
 #include "util/failpoint.h"
 
 namespace rehome::engine {
@@ -26,7 +26,7 @@ Result<std::unique_ptr<OutcomeRecorder>> OutcomeRecorder::open(const JobConfig& 
       new OutcomeRecorder(std::move(db.value()), config, job, max_waiting));
   // The job is registered (ensure_schema) before objects are worked; a missing one is a bug,
   // but better said than recorded under an empty job id.
-  Status found = retry_db(recorder->db_, [&]() -> Status {
+  Status found = pg::retry_db(recorder->db_, [&]() -> Status {
     auto r = recorder->state_.find_job();
     if (!r) return r.error();
     if (!*r) {
@@ -94,7 +94,7 @@ void OutcomeRecorder::work() {
     // An upsert of the same values, watermarks only moving forward: replaying it after an
     // in-doubt commit is harmless. The pauses of retry_db block this thread only; the loop
     // goes on until max_waiting batches pile up behind it.
-    Status st = retry_db(
+    Status st = pg::retry_db(
         db_, [&] { return state_.record(batch.records, batch.marks, batch.listing_complete); },
         /*replay_in_doubt=*/true);
     if (st) failpoint("after-recording-outcomes");

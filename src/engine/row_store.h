@@ -31,7 +31,7 @@ struct PathCounts {
 struct PendingRow {
   std::int64_t id = 0;
   std::string path;
-  std::string state;  ///< "" when rehome has no record of the object.
+  std::optional<ObjectState> state;  ///< nullopt when rehome has no record of the object.
   bool recorded_this_run = false;
 };
 

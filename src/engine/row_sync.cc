@@ -7,8 +7,8 @@
 
 #include <fmt/format.h>
 
-#include "engine/db_retry.h"
 #include "engine/services.h"
+#include "pg/retry.h"
 
 namespace rehome::engine {
 
@@ -28,17 +28,40 @@ namespace {
 // The rewrite of one range, with the connection's reconnect-and-retry.
 Result<FlipResult> flip_with_retry(pg::Connection& db, RowStore& rows, std::int64_t lo,
                                    std::int64_t hi) {
-  Result<FlipResult> flipped = FlipResult{};
-  Status st = retry_db(db, [&]() -> Status {
-    flipped = rows.flip_range(lo, hi);
-    if (!flipped) return flipped.error();
-    return Ok{};
-  });
-  if (!st) return st.error();
-  return flipped;
+  return pg::retry_db_value<FlipResult>(db, [&] { return rows.flip_range(lo, hi); });
 }
 
 }  // namespace
+
+PendingVerdict judge_pending(const std::vector<PendingRow>& rows, int round) {
+  PendingVerdict verdict;
+  if (round == 0) {
+    for (const auto& row : rows) {
+      // Unseen objects, and objects an earlier run found missing or failing, get a fresh look.
+      const bool stale =
+          !row.state ||
+          ((row.state == ObjectState::kMissing || row.state == ObjectState::kFailed) &&
+           !row.recorded_this_run);
+      if (stale) verdict.to_settle.push_back(row.path);
+    }
+    std::sort(verdict.to_settle.begin(), verdict.to_settle.end());
+    verdict.to_settle.erase(std::unique(verdict.to_settle.begin(), verdict.to_settle.end()),
+                            verdict.to_settle.end());
+    if (!verdict.to_settle.empty()) return verdict;
+  }
+  for (const auto& row : rows) {
+    if (row.state == ObjectState::kConflict) {
+      ++verdict.conflict;
+    } else if (row.state == ObjectState::kMissing) {
+      ++verdict.broken;
+      verdict.broken_rows.push_back(row);
+    } else {
+      // Failed, never recorded, or copied but the row changed under the rewrite.
+      ++verdict.failed;
+    }
+  }
+  return verdict;
+}
 
 RowSync::RowSync(Context& context, RowStore& rows) : ctx_(context), rows_(rows) {}
 
@@ -65,30 +88,18 @@ Status RowSync::open_workers() {
 }
 
 Result<std::int64_t> RowSync::next_range_end(std::int64_t lo, std::int64_t max) {
-  Result<std::optional<std::int64_t>> end = std::optional<std::int64_t>{};
-  if (auto st = retry_db(ctx_.state.db(),
-                         [&]() -> Status {
-                           end = rows_.range_end_after(lo, ctx_.config.row_range);
-                           if (!end) return end.error();
-                           return Ok{};
-                         });
-      !st) {
-    return st.error();
-  }
+  auto end = pg::retry_db_value<std::optional<std::int64_t>>(
+      ctx_.state.db(), [&] { return rows_.range_end_after(lo, ctx_.config.row_range); });
+  if (!end) return end.error();
   return end->has_value() ? std::min(**end, max) : max;
 }
 
 Status RowSync::run(const std::string& run_started) {
-  Result<IdBounds> bounds = IdBounds{};
-  if (auto st = retry_db(ctx_.state.db(),
-                         [&]() -> Status {
-                           bounds = rows_.id_bounds();
-                           if (!bounds) return bounds.error();
-                           return Ok{};
-                         });
-      !st) {
-    return st;
-  }
+  auto id_bounds = [&] {
+    return pg::retry_db_value<IdBounds>(ctx_.state.db(), [&] { return rows_.id_bounds(); });
+  };
+  auto bounds = id_bounds();
+  if (!bounds) return bounds.error();
   if (bounds->empty) return Ok{};
   if (auto st = open_workers(); !st) return st;
 
@@ -146,7 +157,7 @@ Status RowSync::run(const std::string& run_started) {
     if (failed) return *failed;
     if (ctx_.stop_requested()) return Ok{};
     // The application may have added rows while we worked: go on until the end stays put.
-    auto again = rows_.id_bounds();
+    auto again = id_bounds();
     if (!again) return again.error();
     if (again->empty || again->max <= max) return Ok{};
     max = again->max;
@@ -168,42 +179,23 @@ Status RowSync::settle_range(std::int64_t lo, std::int64_t hi, FlipResult flippe
   // The common case: every legacy row of the range was rewritten, nothing to look up.
   if (flipped.legacy_rows >= 0 && flipped.legacy_rows <= flipped.rewritten) return Ok{};
 
-  Result<std::vector<PendingRow>> pending = std::vector<PendingRow>{};
-  if (auto st = retry_db(ctx_.state.db(),
-                         [&]() -> Status {
-                           pending = rows_.pending_in_range(lo, hi, run_started);
-                           if (!pending) return pending.error();
-                           return Ok{};
-                         });
-      !st) {
-    return st;
-  }
-  std::vector<std::string> unknown;
-  for (const auto& row : *pending) {
-    // Unseen objects, and objects an earlier run found missing or failing, get a fresh look.
-    bool stale = row.state.empty() ||
-                 ((row.state == "missing" || row.state == "failed") && !row.recorded_this_run);
-    if (stale) unknown.push_back(row.path);
-  }
-  if (round == 0 && !unknown.empty()) {
-    std::sort(unknown.begin(), unknown.end());
-    unknown.erase(std::unique(unknown.begin(), unknown.end()), unknown.end());
-    if (auto st = settle_and_record(ctx_, unknown); !st) return st;
+  auto pending = pg::retry_db_value<std::vector<PendingRow>>(
+      ctx_.state.db(), [&] { return rows_.pending_in_range(lo, hi, run_started); });
+  if (!pending) return pending.error();
+  PendingVerdict verdict = judge_pending(*pending, round);
+  if (!verdict.to_settle.empty()) {
+    if (auto st = settle_and_record(ctx_, verdict.to_settle); !st) return st;
     auto again = flip_with_retry(ctx_.state.db(), rows_, lo, hi);
     if (!again) return again.error();
-    return settle_range(lo, hi, *again, 1, run_started);
+    return settle_range(lo, hi, *again, round + 1, run_started);
   }
-  for (const auto& row : *pending) {
-    if (row.state == "conflict") {
-      ++ctx_.summary.rows_conflict;
-    } else if (row.state == "missing") {
-      ++ctx_.summary.rows_broken;
-      ctx_.summary.note_problem(
-          fmt::format("broken reference: row {}={} names {} which does not exist in {}",
-                      ctx_.config.id_column, row.id, row.path, ctx_.config.legacy.bucket));
-    } else {
-      ++ctx_.summary.rows_failed;
-    }
+  ctx_.summary.rows_conflict += verdict.conflict;
+  ctx_.summary.rows_broken += verdict.broken;
+  ctx_.summary.rows_failed += verdict.failed;
+  for (const PendingRow& row : verdict.broken_rows) {
+    ctx_.summary.note_problem(
+        fmt::format("broken reference: row {}={} names {} which does not exist in {}",
+                    ctx_.config.id_column, row.id, row.path, ctx_.config.legacy.bucket));
   }
   return Ok{};
 }

@@ -20,6 +20,21 @@
 
 namespace rehome::engine {
 
+/// What the row phase makes of the legacy rows a range's rewrite left behind.
+struct PendingVerdict {
+  /// Objects to look up (and copy) before the range is rewritten once more: those rehome has
+  /// not seen, and those an earlier run found missing or failing. Sorted, each once. Only in
+  /// the first round: what is still pending after the second is reported, not chased.
+  std::vector<std::string> to_settle;
+  std::uint64_t conflict = 0;  ///< Rows whose twin holds other content.
+  std::uint64_t broken = 0;    ///< Rows naming a legacy object that does not exist.
+  std::uint64_t failed = 0;    ///< Rows whose object could not be copied (yet), or changed.
+  std::vector<PendingRow> broken_rows;  ///< For the problem lines.
+};
+
+/// Pure: decides about a range's pending rows in round `round` (0, then 1).
+PendingVerdict judge_pending(const std::vector<PendingRow>& rows, int round);
+
 class RowSync {
  public:
   RowSync(Context& context, RowStore& rows);

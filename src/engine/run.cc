@@ -21,7 +21,7 @@ namespace rehome::engine {
 namespace {
 
 Summary failed(Summary summary, const Error& error) {
-  summary.outcome = "failed";
+  summary.outcome = Outcome::kFailed;
   summary.error = error.message;
   return summary;
 }
@@ -31,7 +31,7 @@ Summary failed(Summary summary, const Error& error) {
 Summary run(const JobConfig& config, const CommandHooks& hooks) {
   const auto started = std::chrono::steady_clock::now();
   Summary summary;
-  summary.command = "run";
+  summary.command = Command::kRun;
   auto finish = [&](Summary s) {
     s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     return s;
@@ -105,23 +105,8 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
   } else {
     return finish(failed(summary, counts.error()));
   }
-  if (hooks.stop_requested()) {
-    summary.outcome = "interrupted";
-  } else if (summary.rows_pending == 0 && summary.objects_failed == 0 &&
-             summary.objects_conflict == 0) {
-    summary.outcome = "complete";
-  } else {
-    summary.outcome = "incomplete";
-  }
+  summary.outcome = run_outcome(summary, hooks.stop_requested());
   return finish(summary);
-}
-
-int exit_status(const Summary& summary) {
-  if (summary.outcome == "failed") return kExitFailed;
-  if (summary.outcome == "interrupted") return kExitInterrupted;
-  if (summary.command == "verify" && summary.rows_dangling > 0) return kExitDangling;
-  if (summary.outcome == "incomplete") return kExitIncomplete;
-  return kExitOk;
 }
 
 }  // namespace rehome::engine

@@ -6,14 +6,37 @@ namespace {
 constexpr std::size_t kMaxProblems = 50;
 }
 
+const char* to_string(Command command) noexcept {
+  switch (command) {
+    case Command::kRun: return "run";
+    case Command::kPlan: return "plan";
+    case Command::kVerify: return "verify";
+    case Command::kCleanup: return "cleanup";
+  }
+  return "unknown";
+}
+
+const char* to_string(Outcome outcome) noexcept {
+  switch (outcome) {
+    case Outcome::kRunning: return "running";
+    case Outcome::kComplete: return "complete";
+    case Outcome::kIncomplete: return "incomplete";
+    case Outcome::kInterrupted: return "interrupted";
+    case Outcome::kFailed: return "failed";
+  }
+  return "unknown";
+}
+
+std::ostream& operator<<(std::ostream& out, Outcome outcome) { return out << to_string(outcome); }
+
 void Summary::note_problem(std::string line) {
   if (problems.size() < kMaxProblems) problems.push_back(std::move(line));
 }
 
 nlohmann::json Summary::to_json() const {
   return {
-      {"command", command},
-      {"outcome", outcome},
+      {"command", to_string(command)},
+      {"outcome", to_string(outcome)},
       {"error", error},
       {"seconds", seconds},
       {"phases", {{"objects_seconds", objects_seconds}, {"rows_seconds", rows_seconds}}},

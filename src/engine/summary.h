@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -10,10 +11,20 @@
 
 namespace rehome::engine {
 
+/// Which command a summary is of.
+enum class Command { kRun, kPlan, kVerify, kCleanup };
+/// How a command ended (kRunning while it runs): decides the exit status (commands.h).
+enum class Outcome { kRunning, kComplete, kIncomplete, kInterrupted, kFailed };
+
+/// "run", "plan"...; "complete", "incomplete"... as printed and in the JSON report.
+const char* to_string(Command command) noexcept;
+const char* to_string(Outcome outcome) noexcept;
+std::ostream& operator<<(std::ostream& out, Outcome outcome);
+
 struct Summary {
-  std::string command;              ///< "run", "plan", "verify", "cleanup"
-  std::string outcome = "running";  ///< complete, incomplete, interrupted, failed
-  std::string error;                ///< The fatal error, when outcome is failed.
+  Command command = Command::kRun;
+  Outcome outcome = Outcome::kRunning;
+  std::string error;  ///< The fatal error, when outcome is kFailed.
 
   // Objects (legacy prefix).
   std::uint64_t objects_listed = 0;

@@ -9,10 +9,10 @@
 #include <string>
 #include <thread>
 
-#include "engine/db_retry.h"
 #include "engine/state_store.h"
 #include "fixture.h"
 #include "pg/connection.h"
+#include "pg/retry.h"
 
 namespace rehome::engine {
 namespace {
@@ -87,7 +87,7 @@ TEST_F(JobLockTest, a_reconnect_takes_the_lock_again_before_anything_else) {
   terminate(old_pid);
   EXPECT_EQ(holder(), "");  // the lock died with the session
 
-  Status st = retry_db(*first_, [&]() -> Status {
+  Status st = pg::retry_db(*first_, [&]() -> Status {
     auto rows = first_->exec("SELECT 1");
     if (!rows) return rows.error();
     return Ok{};
@@ -119,7 +119,7 @@ TEST_F(JobLockTest, a_reconnect_waits_while_another_session_holds_the_job_then_t
     ++succeeded;
     return Ok{};
   };
-  Status waited = retry_db(*first_, select_one, false, 1s);
+  Status waited = pg::retry_db(*first_, select_one, false, 1s);
   ASSERT_FALSE(waited);
   EXPECT_EQ(waited.error().kind, ErrorKind::kTransient);
   EXPECT_NE(waited.error().message.find("the job \"job\"'s lock went with it"), std::string::npos)
@@ -134,7 +134,7 @@ TEST_F(JobLockTest, a_reconnect_waits_while_another_session_holds_the_job_then_t
   // The second process finishes: the first takes the job back on its next reconnect.
   second.reset();
   ASSERT_TRUE(testing::wait_until([&] { return holder().empty(); })) << "the lock stayed held";
-  Status resumed = retry_db(*first_, select_one, false, 10s);
+  Status resumed = pg::retry_db(*first_, select_one, false, 10s);
   ASSERT_TRUE(resumed) << resumed.error().message;
   EXPECT_EQ(succeeded, 1);
   EXPECT_EQ(holder(), std::to_string(first_->backend_pid()));

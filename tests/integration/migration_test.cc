@@ -12,6 +12,8 @@
 namespace rehome::testing {
 namespace {
 
+using engine::Outcome;
+
 class Migration : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -62,7 +64,7 @@ class Migration : public ::testing::Test {
 TEST_F(Migration, rewrites_a_row_only_after_its_twin_exists_with_the_same_content) {
   auto ids = env_->seed_legacy(40);
   auto summary = run();
-  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  ASSERT_EQ(summary.outcome, Outcome::kComplete) << summary.error;
   EXPECT_EQ(summary.objects_copied, 40u);
   EXPECT_EQ(summary.rows_rewritten, 40u);
   for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -75,7 +77,7 @@ TEST_F(Migration, rewrites_a_row_only_after_its_twin_exists_with_the_same_conten
 TEST_F(Migration, copies_unreferenced_legacy_objects_too) {
   env_->put(env_->legacy_bucket(), "image/orphan.png", "orphan");
   auto summary = run();
-  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  ASSERT_EQ(summary.outcome, Outcome::kComplete) << summary.error;
   EXPECT_EQ(env_->get(env_->production_bucket(), "avatar/orphan.png"), "orphan");
 }
 
@@ -130,7 +132,7 @@ TEST_F(Migration, leaves_a_row_the_application_changed_before_the_run) {
   env_->sql("UPDATE avatars SET path = 'avatar/new-upload.png' WHERE id = $1",
             {std::to_string(ids[0])});
   auto summary = run();
-  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  ASSERT_EQ(summary.outcome, Outcome::kComplete) << summary.error;
   EXPECT_EQ(env_->path_of(ids[0]), "avatar/new-upload.png");
   EXPECT_EQ(env_->path_of(ids[1]), production_key(1));
 }
@@ -140,7 +142,7 @@ TEST_F(Migration, never_overwrites_a_different_production_object_and_reports_the
   auto ids = env_->seed_legacy(2);
   env_->put(env_->production_bucket(), production_key(0), "different content");
   auto summary = run();
-  EXPECT_EQ(summary.outcome, "incomplete");
+  EXPECT_EQ(summary.outcome, Outcome::kIncomplete);
   EXPECT_EQ(engine::exit_status(summary), engine::kExitIncomplete);
   EXPECT_EQ(summary.objects_conflict, 1u);
   EXPECT_EQ(summary.rows_conflict, 1u);
@@ -155,7 +157,7 @@ TEST_F(Migration, skips_an_identical_twin_without_copying) {
   auto ids = env_->seed_legacy(1);
   env_->put(env_->production_bucket(), production_key(0), avatar_bytes(0));
   auto summary = run();
-  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  ASSERT_EQ(summary.outcome, Outcome::kComplete) << summary.error;
   EXPECT_EQ(summary.objects_copied, 0u);
   EXPECT_EQ(summary.objects_already_copied, 1u);
   EXPECT_EQ(env_->path_of(ids[0]), production_key(0));
@@ -166,7 +168,7 @@ TEST_F(Migration, leaves_a_broken_reference_alone_and_reports_it) {
   auto ids = env_->seed_legacy(1);
   auto broken = env_->insert_row("image/never-uploaded.png");
   auto summary = run();
-  EXPECT_EQ(summary.outcome, "incomplete");
+  EXPECT_EQ(summary.outcome, Outcome::kIncomplete);
   EXPECT_EQ(summary.rows_broken, 1u);
   EXPECT_EQ(env_->path_of(broken), "image/never-uploaded.png");
   EXPECT_EQ(env_->path_of(ids[0]), production_key(0));
@@ -176,15 +178,15 @@ TEST_F(Migration, leaves_a_broken_reference_alone_and_reports_it) {
 // Promise 5: run deletes nothing; cleanup deletes only what is safe.
 TEST_F(Migration, run_deletes_nothing) {
   env_->seed_legacy(5);
-  ASSERT_EQ(run().outcome, "complete");
+  ASSERT_EQ(run().outcome, Outcome::kComplete);
   for (int i = 0; i < 5; ++i) EXPECT_TRUE(env_->get(env_->legacy_bucket(), legacy_key(i)));
 }
 
 TEST_F(Migration, cleanup_waits_for_the_grace_period) {
   env_->seed_legacy(3);
-  ASSERT_EQ(run().outcome, "complete");
+  ASSERT_EQ(run().outcome, Outcome::kComplete);
   auto summary = engine::cleanup(env_->config(), {std::chrono::hours(24), false}, {});
-  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  ASSERT_EQ(summary.outcome, Outcome::kComplete) << summary.error;
   EXPECT_EQ(summary.objects_deleted, 0u);
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(env_->get(env_->legacy_bucket(), legacy_key(i)));
 }
@@ -193,16 +195,16 @@ TEST_F(Migration, cleanup_deletes_only_copied_unreferenced_objects_after_the_gra
   auto ids = env_->seed_legacy(3);
   env_->put(env_->production_bucket(), "avatar/conflicted.png", "production's own");
   env_->put(env_->legacy_bucket(), "image/conflicted.png", "legacy's own");
-  ASSERT_EQ(run().outcome, "incomplete");
+  ASSERT_EQ(run().outcome, Outcome::kIncomplete);
   // The application points a row back at a legacy key: that object must stay.
   env_->sql("UPDATE avatars SET path = $1 WHERE id = $2", {legacy_key(2), std::to_string(ids[2])});
   auto dry = engine::cleanup(env_->config(), {std::chrono::seconds(0), true}, {});
-  ASSERT_EQ(dry.outcome, "complete") << dry.error;
+  ASSERT_EQ(dry.outcome, Outcome::kComplete) << dry.error;
   EXPECT_EQ(dry.objects_deleted, 2u);
   EXPECT_TRUE(env_->get(env_->legacy_bucket(), legacy_key(0)));
 
   auto summary = engine::cleanup(env_->config(), {std::chrono::seconds(0), false}, {});
-  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  ASSERT_EQ(summary.outcome, Outcome::kComplete) << summary.error;
   EXPECT_EQ(summary.objects_deleted, 2u);
   EXPECT_FALSE(env_->get(env_->legacy_bucket(), legacy_key(0)));
   EXPECT_FALSE(env_->get(env_->legacy_bucket(), legacy_key(1)));
@@ -307,7 +309,7 @@ TEST_F(Migration, idle_lanes_split_the_busiest_range_and_the_cover_stays_exact) 
   config.split_min_keys = 4;
   config.concurrency = 4;
   const auto summary = engine::run(config, {});
-  EXPECT_EQ(summary.outcome, "complete") << summary.error;
+  EXPECT_EQ(summary.outcome, Outcome::kComplete) << summary.error;
   EXPECT_GT(summary.ranges_split, 0u);
   EXPECT_EQ(summary.objects_copied, 80u);
   EXPECT_EQ(summary.objects_listed, 80u) << "a key listed twice or missed";
@@ -372,7 +374,7 @@ TEST_F(Migration, leaves_null_empty_and_foreign_paths_alone_and_counts_them) {
   auto empty_row = env_->insert_row("");
   auto other_row = env_->insert_row("https://cdn.example.com/x.png");
   auto summary = run();
-  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  ASSERT_EQ(summary.outcome, Outcome::kComplete) << summary.error;
   EXPECT_EQ(summary.rows_null, 1u);
   EXPECT_EQ(summary.rows_empty, 1u);
   EXPECT_EQ(summary.rows_other, 1u);
@@ -387,7 +389,7 @@ TEST_F(Migration, plan_counts_without_writing_anything) {
   env_->put(env_->legacy_bucket(), "image/orphan.png", "orphan");
   env_->put(env_->production_bucket(), production_key(0), "different");
   auto summary = engine::plan(env_->config(), {});
-  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  ASSERT_EQ(summary.outcome, Outcome::kComplete) << summary.error;
   EXPECT_EQ(summary.rows_pending, 5u);
   EXPECT_EQ(summary.objects_to_copy, 4u);  // avatars 1-3 and the orphan
   EXPECT_EQ(summary.objects_conflict, 1u);
@@ -399,7 +401,7 @@ TEST_F(Migration, plan_counts_without_writing_anything) {
 
 TEST_F(Migration, verify_fails_when_a_row_names_a_missing_object) {
   env_->seed_legacy(2);
-  ASSERT_EQ(run().outcome, "complete");
+  ASSERT_EQ(run().outcome, Outcome::kComplete);
   env_->insert_row("avatar/ghost.png");
   auto summary = engine::verify(env_->config(), {});
   EXPECT_EQ(summary.rows_dangling, 1u);
@@ -417,7 +419,7 @@ TEST_F(Migration, keys_that_need_encoding_migrate) {
   }
   env_->put(env_->legacy_bucket(), "image/empty.png", "");
   auto summary = run();
-  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  ASSERT_EQ(summary.outcome, Outcome::kComplete) << summary.error;
   for (std::size_t i = 0; i < names.size(); ++i) {
     EXPECT_EQ(env_->path_of(ids[i]), "avatar/" + names[i]);
     EXPECT_EQ(env_->get(env_->production_bucket(), "avatar/" + names[i]), "content of " + names[i]);
@@ -432,7 +434,7 @@ TEST_F(Migration, sparse_keys_are_walked_by_rows_not_by_key_width) {
   env_->sql(
       "INSERT INTO avatars (id, path) VALUES (1, 'image/a.png'), (4000000000000, 'image/b.png')");
   auto summary = run();
-  ASSERT_EQ(summary.outcome, "complete") << summary.error;
+  ASSERT_EQ(summary.outcome, Outcome::kComplete) << summary.error;
   EXPECT_EQ(env_->path_of(1), "avatar/a.png");
   EXPECT_EQ(env_->path_of(4000000000000), "avatar/b.png");
 }
@@ -441,7 +443,7 @@ TEST_F(Migration, several_rows_naming_one_object_all_move) {
   env_->put(env_->legacy_bucket(), "image/shared.png", "shared");
   auto a = env_->insert_row("image/shared.png");
   auto b = env_->insert_row("image/shared.png");
-  ASSERT_EQ(run().outcome, "complete");
+  ASSERT_EQ(run().outcome, Outcome::kComplete);
   EXPECT_EQ(env_->path_of(a), "avatar/shared.png");
   EXPECT_EQ(env_->path_of(b), "avatar/shared.png");
 }
