@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include "pg/retry.h"
-
 namespace rehome::engine {
 
 void count_outcome(Summary& summary, const CopyOutcome& outcome) {
@@ -42,9 +40,7 @@ Status settle_and_record(Context& ctx, const std::vector<std::string>& keys) {
   while (waiting > 0) ctx.loop.run();
   if (fatal) return *fatal;
   // An upsert of the same values: replaying it after an in-doubt commit is harmless.
-  return pg::retry_db(
-      ctx.state.db(), [&] { return ctx.state.record(records, {}); },
-      /*replay_in_doubt=*/true);
+  return ctx.state.record(records);
 }
 
 }  // namespace rehome::engine

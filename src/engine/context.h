@@ -1,5 +1,6 @@
 // The services one run works with, gathered so phases take one argument instead of eight.
-// Everything here is owned by the caller (engine/job.cc) and outlives the phases.
+// Everything here is owned by the caller (engine/run.cc) and outlives the phases. The S3 sides
+// and the job's state are interfaces: the unit tests run the phases on in-tree fakes.
 #pragma once
 
 #include <functional>
@@ -8,7 +9,7 @@
 
 #include "engine/config.h"
 #include "engine/copier.h"
-#include "engine/state_store.h"
+#include "engine/job_state.h"
 #include "engine/summary.h"
 #include "http/loop.h"
 #include "s3/api.h"
@@ -21,7 +22,7 @@ struct Context {
   s3::Api& legacy;
   s3::Api& production;
   Copier& copier;
-  StateStore& state;
+  JobState& state;
   Summary& summary;
   /// True once SIGINT/SIGTERM asked the run to stop: no new work starts, work in flight ends.
   std::function<bool()> stop_requested;

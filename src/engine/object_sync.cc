@@ -7,7 +7,6 @@
 #include "engine/key_map.h"
 #include "engine/range_planner.h"
 #include "engine/range_split.h"
-#include "pg/retry.h"
 #include "util/failpoint.h"
 
 namespace rehome::engine {
@@ -65,9 +64,9 @@ Status ObjectSync::run() {
   if (progress->listing_complete) return Ok{};  // Rows still get their pass; see engine/run.cc.
   if (ctx_.stop_requested()) return Ok{};
   if (auto st = load_or_plan_ranges(*progress); !st) return st;
-  auto recorder = OutcomeRecorder::open(ctx_.config, ctx_.state.job());
-  if (!recorder) return recorder.error();
-  recorder_ = std::move(recorder.value());
+  auto sink = ctx_.state.open_outcome_sink();
+  if (!sink) return sink.error();
+  sink_ = std::move(sink.value());
 
   last_flush_ = Clock::now();
   // A ticker notices SIGINT/SIGTERM, refreshes progress and records outcomes at least every
@@ -85,7 +84,7 @@ Status ObjectSync::run() {
   ctx_.loop.cancel(ticker);
   retire_finished_lanes();
   flush(true);
-  recorder_.reset();  // Its connection closes before the row phase opens its own.
+  sink_.reset();  // Its connection closes before the row phase opens its own.
   if (fatal_) return *fatal_;
   return Ok{};
 }
@@ -196,11 +195,7 @@ bool ObjectSync::split_busiest_lane() {
   const std::string last = donor.progress.range.last;
   std::string point = std::move(split->point);
   const int number = next_range_number_++;
-  // The same statement replayed after an in-doubt commit is a no-op (state_store.h).
-  Status st = pg::retry_db(
-      ctx_.state.db(),
-      [&] { return ctx_.state.split_range(donor.progress.number, last, point, number); },
-      /*replay_in_doubt=*/true);
+  Status st = ctx_.state.split_range(donor.progress.number, last, point, number);
   if (!st) {
     fatal_ = st.error();
     fatal_->message = "splitting a key range of the legacy listing: " + fatal_->message;
@@ -225,8 +220,9 @@ bool ObjectSync::split_busiest_lane() {
 bool ObjectSync::pump_lane(Lane& lane) {
   const std::string& lp = ctx_.config.legacy.prefix;
   const std::string& pp = ctx_.config.production.prefix;
-  const std::size_t window_limit = ctx_.config.concurrency * 4 + 1000;
-  if (lane.listing_done || lane.window.size() >= window_limit) return false;
+  if (lane.listing_done || lane.window.size() >= window_limit(ctx_.config.concurrency)) {
+    return false;
+  }
   Lister& legacy = *lane.legacy;
   Lister& production = *lane.production;
   legacy.prefetch();
@@ -328,12 +324,12 @@ void ObjectSync::flush(bool final) {
   last_flush_ = Clock::now();
   Status st = Ok{};
   if (!pending_.empty() || !marks.empty() || complete) {
-    st = recorder_->submit(OutcomeRecorder::Batch{std::move(pending_), std::move(marks), complete});
+    st = sink_->submit(OutcomeBatch{std::move(pending_), std::move(marks), complete});
     pending_.clear();
     pending_.reserve(ctx_.config.record_batch);
   }
-  if (st && final) st = recorder_->drain();
-  if (st) st = recorder_->status();
+  if (st && final) st = sink_->drain();
+  if (st) st = sink_->status();
   if (!st && !fatal_) {
     fatal_ = st.error();
     fatal_->message = "recording copy outcomes: " + fatal_->message;

@@ -20,9 +20,15 @@
 
 #include "engine/context.h"
 #include "engine/lister.h"
-#include "engine/outcome_recorder.h"
+#include "engine/outcome_sink.h"
 
 namespace rehome::engine {
+
+/// How many objects one range may have started but not yet recorded. Outcomes are recorded in
+/// key order, so one slow object holds back the recording of every later one in its range;
+/// the window lets the range go on copying past it (4 requests' worth per slot of
+/// --concurrency, plus a listing page's worth), and bounds the memory a stuck object can cost.
+constexpr std::size_t window_limit(std::size_t concurrency) { return concurrency * 4 + 1000; }
 
 class ObjectSync {
  public:
@@ -74,7 +80,7 @@ class ObjectSync {
   int next_range_number_ = 0;              // For the range a split makes.
   std::vector<ObjectRecord> pending_;      // Outcomes drained from windows, not yet handed over.
   std::vector<RangeMark> finished_marks_;  // Ranges completed since the last flush.
-  std::unique_ptr<OutcomeRecorder> recorder_;  // While lanes are worked.
+  std::unique_ptr<OutcomeSink> sink_;      // While lanes are worked.
   std::chrono::steady_clock::time_point last_flush_;
   bool stopping_ = false;
   bool pumping_ = false;

@@ -20,21 +20,16 @@
 #include <vector>
 
 #include "engine/config.h"
+#include "engine/outcome_sink.h"
 #include "engine/state_store.h"
 #include "pg/connection.h"
 #include "util/result.h"
 
 namespace rehome::engine {
 
-class OutcomeRecorder {
+class OutcomeRecorder final : public OutcomeSink {
  public:
-  /// What one transaction records: outcomes, the ranges' new watermarks, and whether this is
-  /// the end of the whole listing.
-  struct Batch {
-    std::vector<ObjectRecord> records;
-    std::vector<RangeMark> marks;
-    bool listing_complete = false;
-  };
+  using Batch = OutcomeBatch;
 
   /// Opens the recorder's own connection, finds the job (registered by the caller's
   /// ensure_schema()), and starts the thread. `max_waiting` batches may wait behind the one
@@ -46,19 +41,19 @@ class OutcomeRecorder {
   OutcomeRecorder(const OutcomeRecorder&) = delete;
   OutcomeRecorder& operator=(const OutcomeRecorder&) = delete;
   /// Commits what was handed in (as drain()), then stops the thread.
-  ~OutcomeRecorder();
+  ~OutcomeRecorder() override;
 
   /// Hands a batch over. Blocks while `max_waiting` batches wait: the database is behind, and
   /// S3 work waits for it rather than piling up outcomes in memory. Returns the first failure
   /// of any earlier batch; after one, nothing more is recorded, so no later watermark can
   /// pass outcomes that were lost.
-  Status submit(Batch batch);
+  Status submit(Batch batch) override;
 
   /// Waits until every batch handed in is committed; returns the first failure, if any.
-  Status drain();
+  Status drain() override;
 
   /// The first failure so far, without waiting.
-  Status status() const;
+  Status status() const override;
 
  private:
   OutcomeRecorder(pg::Connection db, const JobConfig& config, const std::string& job,

@@ -63,7 +63,8 @@ PendingVerdict judge_pending(const std::vector<PendingRow>& rows, int round) {
   return verdict;
 }
 
-RowSync::RowSync(Context& context, RowStore& rows) : ctx_(context), rows_(rows) {}
+RowSync::RowSync(Context& context, RowStore& rows, StateStore& store)
+    : ctx_(context), rows_(rows), store_(store) {}
 
 RowSync::~RowSync() = default;
 
@@ -79,7 +80,7 @@ Status RowSync::open_workers() {
           i + 1, ctx_.config.row_workers, e.message);
       return e;
     }
-    auto worker = std::make_unique<Worker>(std::move(db.value()), ctx_.config, ctx_.state.job());
+    auto worker = std::make_unique<Worker>(std::move(db.value()), ctx_.config, store_.job());
     auto found = worker->state.find_job();
     if (!found) return found.error();
     workers_.push_back(std::move(worker));
@@ -89,14 +90,14 @@ Status RowSync::open_workers() {
 
 Result<std::int64_t> RowSync::next_range_end(std::int64_t lo, std::int64_t max) {
   auto end = pg::retry_db_value<std::optional<std::int64_t>>(
-      ctx_.state.db(), [&] { return rows_.range_end_after(lo, ctx_.config.row_range); });
+      store_.db(), [&] { return rows_.range_end_after(lo, ctx_.config.row_range); });
   if (!end) return end.error();
   return end->has_value() ? std::min(**end, max) : max;
 }
 
 Status RowSync::run(const std::string& run_started) {
   auto id_bounds = [&] {
-    return pg::retry_db_value<IdBounds>(ctx_.state.db(), [&] { return rows_.id_bounds(); });
+    return pg::retry_db_value<IdBounds>(store_.db(), [&] { return rows_.id_bounds(); });
   };
   auto bounds = id_bounds();
   if (!bounds) return bounds.error();
@@ -165,7 +166,7 @@ Status RowSync::run(const std::string& run_started) {
 }
 
 Status RowSync::flip_on_main(std::int64_t lo, std::int64_t hi, const std::string& run_started) {
-  auto flipped = flip_with_retry(ctx_.state.db(), rows_, lo, hi);
+  auto flipped = flip_with_retry(store_.db(), rows_, lo, hi);
   if (!flipped) return flipped.error();
   return settle_range(lo, hi, *flipped, 0, run_started);
 }
@@ -180,12 +181,12 @@ Status RowSync::settle_range(std::int64_t lo, std::int64_t hi, FlipResult flippe
   if (flipped.legacy_rows >= 0 && flipped.legacy_rows <= flipped.rewritten) return Ok{};
 
   auto pending = pg::retry_db_value<std::vector<PendingRow>>(
-      ctx_.state.db(), [&] { return rows_.pending_in_range(lo, hi, run_started); });
+      store_.db(), [&] { return rows_.pending_in_range(lo, hi, run_started); });
   if (!pending) return pending.error();
   PendingVerdict verdict = judge_pending(*pending, round);
   if (!verdict.to_settle.empty()) {
     if (auto st = settle_and_record(ctx_, verdict.to_settle); !st) return st;
-    auto again = flip_with_retry(ctx_.state.db(), rows_, lo, hi);
+    auto again = flip_with_retry(store_.db(), rows_, lo, hi);
     if (!again) return again.error();
     return settle_range(lo, hi, *again, round + 1, run_started);
   }

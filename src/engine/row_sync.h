@@ -37,7 +37,9 @@ PendingVerdict judge_pending(const std::vector<PendingRow>& rows, int round);
 
 class RowSync {
  public:
-  RowSync(Context& context, RowStore& rows);
+  /// `store` is the job's bookkeeping on the main connection, which the row phase's own
+  /// statements share.
+  RowSync(Context& context, RowStore& rows, StateStore& store);
   ~RowSync();
 
   /// Walks the key ranges from the smallest key to the largest (and on, while the
@@ -55,6 +57,7 @@ class RowSync {
 
   Context& ctx_;
   RowStore& rows_;
+  StateStore& store_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 

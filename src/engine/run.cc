@@ -55,12 +55,13 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
   Copier copier(s3.legacy, s3.production, config, server_side_copy_possible(config));
   Progress progress(hooks.progress_out, hooks.progress_terminal, summary,
                     [&] { s3.count_requests(summary); });
+  PgJobState job_state(state, config);
   Context ctx{config,
               s3.loop,
               s3.legacy,
               s3.production,
               copier,
-              state,
+              job_state,
               summary,
               hooks.stop_requested,
               [&](const char* phase) { progress.report(phase); }};
@@ -83,7 +84,7 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
   // Phase 2: rows.
   if (!hooks.stop_requested()) {
     const auto rows_started = Clock::now();
-    RowSync row_sync(ctx, rows);
+    RowSync row_sync(ctx, rows, state);
     Status rows_done = row_sync.run(*run_started);
     summary.rows_seconds = seconds_since(rows_started);
     if (auto st = rows_done; !st) {

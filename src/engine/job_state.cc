@@ -1,0 +1,54 @@
+#include "engine/job_state.h"
+
+#include "engine/outcome_recorder.h"
+#include "pg/retry.h"
+
+namespace rehome::engine {
+
+// Reads are retried after a lost connection; so are the writes, each of which is safe to replay
+// after an in-doubt commit (state_store.h says why for each).
+
+Result<JobProgress> PgJobState::progress() {
+  return pg::retry_db_value<JobProgress>(store_.db(), [&] { return store_.progress(); });
+}
+
+Status PgJobState::reset_listing() {
+  return pg::retry_db(
+      store_.db(), [&] { return store_.reset_listing(); }, /*replay_in_doubt=*/true);
+}
+
+Result<std::vector<RangeProgress>> PgJobState::ranges() {
+  return pg::retry_db_value<std::vector<RangeProgress>>(store_.db(),
+                                                        [&] { return store_.ranges(); });
+}
+
+Result<std::vector<RangeProgress>> PgJobState::save_ranges(const std::vector<KeyRange>& plan) {
+  return pg::retry_db_value<std::vector<RangeProgress>>(
+      store_.db(), [&] { return store_.save_ranges(plan); }, /*replay_in_doubt=*/true);
+}
+
+Status PgJobState::split_range(int number, const std::string& last, const std::string& point,
+                               int new_number) {
+  return pg::retry_db(
+      store_.db(), [&] { return store_.split_range(number, last, point, new_number); },
+      /*replay_in_doubt=*/true);
+}
+
+Result<std::vector<ObjectRecord>> PgJobState::records_in_state(
+    const std::vector<ObjectState>& states, const std::string& after, int limit) {
+  return pg::retry_db_value<std::vector<ObjectRecord>>(
+      store_.db(), [&] { return store_.records_in_state(states, after, limit); });
+}
+
+Status PgJobState::record(const std::vector<ObjectRecord>& records) {
+  return pg::retry_db(
+      store_.db(), [&] { return store_.record(records, {}); }, /*replay_in_doubt=*/true);
+}
+
+Result<std::unique_ptr<OutcomeSink>> PgJobState::open_outcome_sink() {
+  auto recorder = OutcomeRecorder::open(config_, store_.job());
+  if (!recorder) return recorder.error();
+  return std::unique_ptr<OutcomeSink>(std::move(recorder.value()));
+}
+
+}  // namespace rehome::engine

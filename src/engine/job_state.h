@@ -1,0 +1,66 @@
+// What the objects phase reads and writes of the job's bookkeeping, as an interface: PgJobState
+// keeps it in rehome's schema in PostgreSQL (retrying what is safe to retry after a lost
+// connection); the unit tests keep it in memory (tests/fakes/fake_job_state.h) to run
+// ObjectSync's merge, window, watermarks and splits in milliseconds.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/config.h"
+#include "engine/key_ranges.h"
+#include "engine/outcome_sink.h"
+#include "engine/state_store.h"
+#include "util/result.h"
+
+namespace rehome::engine {
+
+class JobState {
+ public:
+  virtual ~JobState() = default;
+
+  virtual Result<JobProgress> progress() = 0;
+  /// Forgets the listing's progress and its ranges: the next run lists and plans anew.
+  virtual Status reset_listing() = 0;
+  /// The job's key ranges in key order (empty until a plan is saved).
+  virtual Result<std::vector<RangeProgress>> ranges() = 0;
+  /// Saves a plan unless the job has one, and returns the job's ranges.
+  virtual Result<std::vector<RangeProgress>> save_ranges(const std::vector<KeyRange>& plan) = 0;
+  /// Range `number`, bounded by `last`, ends at `point`; a new range `new_number` covers
+  /// (point, last]. All or nothing; replaying it changes nothing.
+  virtual Status split_range(int number, const std::string& last, const std::string& point,
+                             int new_number) = 0;
+  /// Records whose state is one of `states`, in key order after `after`, at most `limit`.
+  virtual Result<std::vector<ObjectRecord>> records_in_state(const std::vector<ObjectState>& states,
+                                                             const std::string& after,
+                                                             int limit) = 0;
+  /// Records outcomes at once, outside the sink (objects settled by key, a few at a time).
+  virtual Status record(const std::vector<ObjectRecord>& records) = 0;
+  /// Opens the sink for the objects phase's batches; closed (destroyed) before the row phase.
+  virtual Result<std::unique_ptr<OutcomeSink>> open_outcome_sink() = 0;
+};
+
+/// The job's state in PostgreSQL, on the main connection of `store`; the sink is an
+/// OutcomeRecorder with a connection of its own.
+class PgJobState final : public JobState {
+ public:
+  PgJobState(StateStore& store, const JobConfig& config) : store_(store), config_(config) {}
+
+  Result<JobProgress> progress() override;
+  Status reset_listing() override;
+  Result<std::vector<RangeProgress>> ranges() override;
+  Result<std::vector<RangeProgress>> save_ranges(const std::vector<KeyRange>& plan) override;
+  Status split_range(int number, const std::string& last, const std::string& point,
+                     int new_number) override;
+  Result<std::vector<ObjectRecord>> records_in_state(const std::vector<ObjectState>& states,
+                                                     const std::string& after, int limit) override;
+  Status record(const std::vector<ObjectRecord>& records) override;
+  Result<std::unique_ptr<OutcomeSink>> open_outcome_sink() override;
+
+ private:
+  StateStore& store_;
+  const JobConfig& config_;
+};
+
+}  // namespace rehome::engine

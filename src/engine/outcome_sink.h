@@ -1,0 +1,34 @@
+// Where the objects phase hands its outcomes: batches recorded in the order handed in, each
+// with the ranges' watermarks it moves, so a watermark never passes an outcome not yet
+// recorded. OutcomeRecorder commits them to PostgreSQL on a thread of its own; the unit tests
+// record them in memory and check that order.
+#pragma once
+
+#include <vector>
+
+#include "engine/state_store.h"
+#include "util/result.h"
+
+namespace rehome::engine {
+
+/// What one transaction records: outcomes, the ranges' new watermarks, and whether this is the
+/// end of the whole listing.
+struct OutcomeBatch {
+  std::vector<ObjectRecord> records;
+  std::vector<RangeMark> marks;
+  bool listing_complete = false;
+};
+
+class OutcomeSink {
+ public:
+  virtual ~OutcomeSink() = default;
+  /// Hands a batch over; may block while earlier ones are recorded (backpressure). Returns the
+  /// first failure of any earlier batch; after one, nothing more is recorded.
+  virtual Status submit(OutcomeBatch batch) = 0;
+  /// Waits until every batch handed in is recorded; returns the first failure, if any.
+  virtual Status drain() = 0;
+  /// The first failure so far, without waiting.
+  virtual Status status() const = 0;
+};
+
+}  // namespace rehome::engine

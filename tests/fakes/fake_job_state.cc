@@ -1,0 +1,118 @@
+#include "fake_job_state.h"
+
+#include <algorithm>
+
+namespace rehome::fakes {
+
+using engine::ObjectRecord;
+using engine::OutcomeBatch;
+using engine::RangeProgress;
+
+namespace {
+
+// Applies each batch at once, in order, as the recorder's thread would commit them.
+class FakeSink final : public engine::OutcomeSink {
+ public:
+  explicit FakeSink(FakeJobState& state) : state_(state) {}
+  Status submit(OutcomeBatch batch) override {
+    if (failure_) return *failure_;
+    if (state_.sink_fails_after && state_.batches.size() >= *state_.sink_fails_after) {
+      failure_ = Error::permanent("the database refused the batch");
+      return Ok{};  // Like the recorder: the failure shows at the next call.
+    }
+    Status st = state_.apply(std::move(batch));
+    if (!st) failure_ = st.error();
+    return Ok{};
+  }
+  Status drain() override { return status(); }
+  Status status() const override {
+    if (failure_) return *failure_;
+    return Ok{};
+  }
+
+ private:
+  FakeJobState& state_;
+  std::optional<Error> failure_;
+};
+
+}  // namespace
+
+Status FakeJobState::reset_listing() {
+  job = {};
+  saved_ranges.clear();
+  return Ok{};
+}
+
+Result<std::vector<RangeProgress>> FakeJobState::save_ranges(
+    const std::vector<engine::KeyRange>& plan) {
+  if (!saved_ranges.empty()) return saved_ranges;
+  int number = 0;
+  for (const auto& range : plan) saved_ranges.push_back(RangeProgress{number++, range, "", false});
+  return saved_ranges;
+}
+
+Status FakeJobState::split_range(int number, const std::string& last, const std::string& point,
+                                 int new_number) {
+  if (split_error) return *split_error;
+  auto it = std::find_if(saved_ranges.begin(), saved_ranges.end(),
+                         [&](const RangeProgress& r) { return r.number == number; });
+  if (it == saved_ranges.end() || it->range.last != last) return Ok{};  // Replayed: no-op.
+  it->range.last = point;
+  RangeProgress added{new_number, engine::KeyRange{point, last}, "", false};
+  saved_ranges.insert(it + 1, added);
+  ++splits;
+  return Ok{};
+}
+
+Result<std::vector<ObjectRecord>> FakeJobState::records_in_state(
+    const std::vector<engine::ObjectState>& states, const std::string& after, int limit) {
+  std::vector<ObjectRecord> out;
+  for (auto it = records.upper_bound(after); it != records.end(); ++it) {
+    if (std::find(states.begin(), states.end(), it->second.state) == states.end()) continue;
+    if (static_cast<int>(out.size()) == limit) break;
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+Status FakeJobState::record(const std::vector<ObjectRecord>& batch) {
+  for (const auto& r : batch) records[r.legacy_key] = r;
+  return Ok{};
+}
+
+Result<std::unique_ptr<engine::OutcomeSink>> FakeJobState::open_outcome_sink() {
+  return std::unique_ptr<engine::OutcomeSink>(std::make_unique<FakeSink>(*this));
+}
+
+Status FakeJobState::apply(OutcomeBatch batch) {
+  for (const auto& r : batch.records) records[r.legacy_key] = r;
+  for (const auto& mark : batch.marks) {
+    auto it = std::find_if(saved_ranges.begin(), saved_ranges.end(),
+                           [&](const RangeProgress& r) { return r.number == mark.number; });
+    if (it == saved_ranges.end()) return Error::permanent("a mark for an unknown range");
+    if (!mark.watermark.empty() && mark.watermark > it->watermark) it->watermark = mark.watermark;
+    if (mark.complete) it->complete = true;
+    // Every key of the range up to its watermark (all of it, once complete) has a record.
+    for (const auto& key : universe) {
+      const bool covered = it->range.contains(key) &&
+                           (it->complete || (!it->watermark.empty() && key <= it->watermark));
+      if (covered && !records.contains(key)) watermark_violations.push_back(key);
+    }
+  }
+  if (batch.listing_complete) job.listing_complete = true;
+  batches.push_back(std::move(batch));
+  return Ok{};
+}
+
+bool FakeJobState::ranges_cover_everything() const {
+  if (saved_ranges.empty()) return false;
+  std::string expected_start;
+  for (const auto& r : saved_ranges) {
+    if (r.range.start_after != expected_start) return false;
+    expected_start = r.range.last;
+    if (expected_start.empty() && &r != &saved_ranges.back()) return false;
+  }
+  return expected_start.empty();
+}
+
+}  // namespace rehome::fakes

@@ -1,0 +1,54 @@
+// The job's bookkeeping in memory, for ObjectSync's unit tests: ranges, watermarks and object
+// records as PostgreSQL would hold them, and a sink that applies each batch at once and checks
+// the promise a kill relies on: no range's watermark ever passes a key whose outcome is not
+// recorded.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/job_state.h"
+
+namespace rehome::fakes {
+
+class FakeJobState final : public engine::JobState {
+ public:
+  engine::JobProgress job;
+  std::vector<engine::RangeProgress> saved_ranges;  ///< In key order, as ranges() returns them.
+  std::map<std::string, engine::ObjectRecord> records;
+  /// Every batch the sink recorded, in order.
+  std::vector<engine::OutcomeBatch> batches;
+  /// Keys the sink saw a watermark pass before their outcome was recorded: must stay empty.
+  std::vector<std::string> watermark_violations;
+  std::size_t splits = 0;
+  /// When set, split_range fails with it (a database that went away for good).
+  std::optional<Error> split_error;
+  /// When set, the sink fails every batch after this many with a permanent error.
+  std::optional<std::size_t> sink_fails_after;
+
+  /// Every key of `keys` under the legacy listing: the sink checks watermarks against it.
+  std::vector<std::string> universe;
+
+  Result<engine::JobProgress> progress() override { return job; }
+  Status reset_listing() override;
+  Result<std::vector<engine::RangeProgress>> ranges() override { return saved_ranges; }
+  Result<std::vector<engine::RangeProgress>> save_ranges(
+      const std::vector<engine::KeyRange>& plan) override;
+  Status split_range(int number, const std::string& last, const std::string& point,
+                     int new_number) override;
+  Result<std::vector<engine::ObjectRecord>> records_in_state(
+      const std::vector<engine::ObjectState>& states, const std::string& after, int limit) override;
+  Status record(const std::vector<engine::ObjectRecord>& batch) override;
+  Result<std::unique_ptr<engine::OutcomeSink>> open_outcome_sink() override;
+
+  /// Applies a batch as one transaction would (used by the sink).
+  Status apply(engine::OutcomeBatch batch);
+  /// True when the ranges chain from "" to "" with no gap or overlap.
+  bool ranges_cover_everything() const;
+};
+
+}  // namespace rehome::fakes
