@@ -131,15 +131,12 @@ Result<std::string> RowStore::server_now() {
 
 Result<FlipResult> RowStore::flip_range(std::int64_t lo, std::int64_t hi) {
   const std::string& s = state_.schema();
-  if (auto st = db_.begin(); !st) return st.error();
-  auto abort = [this](Error e) -> Result<FlipResult> {
-    (void)db_.rollback();
-    return e;
-  };
+  auto tx = pg::Transaction::begin(db_);
+  if (!tx) return tx.error();
   auto batch =
       db_.exec(fmt::format("INSERT INTO {}.batches (job_id) VALUES ($1) RETURNING batch_id", s),
                {state_.job_id()});
-  if (!batch) return abort(batch.error());
+  if (!batch) return batch.error();
   const std::int64_t batch_id = batch->int64(0, 0);
   // The compare-and-swap: "t.path = o.legacy_key" is re-checked by PostgreSQL against the
   // row's newest version if the application updated it concurrently, so its write wins.
@@ -165,10 +162,10 @@ Result<FlipResult> RowStore::flip_range(std::int64_t lo, std::int64_t hi) {
                                       fmt::arg("i", id_), fmt::arg("s", s)),
                           {std::to_string(lo), std::to_string(hi), config_.legacy.prefix,
                            config_.production.prefix, state_.job_id(), std::to_string(batch_id)});
-  if (!flipped) return abort(flipped.error());
+  if (!flipped) return flipped.error();
   FlipResult result{flipped->int64(0, 0), flipped->int64(0, 1)};
   failpoint("between-update-and-commit");
-  if (auto st = db_.commit(); !st) {
+  if (auto st = tx->commit(); !st) {
     if (st.error().kind == ErrorKind::kInDoubt) return settle_in_doubt(batch_id);
     return st.error();
   }

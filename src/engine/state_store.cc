@@ -85,34 +85,22 @@ Status StateStore::ensure_schema() {
                                 s);
   // Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog; an advisory lock
   // held for the transaction serialises the first runs of several processes.
-  if (auto st = db_.begin(); !st) return st;
+  auto tx = pg::Transaction::begin(db_);
+  if (!tx) return tx.error();
   // IF NOT EXISTS notices on every rerun are noise in the operator's terminal.
-  if (auto r = db_.exec("SET LOCAL client_min_messages = warning"); !r) {
-    (void)db_.rollback();
-    return r.error();
-  }
+  if (auto r = db_.exec("SET LOCAL client_min_messages = warning"); !r) return r.error();
   if (auto r = db_.exec("SELECT pg_advisory_xact_lock(hashtext('rehome schema'))"); !r) {
-    (void)db_.rollback();
     return r.error();
   }
   // CREATE SCHEMA IF NOT EXISTS checks CREATE on the database even when the schema exists, so
   // it is sent only when needed: an administrator may pre-create the schema for a role that
   // has no CREATE on the database (docs/PRIVILEGES.md, option 2).
   auto present = db_.exec("SELECT to_regnamespace($1) IS NOT NULL", {quoted_schema_});
-  if (!present) {
-    (void)db_.rollback();
-    return present.error();
-  }
+  if (!present) return present.error();
   if (present->text(0, 0) != "t") {
-    if (auto r = db_.exec(fmt::format("CREATE SCHEMA IF NOT EXISTS {}", s)); !r) {
-      (void)db_.rollback();
-      return r.error();
-    }
+    if (auto r = db_.exec(fmt::format("CREATE SCHEMA IF NOT EXISTS {}", s)); !r) return r.error();
   }
-  if (auto st = refuse_older_layout(); !st) {
-    (void)db_.rollback();
-    return st;
-  }
+  if (auto st = refuse_older_layout(); !st) return st;
   // One statement per exec: the extended protocol (PQexecParams) takes one at a time.
   std::size_t start = 0;
   while (start < ddl.size()) {
@@ -121,22 +109,13 @@ Status StateStore::ensure_schema() {
     std::string statement = ddl.substr(start, end - start);
     start = end + 1;
     if (statement.find_first_not_of(" \n") == std::string::npos) continue;
-    if (auto r = db_.exec(statement); !r) {
-      (void)db_.rollback();
-      return r.error();
-    }
+    if (auto r = db_.exec(statement); !r) return r.error();
   }
   auto reg = db_.exec(
       fmt::format("INSERT INTO {}.jobs (job) VALUES ($1) ON CONFLICT DO NOTHING", s), {job_});
-  if (!reg) {
-    (void)db_.rollback();
-    return reg.error();
-  }
-  if (auto found = find_job(); !found) {
-    (void)db_.rollback();
-    return found.error();
-  }
-  return db_.commit();
+  if (!reg) return reg.error();
+  if (auto found = find_job(); !found) return found.error();
+  return tx->commit();
 }
 
 // Before job ids, every table was keyed by the job's name. Such a schema cannot be upgraded in
@@ -253,21 +232,18 @@ Result<JobProgress> StateStore::progress() {
 
 Status StateStore::record(const std::vector<ObjectRecord>& records,
                           const std::vector<RangeMark>& marks, bool listing_complete) {
-  if (auto st = db_.begin(); !st) return st;
-  auto fail = [this](Error e) -> Status {
-    (void)db_.rollback();
-    return e;
-  };
-  if (auto st = upsert_objects(records); !st) return fail(st.error());
-  if (auto st = mark_ranges(marks); !st) return fail(st.error());
+  auto tx = pg::Transaction::begin(db_);
+  if (!tx) return tx.error();
+  if (auto st = upsert_objects(records); !st) return st;
+  if (auto st = mark_ranges(marks); !st) return st;
   if (listing_complete) {
     auto r = db_.exec(fmt::format("UPDATE {}.jobs SET listing_completed_at = now(), "
                                   "updated_at = now() WHERE job = $1",
                                   quoted_schema_),
                       {job_});
-    if (!r) return fail(r.error());
+    if (!r) return r.error();
   }
-  return db_.commit();
+  return tx->commit();
 }
 
 Status StateStore::upsert_objects(const std::vector<ObjectRecord>& records) {
@@ -384,17 +360,15 @@ Status StateStore::split_range(int number, const std::string& last, const std::s
 }
 
 Status StateStore::reset_listing() {
-  if (auto st = db_.begin(); !st) return st;
+  auto tx = pg::Transaction::begin(db_);
+  if (!tx) return tx.error();
   for (const char* sql : {"UPDATE {0}.jobs SET listing_watermark = '', listing_completed_at = "
                           "NULL, updated_at = now() WHERE job_id = $1",
                           "DELETE FROM {0}.ranges WHERE job_id = $1"}) {
     auto r = db_.exec(fmt::format(fmt::runtime(sql), quoted_schema_), {job_id_});
-    if (!r) {
-      (void)db_.rollback();
-      return r.error();
-    }
+    if (!r) return r.error();
   }
-  return db_.commit();
+  return tx->commit();
 }
 
 Result<std::vector<ObjectRecord>> StateStore::records_in_state(

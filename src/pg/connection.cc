@@ -420,4 +420,21 @@ std::string Connection::describe() const {
 
 int Connection::backend_pid() const { return conn_ ? PQbackendPID(conn_.get()) : 0; }
 
+Result<Transaction> Transaction::begin(Connection& db) {
+  if (auto st = db.begin(); !st) return st.error();
+  return Transaction(db);
+}
+
+Transaction::Transaction(Transaction&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+
+Transaction::~Transaction() {
+  // A failed ROLLBACK leaves nothing to do: the server ends the transaction with the session.
+  if (db_ != nullptr) (void)db_->rollback();
+}
+
+Status Transaction::commit() {
+  Connection* db = std::exchange(db_, nullptr);
+  return db->commit();
+}
+
 }  // namespace rehome::pg

@@ -109,4 +109,26 @@ class Connection {
   bool setup_failed_ = false;  ///< The last reconnect's session set-up failed.
 };
 
+/// One transaction on a connection: BEGIN when made, ROLLBACK when destroyed unless commit()
+/// was called, so every early return of a failed statement rolls back without a word. After
+/// commit() the transaction is over whatever its answer (a COMMIT whose answer was lost is
+/// kInDoubt: the caller settles it, and a ROLLBACK would only add noise).
+class Transaction {
+ public:
+  /// Sends BEGIN on `db`, which must outlive the transaction.
+  static Result<Transaction> begin(Connection& db);
+
+  Transaction(Transaction&& other) noexcept;
+  Transaction& operator=(Transaction&&) = delete;
+  Transaction(const Transaction&) = delete;
+  ~Transaction();
+
+  /// COMMIT. Call once; the transaction is over afterwards.
+  Status commit();
+
+ private:
+  explicit Transaction(Connection& db) : db_(&db) {}
+  Connection* db_;  // nullptr once committed, rolled back or moved from.
+};
+
 }  // namespace rehome::pg

@@ -159,6 +159,26 @@ TEST_F(PgTest, int_array_literal_round_trips_through_unnest) {
   EXPECT_EQ(empty.size(), 0);
 }
 
+TEST_F(PgTest, a_transaction_dropped_without_commit_rolls_back) {
+  Connection conn = open();
+  must(conn.exec("CREATE TABLE tx_t (v int)"));
+  {
+    auto tx = must(Transaction::begin(conn));
+    must(conn.exec("INSERT INTO tx_t VALUES (1)"));
+    // An early return: the transaction goes out of scope uncommitted.
+  }
+  EXPECT_EQ(must(conn.exec("SELECT count(*) FROM tx_t")).text(0, 0), "0");
+  {
+    auto tx = must(Transaction::begin(conn));
+    must(conn.exec("INSERT INTO tx_t VALUES (2)"));
+    ASSERT_TRUE(tx.commit());
+  }
+  EXPECT_EQ(must(conn.exec("SELECT count(*) FROM tx_t")).text(0, 0), "1");
+  // The connection is usable afterwards: no transaction left open.
+  EXPECT_TRUE(conn.begin());
+  EXPECT_TRUE(conn.rollback());
+}
+
 TEST_F(PgTest, update_reports_rows_affected) {
   must_run(*admin_, "CREATE TABLE avatars (id SERIAL PRIMARY KEY, path VARCHAR)");
   must_run(*admin_,
