@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "engine/commands.h"
+#include "engine/key_map.h"
 #include "engine/row_store.h"
 #include "engine/services.h"
 #include "engine/snapshot.h"
@@ -92,8 +93,7 @@ Summary plan(const JobConfig& config, const CommandHooks&) {
   // that no row names. Anti-joins on the whole table: PostgreSQL hashes one side.
   auto r = db->exec(fmt::format(R"(
     WITH legacy_rows AS (
-      SELECT substr({p}, char_length($1::text) + 1) COLLATE "C" AS suffix
-      FROM {t} WHERE starts_with({p}, $1::text))
+      SELECT {legacy_suffix} AS suffix FROM {t} WHERE {is_legacy})
     SELECT
       (SELECT count(*) FROM legacy_rows r
          WHERE NOT EXISTS (SELECT 1 FROM pg_temp.legacy_listing l WHERE l.suffix = r.suffix)),
@@ -102,8 +102,11 @@ Summary plan(const JobConfig& config, const CommandHooks&) {
          JOIN pg_temp.production_listing pr USING (suffix)
          WHERE pr.etag <> l.etag OR pr.size <> l.size),
       (SELECT count(*) FROM pg_temp.legacy_listing l
-         WHERE NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{p} = $1::text || l.suffix)))",
-                                fmt::arg("t", t), fmt::arg("p", p)),
+         WHERE NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{p} = {legacy_key})))",
+                                fmt::arg("t", t), fmt::arg("p", p),
+                                fmt::arg("legacy_suffix", KeyMap::sql_suffix(p, "$1")),
+                                fmt::arg("is_legacy", KeyMap::sql_is_under(p, "$1")),
+                                fmt::arg("legacy_key", KeyMap::sql_join("$1", "l.suffix"))),
                     {config.legacy.prefix});
   if (!r) return a.fail(r.error());
   a.summary.rows_broken = count(*r, 0);
@@ -122,26 +125,26 @@ Summary verify(const JobConfig& config, const CommandHooks&) {
   const std::string t = *pg::quote_identifier(config.table);
   const std::string p = *pg::quote_identifier(config.path_column);
   const std::string i = *pg::quote_identifier(config.id_column);
-  // Every row under either prefix must name an object its bucket holds.
-  auto r = db->exec(fmt::format(R"(
+  // Every row under either prefix must name an object its bucket holds: a row of x under the
+  // prefix in `param` whose suffix the listing does not hold dangles.
+  auto dangles = [&](const char* listing, const char* param) {
+    return fmt::format("{} AND NOT EXISTS (SELECT 1 FROM pg_temp.{} l WHERE l.suffix = {})",
+                       KeyMap::sql_is_under("x." + p, param), listing,
+                       KeyMap::sql_suffix("x." + p, param));
+  };
+  auto r =
+      db->exec(fmt::format(R"(
     SELECT
-      (SELECT count(*) FROM {t} x WHERE starts_with(x.{p}, $1::text) AND NOT EXISTS (
-         SELECT 1 FROM pg_temp.legacy_listing l
-         WHERE l.suffix = substr(x.{p}, char_length($1::text) + 1) COLLATE "C")),
-      (SELECT count(*) FROM {t} x WHERE starts_with(x.{p}, $2::text) AND NOT EXISTS (
-         SELECT 1 FROM pg_temp.production_listing l
-         WHERE l.suffix = substr(x.{p}, char_length($2::text) + 1) COLLATE "C")),
+      (SELECT count(*) FROM {t} x WHERE {legacy_dangles}),
+      (SELECT count(*) FROM {t} x WHERE {production_dangles}),
       (SELECT string_agg(format('%s=%s', {i}, {p}), ', ') FROM (
          SELECT x.{i}, x.{p} FROM {t} x
-         WHERE (starts_with(x.{p}, $1::text) AND NOT EXISTS (
-                  SELECT 1 FROM pg_temp.legacy_listing l
-                  WHERE l.suffix = substr(x.{p}, char_length($1::text) + 1) COLLATE "C"))
-            OR (starts_with(x.{p}, $2::text) AND NOT EXISTS (
-                  SELECT 1 FROM pg_temp.production_listing l
-                  WHERE l.suffix = substr(x.{p}, char_length($2::text) + 1) COLLATE "C"))
+         WHERE ({legacy_dangles}) OR ({production_dangles})
          ORDER BY x.{i} LIMIT 20) d))",
-                                fmt::arg("t", t), fmt::arg("p", p), fmt::arg("i", i)),
-                    {config.legacy.prefix, config.production.prefix});
+                           fmt::arg("t", t), fmt::arg("p", p), fmt::arg("i", i),
+                           fmt::arg("legacy_dangles", dangles("legacy_listing", "$1")),
+                           fmt::arg("production_dangles", dangles("production_listing", "$2"))),
+               {config.legacy.prefix, config.production.prefix});
   if (!r) return a.fail(r.error());
   const std::uint64_t legacy_dangling = count(*r, 0);
   const std::uint64_t production_dangling = count(*r, 1);

@@ -99,7 +99,6 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options, const Co
   S3Services s3(config);
   if (auto st = s3.check_access(config); !st) return finish(Outcome::kFailed, st.error().message);
 
-  const KeyMap map(config.legacy.prefix, config.production.prefix);
   Lister legacy(s3.legacy, config.legacy.bucket, config.legacy.prefix, "", [] {});
   Lister production(s3.production, config.production.bucket, config.production.prefix, "", [] {});
   std::vector<Candidate> batch;
@@ -142,20 +141,11 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options, const Co
     wait(legacy);
     if (fatal || legacy.exhausted()) break;
     const auto& object = legacy.front();
-    std::string_view suffix = std::string_view(object.key).substr(config.legacy.prefix.size());
-    std::optional<s3::ObjectInfo> twin;
-    while (!fatal) {
-      wait(production);
-      if (fatal || production.exhausted()) break;
-      auto psuffix =
-          std::string_view(production.front().key).substr(config.production.prefix.size());
-      if (psuffix < suffix) {
-        production.pop();
-        continue;
-      }
-      if (psuffix == suffix) twin = production.front();
-      break;
-    }
+    const auto suffix = KeyMap::suffix_of_listed(object.key, config.legacy.prefix);
+    TwinLookup lookup;
+    while (!fatal && !(lookup = take_twin(suffix, production)).ready) wait(production);
+    if (fatal) break;
+    const std::optional<s3::ObjectInfo>& twin = lookup.twin;
     ++summary.objects_listed;
     if (twin && same_content(object, *twin)) {
       batch.push_back(Candidate{object.key, object.etag, object.size});

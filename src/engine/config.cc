@@ -57,20 +57,21 @@ Status validate(const JobConfig& config) {
         "neither starts with the other",
         lp, pp));
   }
-  if (config.row_workers < 1 || config.row_workers > 32) {
+  if (config.row_workers < 1 || config.row_workers > kMaxRowWorkers) {
+    return invalid(fmt::format("--row-workers {} is out of range: use 1 to {}", config.row_workers,
+                               kMaxRowWorkers));
+  }
+  if (config.ranges < 1 || config.ranges > kMaxRanges) {
     return invalid(
-        fmt::format("--row-workers {} is out of range: use 1 to 32", config.row_workers));
+        fmt::format("--ranges {} is out of range: use 1 to {}", config.ranges, kMaxRanges));
   }
-  if (config.ranges < 1 || config.ranges > 64) {
-    return invalid(fmt::format("--ranges {} is out of range: use 1 to 64", config.ranges));
+  if (config.list_page_size < 1 || config.list_page_size > s3::kMaxKeysPerPage) {
+    return invalid(fmt::format("--list-page-size {} is out of range: use 1 to {} (S3's maximum)",
+                               config.list_page_size, s3::kMaxKeysPerPage));
   }
-  if (config.list_page_size < 1 || config.list_page_size > 1000) {
-    return invalid(fmt::format("--list-page-size {} is out of range: use 1 to 1000 (S3's maximum)",
-                               config.list_page_size));
-  }
-  if (config.concurrency < 1 || config.concurrency > 4096) {
-    return invalid(
-        fmt::format("--concurrency {} is out of range: use 1 to 4096", config.concurrency));
+  if (config.concurrency < 1 || config.concurrency > kMaxConcurrency) {
+    return invalid(fmt::format("--concurrency {} is out of range: use 1 to {}", config.concurrency,
+                               kMaxConcurrency));
   }
   if (config.max_rps < 0) return invalid("--max-rps must be 0 (no cap) or positive");
   if (config.row_range < 1) return invalid("--row-range must be at least 1");

@@ -12,6 +12,12 @@
 
 namespace rehome::engine {
 
+/// Limits validate() enforces: beyond them a setting costs more than it gives (connections,
+/// lanes, requests in flight), or the server refuses it (page size).
+inline constexpr std::size_t kMaxRowWorkers = 32;
+inline constexpr std::size_t kMaxRanges = 64;
+inline constexpr std::size_t kMaxConcurrency = 4096;
+
 /// One side of the move: where its objects live.
 struct BucketSide {
   s3::ClientConfig client;  ///< Endpoint and credentials for this bucket.

@@ -2,18 +2,9 @@
 
 #include <stdexcept>
 
-namespace rehome::engine {
+#include <fmt/format.h>
 
-const char* to_string(PathKind kind) noexcept {
-  switch (kind) {
-    case PathKind::kNull: return "null";
-    case PathKind::kEmpty: return "empty";
-    case PathKind::kLegacy: return "legacy";
-    case PathKind::kProduction: return "production";
-    case PathKind::kOther: return "other";
-  }
-  return "unknown";
-}
+namespace rehome::engine {
 
 KeyMap::KeyMap(std::string legacy_prefix, std::string production_prefix)
     : legacy_prefix_(std::move(legacy_prefix)), production_prefix_(std::move(production_prefix)) {
@@ -25,23 +16,17 @@ KeyMap::KeyMap(std::string legacy_prefix, std::string production_prefix)
 }
 
 std::optional<std::string_view> KeyMap::suffix(std::string_view key, std::string_view prefix) {
-  if (key.size() < prefix.size() || key.substr(0, prefix.size()) != prefix) return std::nullopt;
+  if (!key.starts_with(prefix)) return std::nullopt;
   return key.substr(prefix.size());
 }
 
-PathKind KeyMap::classify(std::optional<std::string_view> path) const {
-  if (!path) return PathKind::kNull;
-  if (path->empty()) return PathKind::kEmpty;
-  // A prefix may contain the other ("img/" and "img/new/"): the longer match wins.
-  bool legacy = suffix(*path, legacy_prefix_).has_value();
-  bool production = suffix(*path, production_prefix_).has_value();
-  if (legacy && production) {
-    return legacy_prefix_.size() > production_prefix_.size() ? PathKind::kLegacy
-                                                             : PathKind::kProduction;
-  }
-  if (legacy) return PathKind::kLegacy;
-  if (production) return PathKind::kProduction;
-  return PathKind::kOther;
+std::string_view KeyMap::suffix_of_listed(std::string_view key, std::string_view prefix) {
+  auto rest = suffix(key, prefix);
+  // A server that answered a listing with a key outside the prefix asked for is broken, and
+  // no safe decision can be made about that key.
+  if (!rest)
+    throw std::logic_error(fmt::format("listed key \"{}\" is not under \"{}\"", key, prefix));
+  return *rest;
 }
 
 std::optional<std::string> KeyMap::to_production(std::string_view legacy_key) const {
@@ -52,12 +37,24 @@ std::optional<std::string> KeyMap::to_production(std::string_view legacy_key) co
   return out;
 }
 
-std::optional<std::string> KeyMap::to_legacy(std::string_view production_key) const {
-  auto rest = suffix(production_key, production_prefix_);
-  if (!rest) return std::nullopt;
-  std::string out = legacy_prefix_;
-  out.append(*rest);
-  return out;
+// substr and char_length both count characters, so the suffix starts right after the prefix
+// whatever the encoding; COLLATE "C" compares bytes, as S3 orders keys.
+
+std::string KeyMap::sql_is_under(std::string_view column, std::string_view prefix) {
+  return fmt::format("starts_with({}, {}::text)", column, prefix);
+}
+
+std::string KeyMap::sql_suffix(std::string_view column, std::string_view prefix) {
+  return fmt::format("substr({}, char_length({}::text) + 1) COLLATE \"C\"", column, prefix);
+}
+
+std::string KeyMap::sql_swap_prefix(std::string_view column, std::string_view from,
+                                    std::string_view to) {
+  return fmt::format("{}::text || substr({}, char_length({}::text) + 1)", to, column, from);
+}
+
+std::string KeyMap::sql_join(std::string_view prefix, std::string_view suffix) {
+  return fmt::format("{}::text || {}", prefix, suffix);
 }
 
 }  // namespace rehome::engine

@@ -12,7 +12,6 @@ TEST(KeyMap, maps_legacy_key_to_production_by_swapping_the_prefix) {
   EXPECT_EQ(map.to_production("image/avatar-32425.png"), "avatar/avatar-32425.png");
   EXPECT_EQ(map.to_production("image/a b+c%~é.png"), "avatar/a b+c%~é.png");
   EXPECT_EQ(map.to_production("image/"), "avatar/");
-  EXPECT_EQ(map.to_legacy("avatar/x/y.png"), "image/x/y.png");
 }
 
 TEST(KeyMap, refuses_keys_outside_the_prefix) {
@@ -20,24 +19,24 @@ TEST(KeyMap, refuses_keys_outside_the_prefix) {
   EXPECT_EQ(map.to_production("avatar/x.png"), std::nullopt);
   EXPECT_EQ(map.to_production("images/x.png"), std::nullopt);
   EXPECT_EQ(map.to_production("imag"), std::nullopt);
-  EXPECT_EQ(map.to_legacy("image/x.png"), std::nullopt);
 }
 
-TEST(KeyMap, classifies_every_kind_of_path) {
-  KeyMap map("image/", "avatar/");
-  struct Case {
-    std::optional<std::string_view> path;
-    PathKind kind;
-  };
-  const Case cases[] = {
-      {std::nullopt, PathKind::kNull},         {"", PathKind::kEmpty},
-      {"image/a.png", PathKind::kLegacy},      {"avatar/a.png", PathKind::kProduction},
-      {"Image/a.png", PathKind::kOther},       {"/image/a.png", PathKind::kOther},
-      {"https://cdn/x.png", PathKind::kOther},
-  };
-  for (const auto& c : cases) {
-    EXPECT_EQ(map.classify(c.path), c.kind) << (c.path ? *c.path : "NULL");
-  }
+TEST(KeyMap, cuts_the_suffix_only_under_the_prefix) {
+  EXPECT_EQ(KeyMap::suffix("image/a/b.png", "image/"), "a/b.png");
+  EXPECT_EQ(KeyMap::suffix("image/", "image/"), "");
+  EXPECT_EQ(KeyMap::suffix("images/a.png", "image/"), std::nullopt);
+  EXPECT_EQ(KeyMap::suffix("imag", "image/"), std::nullopt);
+  EXPECT_EQ(KeyMap::suffix_of_listed("image/x", "image/"), "x");
+  EXPECT_THROW(KeyMap::suffix_of_listed("other/x", "image/"), std::logic_error);
+}
+
+TEST(KeyMap, gives_the_same_mapping_as_sql_with_the_prefixes_as_parameters) {
+  EXPECT_EQ(KeyMap::sql_is_under("t.\"path\"", "$3"), "starts_with(t.\"path\", $3::text)");
+  EXPECT_EQ(KeyMap::sql_suffix("\"path\"", "$1"),
+            "substr(\"path\", char_length($1::text) + 1) COLLATE \"C\"");
+  EXPECT_EQ(KeyMap::sql_swap_prefix("t.\"path\"", "$3", "$4"),
+            "$4::text || substr(t.\"path\", char_length($3::text) + 1)");
+  EXPECT_EQ(KeyMap::sql_join("$1", "l.suffix"), "$1::text || l.suffix");
 }
 
 TEST(KeyMap, keeps_byte_order_so_listings_merge_without_sorting) {

@@ -1,5 +1,7 @@
 #include "engine/lister.h"
 
+#include "engine/key_map.h"
+
 namespace rehome::engine {
 
 Lister::Lister(s3::Api& client, std::string bucket, std::string prefix, std::string start_after,
@@ -58,6 +60,24 @@ void Lister::lower_last(std::string last) {
   while (!buffer_.empty() && buffer_.back().key > last_) buffer_.pop_back();
   // Everything up to the new bound has been received: no page is needed beyond it.
   if (start_after_ >= last_) more_ = false;
+}
+
+TwinLookup take_twin(std::string_view legacy_suffix, Lister& production) {
+  auto suffix = [&] {
+    return KeyMap::suffix_of_listed(production.front().key, production.prefix());
+  };
+  while (production.ready() && !production.exhausted() && suffix() < legacy_suffix) {
+    production.pop();
+    production.prefetch();
+  }
+  TwinLookup out;
+  if (!production.ready()) return out;
+  out.ready = true;
+  if (!production.exhausted() && suffix() == legacy_suffix) {
+    out.twin = production.front();
+    production.pop();
+  }
+  return out;
 }
 
 }  // namespace rehome::engine

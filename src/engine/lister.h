@@ -25,7 +25,7 @@ class Lister {
   Lister(s3::Api& client, std::string bucket, std::string prefix, std::string start_after,
          std::function<void()> on_page, std::string last = {}, int page_size = kMaxPageSize);
 
-  static constexpr int kMaxPageSize = 1000;  ///< S3's maximum keys per page.
+  static constexpr int kMaxPageSize = s3::kMaxKeysPerPage;
 
   /// Asks for the next page when fewer than half a page is buffered and more exist.
   void prefetch();
@@ -50,6 +50,7 @@ class Lister {
   const KeyAlphabet& alphabet() const { return alphabet_; }
   /// Pages remain to be asked for (one in flight does not count).
   bool more() const { return more_ && !error_; }
+  const std::string& prefix() const { return prefix_; }
   /// The range's inclusive bound ("" = unbounded).
   const std::string& last() const { return last_; }
   /// Where the listing stands, for choosing a range to split (range_split.h). Valid while the
@@ -81,5 +82,17 @@ class Lister {
   std::optional<Error> error_;
   std::uint64_t pages_ = 0;
 };
+
+/// Where the merge of a legacy and a production listing stands for one legacy object.
+struct TwinLookup {
+  bool ready = false;  ///< False while the production page that decides is on its way.
+  std::optional<s3::ObjectInfo> twin;  ///< Production's object with the same suffix, if any.
+};
+
+/// One step of the merge of the two listings, which hold keys in the same order (key_map.h),
+/// so no object needs a HEAD: for the legacy object whose suffix is `legacy_suffix`, skips the
+/// production objects that sort before it (no legacy twin: not ours), and takes its twin off
+/// `production` if there is one. When not ready, ask again once the page has arrived.
+TwinLookup take_twin(std::string_view legacy_suffix, Lister& production);
 
 }  // namespace rehome::engine

@@ -22,10 +22,6 @@ constexpr int kRecheckPage = 500;
 // lane busy until near the end.
 constexpr std::size_t kRangesPerLane = 4;
 
-std::string_view suffix_of(const s3::ObjectInfo& object, const std::string& prefix) {
-  return std::string_view(object.key).substr(prefix.size());
-}
-
 // A range bound in the production listing. Keys map one to one, in the same order, so a
 // legacy range maps to the production range of its twins. A bound outside the legacy prefix
 // (possible only for a split point rounded past it) falls back to "unbounded", which is safe:
@@ -219,7 +215,6 @@ bool ObjectSync::split_busiest_lane() {
 // page, or for its window to drain) or has nothing left to list.
 bool ObjectSync::pump_lane(Lane& lane) {
   const std::string& lp = ctx_.config.legacy.prefix;
-  const std::string& pp = ctx_.config.production.prefix;
   if (lane.listing_done || lane.window.size() >= window_limit(ctx_.config.concurrency)) {
     return false;
   }
@@ -235,23 +230,12 @@ bool ObjectSync::pump_lane(Lane& lane) {
     lane.listing_done = true;
     return false;
   }
-  auto suffix = suffix_of(legacy.front(), lp);
-  // Production objects with no legacy twin are not our business: skip past them.
-  while (!production.exhausted() && production.ready() &&
-         suffix_of(production.front(), pp) < suffix) {
-    production.pop();
-    production.prefetch();
-  }
-  if (!production.ready()) return false;  // Wait for the production page that decides.
-  std::optional<s3::ObjectInfo> twin;
-  if (!production.exhausted() && suffix_of(production.front(), pp) == suffix) {
-    twin = production.front();
-    production.pop();
-  }
+  TwinLookup found = take_twin(KeyMap::suffix_of_listed(legacy.front().key, lp), production);
+  if (!found.ready) return false;  // Wait for the production page that decides.
   s3::ObjectInfo object = legacy.front();
   legacy.pop();
   ++ctx_.summary.objects_listed;
-  start(lane, std::move(object), std::move(twin));
+  start(lane, std::move(object), std::move(found.twin));
   return true;
 }
 

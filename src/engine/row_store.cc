@@ -1,5 +1,7 @@
 #include "engine/row_store.h"
 
+#include "engine/key_map.h"
+
 #include <fmt/format.h>
 
 #include "pg/identifier.h"
@@ -108,9 +110,9 @@ Result<std::optional<std::int64_t>> RowStore::range_end_after(std::int64_t lo, s
 Result<PathCounts> RowStore::count_paths() {
   auto r = db_.exec(
       fmt::format("SELECT count(*) FILTER (WHERE {0} IS NULL), count(*) FILTER (WHERE {0} = ''), "
-                  "count(*) FILTER (WHERE starts_with({0}, $1)), "
-                  "count(*) FILTER (WHERE starts_with({0}, $2)), count(*) FROM {1}",
-                  path_, table_),
+                  "count(*) FILTER (WHERE {2}), count(*) FILTER (WHERE {3}), count(*) FROM {1}",
+                  path_, table_, KeyMap::sql_is_under(path_, "$1"),
+                  KeyMap::sql_is_under(path_, "$2")),
       {config_.legacy.prefix, config_.production.prefix});
   if (!r) return r.error();
   PathCounts c;
@@ -142,13 +144,14 @@ Result<FlipResult> RowStore::flip_range(std::int64_t lo, std::int64_t hi) {
   // row's newest version if the application updated it concurrently, so its write wins.
   // The same statement counts the range's legacy rows (in its snapshot, before the update):
   // when every one was rewritten, the caller has nothing left to look up in this range.
-  auto flipped = db_.exec(fmt::format(R"(
+  auto flipped = db_.exec(
+      fmt::format(R"(
     WITH flipped AS (
       UPDATE {t} AS t
-      SET {p} = $4::text || substr(t.{p}, char_length($3::text) + 1)
+      SET {p} = {to_production}
       FROM {s}.objects AS o
       WHERE t.{i} > $1::bigint AND t.{i} <= $2::bigint
-        AND starts_with(t.{p}, $3::text)
+        AND {is_legacy}
         AND o.job_id = $5 AND o.legacy_key = t.{p} COLLATE "C" AND o.state = 'copied'
       RETURNING t.{i} AS id, o.legacy_key AS old_path, t.{p} AS new_path),
     logged AS (
@@ -157,11 +160,12 @@ Result<FlipResult> RowStore::flip_range(std::int64_t lo, std::int64_t hi) {
       RETURNING 1)
     SELECT (SELECT count(*) FROM logged),
            (SELECT count(*) FROM {t} AS t
-            WHERE t.{i} > $1::bigint AND t.{i} <= $2::bigint AND starts_with(t.{p}, $3::text)))",
-                                      fmt::arg("t", table_), fmt::arg("p", path_),
-                                      fmt::arg("i", id_), fmt::arg("s", s)),
-                          {std::to_string(lo), std::to_string(hi), config_.legacy.prefix,
-                           config_.production.prefix, state_.job_id(), std::to_string(batch_id)});
+            WHERE t.{i} > $1::bigint AND t.{i} <= $2::bigint AND {is_legacy}))",
+                  fmt::arg("t", table_), fmt::arg("p", path_), fmt::arg("i", id_), fmt::arg("s", s),
+                  fmt::arg("is_legacy", KeyMap::sql_is_under("t." + path_, "$3")),
+                  fmt::arg("to_production", KeyMap::sql_swap_prefix("t." + path_, "$3", "$4"))),
+      {std::to_string(lo), std::to_string(hi), config_.legacy.prefix, config_.production.prefix,
+       state_.job_id(), std::to_string(batch_id)});
   if (!flipped) return flipped.error();
   FlipResult result{flipped->int64(0, 0), flipped->int64(0, 1)};
   failpoint("between-update-and-commit");
@@ -201,10 +205,11 @@ Result<std::vector<PendingRow>> RowStore::pending_in_range(std::int64_t lo, std:
     SELECT t.{i}, t.{p}, COALESCE(o.state, ''), COALESCE(o.updated_at >= $5::timestamptz, false)
     FROM {t} AS t
     LEFT JOIN {s}.objects AS o ON o.job_id = $4 AND o.legacy_key = t.{p} COLLATE "C"
-    WHERE t.{i} > $1::bigint AND t.{i} <= $2::bigint AND starts_with(t.{p}, $3::text)
+    WHERE t.{i} > $1::bigint AND t.{i} <= $2::bigint AND {is_legacy}
     ORDER BY t.{i})",
                                 fmt::arg("t", table_), fmt::arg("p", path_), fmt::arg("i", id_),
-                                fmt::arg("s", state_.schema())),
+                                fmt::arg("s", state_.schema()),
+                                fmt::arg("is_legacy", KeyMap::sql_is_under("t." + path_, "$3"))),
                     {std::to_string(lo), std::to_string(hi), config_.legacy.prefix, state_.job_id(),
                      run_started});
   if (!r) return r.error();

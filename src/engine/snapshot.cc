@@ -2,10 +2,17 @@
 
 #include <fmt/format.h>
 
+#include "engine/key_map.h"
 #include "engine/lister.h"
 #include "pg/identifier.h"
 
 namespace rehome::engine {
+
+namespace {
+// Listing entries per INSERT into the temporary table: three arrays of this many elements are
+// a few hundred kB per statement, so a million-key listing costs ~200 statements.
+constexpr std::size_t kInsertBatch = 5000;
+}  // namespace
 
 Result<std::uint64_t> snapshot_listing(http::Loop& loop, s3::Api& client, const std::string& bucket,
                                        const std::string& prefix, pg::Connection& db,
@@ -43,12 +50,12 @@ Result<std::uint64_t> snapshot_listing(http::Loop& loop, s3::Api& client, const 
     if (lister.error()) return *lister.error();
     if (lister.exhausted()) break;
     const auto& object = lister.front();
-    suffixes.push_back(object.key.substr(prefix.size()));
+    suffixes.push_back(std::string(KeyMap::suffix_of_listed(object.key, prefix)));
     etags.push_back(object.etag);
     sizes.push_back(object.size);
     lister.pop();
     ++total;
-    if (suffixes.size() >= 5000) {
+    if (suffixes.size() >= kInsertBatch) {
       if (auto st = insert(); !st) return st.error();
     }
   }

@@ -40,6 +40,9 @@ struct ObjectInfo {
   std::string content_type;   ///< HEAD/GET only.
 };
 
+/// The most keys S3 returns in one ListObjectsV2 page.
+inline constexpr int kMaxKeysPerPage = 1000;
+
 struct ListRequest {
   std::string bucket;
   std::string prefix;

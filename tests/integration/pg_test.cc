@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/key_map.h"
 #include "fixture.h"
 #include "pg/connection.h"
 #include "pg/identifier.h"
@@ -177,6 +178,35 @@ TEST_F(PgTest, a_transaction_dropped_without_commit_rolls_back) {
   // The connection is usable afterwards: no transaction left open.
   EXPECT_TRUE(conn.begin());
   EXPECT_TRUE(conn.rollback());
+}
+
+TEST_F(PgTest, the_sql_key_mapping_agrees_with_key_map) {
+  // Multibyte prefixes and suffixes: char_length and substr count characters, not bytes.
+  struct Case {
+    std::string legacy_prefix, production_prefix, key;
+  };
+  const Case cases[] = {
+      {"image/", "avatar/", "image/avatar-32425.png"},
+      {"image/", "avatar/", "image/a b+c%~é/ü.png"},
+      {"bilder-ä/", "avatar/", "bilder-ä/x-ö.png"},
+      {"image/", "profilbild-ü/", "image/"},
+      {"i%_/", "a/", "i%_/100%_.png"},  // LIKE wildcards in a prefix are plain text.
+  };
+  for (const auto& c : cases) {
+    engine::KeyMap map(c.legacy_prefix, c.production_prefix);
+    Rows r = must(admin_->exec(
+        "SELECT " + engine::KeyMap::sql_is_under("$1::text", "$2") + ", " +
+            engine::KeyMap::sql_swap_prefix("$1::text", "$2", "$3") + ", " +
+            engine::KeyMap::sql_suffix("$1::text", "$2") + ", " +
+            engine::KeyMap::sql_join("$2", engine::KeyMap::sql_suffix("$1::text", "$2")) + ", " +
+            engine::KeyMap::sql_is_under("$4::text", "$2"),
+        {c.key, c.legacy_prefix, c.production_prefix, "x" + c.key}));
+    EXPECT_EQ(r.text(0, 0), "t") << c.key;
+    EXPECT_EQ(r.text(0, 1), *map.to_production(c.key)) << c.key;
+    EXPECT_EQ(r.text(0, 2), *engine::KeyMap::suffix(c.key, c.legacy_prefix)) << c.key;
+    EXPECT_EQ(r.text(0, 3), c.key) << c.key;
+    EXPECT_EQ(r.text(0, 4), "f") << c.key;
+  }
 }
 
 TEST_F(PgTest, update_reports_rows_affected) {
