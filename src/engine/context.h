@@ -30,12 +30,4 @@ struct Context {
   std::function<void(const char* phase)> report_progress;
 };
 
-/// Adds one copy outcome to the summary (and notes problems).
-void count_outcome(Summary& summary, const CopyOutcome& outcome);
-
-/// Settles objects known only by their legacy keys (looks both sides up, copies when needed),
-/// counts the outcomes and records them. Drives the loop until every key is settled; returns
-/// the first job-fatal error, or a recording failure.
-Status settle_and_record(Context& ctx, const std::vector<std::string>& keys);
-
 }  // namespace rehome::engine

@@ -11,6 +11,7 @@
 #include "engine/config.h"
 #include "engine/key_map.h"
 #include "engine/state_store.h"
+#include "engine/summary.h"
 #include "s3/api.h"
 
 namespace rehome::engine {
@@ -32,6 +33,9 @@ struct CopyOutcome {
 };
 
 const char* to_string(CopyOutcome::Kind kind) noexcept;
+
+/// Adds one copy outcome to the summary (and notes the problems among them).
+void count_outcome(Summary& summary, const CopyOutcome& outcome);
 
 class Copier {
  public:

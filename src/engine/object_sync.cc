@@ -7,6 +7,7 @@
 #include "engine/key_map.h"
 #include "engine/range_planner.h"
 #include "engine/range_split.h"
+#include "engine/settle_by_key.h"
 #include "util/failpoint.h"
 
 namespace rehome::engine {

@@ -59,6 +59,18 @@ class ObjectSyncTest : public ::testing::Test {
     });
   }
 
+  // Two lanes over 604 keys, 600 of them in one range that is not the last (the plan's
+  // open-ended last range is never split), listed 10 at a time: a lane runs out early and
+  // splits the busy range.
+  void seed_one_busy_range() {
+    config_.ranges = 2;
+    config_.split_min_keys = 20;
+    config_.list_page_size = 10;
+    seed(2, "a-");
+    seed(600, "m-");
+    seed(2, "z-");
+  }
+
   static std::string twin(const std::string& legacy_key) {
     return "avatar/" + legacy_key.substr(6);
   }
@@ -145,14 +157,7 @@ TEST_F(ObjectSyncTest, a_slow_object_holds_its_range_back_by_at_most_the_window)
 }
 
 TEST_F(ObjectSyncTest, a_free_lane_splits_the_busiest_range_and_every_key_is_settled_once) {
-  config_.ranges = 2;
-  config_.split_min_keys = 20;
-  config_.list_page_size = 10;
-  // Most keys in one range that is not the last (the plan's open-ended last range is never
-  // split).
-  seed(2, "a-");
-  seed(600, "m-");
-  seed(2, "z-");
+  seed_one_busy_range();
   ASSERT_TRUE(run());
   EXPECT_GE(summary_.ranges_split, 1u);
   EXPECT_EQ(state_.splits, summary_.ranges_split);
@@ -206,14 +211,7 @@ TEST_F(ObjectSyncTest, a_job_fatal_error_stops_the_phase_and_is_returned) {
 }
 
 TEST_F(ObjectSyncTest, a_split_that_cannot_be_recorded_stops_the_phase) {
-  config_.ranges = 2;
-  config_.split_min_keys = 20;
-  config_.list_page_size = 10;
-  // Most keys in one range that is not the last (the plan's open-ended last range is never
-  // split).
-  seed(2, "a-");
-  seed(600, "m-");
-  seed(2, "z-");
+  seed_one_busy_range();
   state_.split_error = Error::permanent("the database is read-only");
   Status st = run();
   ASSERT_FALSE(st);

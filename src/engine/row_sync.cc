@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "engine/services.h"
+#include "engine/settle_by_key.h"
 #include "pg/retry.h"
 
 namespace rehome::engine {
