@@ -143,7 +143,10 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options, const Co
     const auto& object = legacy.front();
     const auto suffix = KeyMap::suffix_of_listed(object.key, config.legacy.prefix);
     TwinLookup lookup;
-    while (!fatal && !(lookup = take_twin(suffix, production)).ready) wait(production);
+    while (!fatal && !(lookup = take_twin(suffix, production)).ready) {
+      if (lookup.error) fatal = lookup.error;
+      if (!fatal) wait(production);
+    }
     if (fatal) break;
     const std::optional<s3::ObjectInfo>& twin = lookup.twin;
     ++summary.objects_listed;

@@ -150,6 +150,10 @@ void Copier::copy_server_side(std::shared_ptr<Task> task) {
       if (error.kind == ErrorKind::kPreconditionFailed) {
         // Either the twin appeared or the source changed: look again rather than guess, in
         // this task, so that its round count still bounds a server that answers 412 forever.
+        // What earlier rounds learnt no longer holds: the twin is judged afresh, and a copy
+        // made after this look sends If-None-Match again (it may be the app's object now).
+        task->replacing_own_copy = false;
+        task->wrote = false;
         return refresh_legacy(task);
       }
       if (is_missing_key(error)) return finish(task, CopyOutcome::Kind::kSourceMissing);

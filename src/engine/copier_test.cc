@@ -278,6 +278,39 @@ TEST(CopierServerSide, a_legacy_object_that_keeps_changing_fails_after_bounded_a
   EXPECT_EQ(s3.calls(Op::kCopy), 3u);
 }
 
+TEST(CopierServerSide, after_a_412_a_new_copy_sends_if_none_match_again) {
+  // Round 1 copies a legacy object that changes under it (radosgw ignores the source
+  // condition), so round 2 may replace rehome's own copy and drops If-None-Match. Round 2 is
+  // refused with 412 and rehome's copy is gone: whatever production holds from now on may be
+  // the app's, so the next copy must be conditional again.
+  JobConfig config;
+  FakeS3 s3;
+  s3.dialect.honours_copy_source_if_match = false;
+  s3.put("legacy-s3", "image/a.png", "v0");
+  const s3::ObjectInfo listed{"image/a.png", to_hex(md5("v0")), 2, "", ""};
+  int copies = 0, heads = 0;
+  s3.before(Op::kCopy, [&](const std::string& key) {
+    if (++copies == 1) s3.put("legacy-s3", "image/a.png", "v1");
+    if (copies == 2) {
+      s3.remove("production-s3", key);
+      s3.fail(Op::kCopy, key, fakes::precondition_failed(key));
+    }
+  });
+  s3.before(Op::kHead, [&](const std::string& key) {
+    if (key == "image/a.png" && ++heads == 1) s3.put("legacy-s3", "image/a.png", "v2");
+  });
+  Copier copier(s3, s3, config, /*server_side=*/true);
+  std::optional<CopyOutcome> out;
+  copier.settle(listed, std::nullopt, [&](CopyOutcome o) { out = std::move(o); });
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->kind, Kind::kCopied);
+  ASSERT_EQ(s3.copies.size(), 3u);
+  EXPECT_TRUE(s3.copies[0].if_none_match);
+  EXPECT_FALSE(s3.copies[1].if_none_match) << "round 2 replaces rehome's own copy";
+  EXPECT_TRUE(s3.copies[2].if_none_match) << "after the 412 the copy is conditional again";
+  EXPECT_EQ(s3.object("production-s3", "avatar/a.png")->body, "v2");
+}
+
 TEST(CopierServerSide, a_multipart_copy_with_a_new_etag_is_verified_by_size) {
   FakeS3 s3;
   s3.copy_etag = [](const FakeS3::Object& source) { return to_hex(md5(source.body)); };

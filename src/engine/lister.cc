@@ -71,11 +71,17 @@ TwinLookup take_twin(std::string_view legacy_suffix, Lister& production) {
     production.prefetch();
   }
   TwinLookup out;
+  // A failed listing ends "exhausted": that must not read as "production has no twin".
+  if (production.exhausted() && production.error()) {
+    out.error = production.error();
+    return out;
+  }
   if (!production.ready()) return out;
   out.ready = true;
   if (!production.exhausted() && suffix() == legacy_suffix) {
     out.twin = production.front();
     production.pop();
+    production.prefetch();
   }
   return out;
 }

@@ -87,6 +87,9 @@ class Lister {
 struct TwinLookup {
   bool ready = false;  ///< False while the production page that decides is on its way.
   std::optional<s3::ObjectInfo> twin;  ///< Production's object with the same suffix, if any.
+  /// The production listing failed before it reached the legacy object: nothing can be
+  /// decided (never "no twin"), the caller stops.
+  std::optional<Error> error;
 };
 
 /// One step of the merge of the two listings, which hold keys in the same order (key_map.h),

@@ -232,6 +232,10 @@ bool ObjectSync::pump_lane(Lane& lane) {
     return false;
   }
   TwinLookup found = take_twin(KeyMap::suffix_of_listed(legacy.front().key, lp), production);
+  if (found.error) {
+    if (!fatal_) fatal_ = found.error;
+    return false;
+  }
   if (!found.ready) return false;  // Wait for the production page that decides.
   s3::ObjectInfo object = legacy.front();
   legacy.pop();

@@ -144,7 +144,8 @@ TEST_F(ObjectSyncTest, a_slow_object_holds_its_range_back_by_at_most_the_window)
   s3_.hold(twin(keys[0]));
   std::size_t started_while_held = 0;
   std::size_t recorded_while_held = 0;
-  release_after_copy_of(twin(keys[0]), std::chrono::milliseconds(500), [&] {
+  // Once the window is full, give the range a while to (wrongly) start more, then release.
+  release_after_copy_of(twin(keys[window_limit(2) - 1]), std::chrono::milliseconds(200), [&] {
     started_while_held = s3_.calls(Op::kCopy);
     recorded_while_held = state_.records.size();
   });

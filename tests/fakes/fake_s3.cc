@@ -210,6 +210,7 @@ void FakeS3::put_object(s3::PutRequest request, s3::Callback<s3::ObjectInfo> don
 
 void FakeS3::copy_object(s3::CopyRequest request, s3::Callback<s3::CopyResult> done) {
   run_hooks(Op::kCopy, request.key);
+  copies.push_back(request);
   const std::string key = request.key;
   if (auto e = take_fault(Op::kCopy, key)) return deliver(key, [done, e = *e] { done(e); });
   auto source = object(request.source_bucket, request.source_key);

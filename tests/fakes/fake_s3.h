@@ -60,6 +60,8 @@ class FakeS3 final : public s3::Api {
 
   /// Calls of `op` so far (all keys).
   std::size_t calls(Op op) const;
+  /// Every CopyObject request, in order (to check the conditions sent).
+  std::vector<s3::CopyRequest> copies;
   /// Writes (PUT and COPY) that replaced an existing object.
   std::size_t overwrites() const { return overwrites_; }
 
