@@ -27,13 +27,6 @@ Result<std::vector<RangeProgress>> PgJobState::save_ranges(const std::vector<Key
       store_.db(), [&] { return store_.save_ranges(plan); }, /*replay_in_doubt=*/true);
 }
 
-Status PgJobState::split_range(int number, const std::string& last, const std::string& point,
-                               int new_number) {
-  return pg::retry_db(
-      store_.db(), [&] { return store_.split_range(number, last, point, new_number); },
-      /*replay_in_doubt=*/true);
-}
-
 Result<std::vector<ObjectRecord>> PgJobState::records_in_state(
     const std::vector<ObjectState>& states, const std::string& after, int limit) {
   return pg::retry_db_value<std::vector<ObjectRecord>>(

@@ -27,10 +27,6 @@ class JobState {
   virtual Result<std::vector<RangeProgress>> ranges() = 0;
   /// Saves a plan unless the job has one, and returns the job's ranges.
   virtual Result<std::vector<RangeProgress>> save_ranges(const std::vector<KeyRange>& plan) = 0;
-  /// Range `number`, bounded by `last`, ends at `point`; a new range `new_number` covers
-  /// (point, last]. All or nothing; replaying it changes nothing.
-  virtual Status split_range(int number, const std::string& last, const std::string& point,
-                             int new_number) = 0;
   /// Records whose state is one of `states`, in key order after `after`, at most `limit`.
   virtual Result<std::vector<ObjectRecord>> records_in_state(const std::vector<ObjectState>& states,
                                                              const std::string& after,
@@ -51,8 +47,6 @@ class PgJobState final : public JobState {
   Status reset_listing() override;
   Result<std::vector<RangeProgress>> ranges() override;
   Result<std::vector<RangeProgress>> save_ranges(const std::vector<KeyRange>& plan) override;
-  Status split_range(int number, const std::string& last, const std::string& point,
-                     int new_number) override;
   Result<std::vector<ObjectRecord>> records_in_state(const std::vector<ObjectState>& states,
                                                      const std::string& after, int limit) override;
   Status record(const std::vector<ObjectRecord>& records) override;

@@ -179,8 +179,11 @@ void ObjectSync::pump() {
 }
 
 // When a lane is free and no range is queued, the busiest range gives up the second half of
-// what it has not listed yet: the split is recorded first, then the donor's listers stop at
-// the split point and a new range (point, last] is queued. True when a range was queued.
+// what it has not listed yet: the donor's listers stop at the split point and a new range
+// (point, last] is queued. The split is recorded in the stream of outcome batches, so it
+// commits before (or with) any outcome of the new range, and off this thread. Until it
+// commits, the database still has the donor covering (point, last]: a kill meanwhile loses
+// nothing, the rerun lists that part in the donor. True when a range was queued.
 bool ObjectSync::split_busiest_lane() {
   if (lanes_.size() >= ctx_.config.ranges || !queued_.empty() || stopping_ || fatal_) return false;
   std::vector<ListingStand> stands;
@@ -192,13 +195,7 @@ bool ObjectSync::split_busiest_lane() {
   const std::string last = donor.progress.range.last;
   std::string point = std::move(split->point);
   const int number = next_range_number_++;
-  Status st = ctx_.state.split_range(donor.progress.number, last, point, number);
-  if (!st) {
-    fatal_ = st.error();
-    fatal_->message = "splitting a key range of the legacy listing: " + fatal_->message;
-    return false;
-  }
-  failpoint("after-splitting-a-range");
+  pending_splits_.push_back(RangeSplit{donor.progress.number, last, point, number});
   const KeyMap map(ctx_.config.legacy.prefix, ctx_.config.production.prefix);
   donor.progress.range.last = point;
   donor.legacy->lower_last(point);
@@ -209,6 +206,7 @@ bool ObjectSync::split_busiest_lane() {
   }
   queued_.push_front(RangeProgress{number, KeyRange{std::move(point), last}, "", false});
   ++ctx_.summary.ranges_split;
+  flush(false);  // Recorded soon, whatever else is pending.
   return true;
 }
 
@@ -312,9 +310,11 @@ void ObjectSync::flush(bool final) {
   }
   last_flush_ = Clock::now();
   Status st = Ok{};
-  if (!pending_.empty() || !marks.empty() || complete) {
-    st = sink_->submit(OutcomeBatch{std::move(pending_), std::move(marks), complete});
+  if (!pending_.empty() || !marks.empty() || complete || !pending_splits_.empty()) {
+    st = sink_->submit(
+        OutcomeBatch{std::move(pending_), std::move(marks), complete, std::move(pending_splits_)});
     pending_.clear();
+    pending_splits_.clear();
     pending_.reserve(ctx_.config.record_batch);
   }
   if (st && final) st = sink_->drain();

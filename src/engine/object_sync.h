@@ -76,11 +76,12 @@ class ObjectSync {
   std::deque<RangeProgress> queued_;          // Ranges not started by this run.
   std::vector<std::unique_ptr<Lane>> lanes_;  // At most config.ranges.
   std::size_t in_flight_ = 0;
-  std::size_t next_lane_ = 0;              // Where pump()'s next pass starts.
-  int next_range_number_ = 0;              // For the range a split makes.
-  std::vector<ObjectRecord> pending_;      // Outcomes drained from windows, not yet handed over.
-  std::vector<RangeMark> finished_marks_;  // Ranges completed since the last flush.
-  std::unique_ptr<OutcomeSink> sink_;      // While lanes are worked.
+  std::size_t next_lane_ = 0;               // Where pump()'s next pass starts.
+  int next_range_number_ = 0;               // For the range a split makes.
+  std::vector<ObjectRecord> pending_;       // Outcomes drained from windows, not yet handed over.
+  std::vector<RangeMark> finished_marks_;   // Ranges completed since the last flush.
+  std::vector<RangeSplit> pending_splits_;  // Splits made since the last flush.
+  std::unique_ptr<OutcomeSink> sink_;       // While lanes are worked.
   std::chrono::steady_clock::time_point last_flush_;
   bool stopping_ = false;
   bool pumping_ = false;

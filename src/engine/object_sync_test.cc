@@ -216,8 +216,7 @@ TEST_F(ObjectSyncTest, a_split_that_cannot_be_recorded_stops_the_phase) {
   state_.split_error = Error::permanent("the database is read-only");
   Status st = run();
   ASSERT_FALSE(st);
-  EXPECT_EQ(st.error().message,
-            "splitting a key range of the legacy listing: the database is read-only");
+  EXPECT_EQ(st.error().message, "recording copy outcomes: the database is read-only");
   EXPECT_FALSE(state_.job.listing_complete);
   EXPECT_TRUE(state_.watermark_violations.empty());
 }

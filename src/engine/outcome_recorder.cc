@@ -95,8 +95,12 @@ void OutcomeRecorder::work() {
     // in-doubt commit is harmless. The pauses of retry_db block this thread only; the loop
     // goes on until max_waiting batches pile up behind it.
     Status st = pg::retry_db(
-        db_, [&] { return state_.record(batch.records, batch.marks, batch.listing_complete); },
+        db_,
+        [&] {
+          return state_.record(batch.records, batch.marks, batch.listing_complete, batch.splits);
+        },
         /*replay_in_doubt=*/true);
+    if (st && !batch.splits.empty()) failpoint("after-splitting-a-range");
     if (st) failpoint("after-recording-outcomes");
     {
       std::lock_guard lock(mutex_);

@@ -11,12 +11,15 @@
 
 namespace rehome::engine {
 
-/// What one transaction records: outcomes, the ranges' new watermarks, and whether this is the
-/// end of the whole listing.
+/// What one transaction records: range splits (applied first), outcomes, the ranges' new
+/// watermarks, and whether this is the end of the whole listing.
 struct OutcomeBatch {
   std::vector<ObjectRecord> records;
   std::vector<RangeMark> marks;
   bool listing_complete = false;
+  /// Splits made since the last batch. In the stream of batches a split always comes before
+  /// any outcome of the range it creates, so that range is never recorded without its row.
+  std::vector<RangeSplit> splits{};
 };
 
 class OutcomeSink {

@@ -63,9 +63,16 @@ Result<JobProgress> StateStore::progress() {
 }
 
 Status StateStore::record(const std::vector<ObjectRecord>& records,
-                          const std::vector<RangeMark>& marks, bool listing_complete) {
+                          const std::vector<RangeMark>& marks, bool listing_complete,
+                          const std::vector<RangeSplit>& splits) {
   auto tx = pg::Transaction::begin(db_);
   if (!tx) return tx.error();
+  // Splits first: a mark in the same batch may name the range a split creates.
+  for (const auto& split : splits) {
+    if (auto st = split_range(split.number, split.last, split.point, split.new_number); !st) {
+      return st;
+    }
+  }
   if (auto st = upsert_objects(records); !st) return st;
   if (auto st = mark_ranges(marks); !st) return st;
   if (listing_complete) {

@@ -60,6 +60,15 @@ struct RangeMark {
   bool complete = false;
 };
 
+/// A range split, recorded with the outcomes (engine/range_split.h): range `number`, bounded
+/// by `last`, ends at `point`, and range `new_number` covers (point, last].
+struct RangeSplit {
+  int number = 0;
+  std::string last;
+  std::string point;
+  int new_number = 0;
+};
+
 class StateStore {
  public:
   /// `schema` is the unquoted schema name; `job` is engine::job_name(config).
@@ -82,11 +91,12 @@ class StateStore {
 
   Result<JobProgress> progress();
 
-  /// Records outcomes and moves the ranges' watermarks in one transaction; `listing_complete`
-  /// marks the whole listing done. Replaying it after an in-doubt commit is harmless: it is an
+  /// Records range splits, then outcomes, then the ranges' watermarks, in one transaction;
+  /// `listing_complete` marks the whole listing done. Replaying it after an in-doubt commit is
+  /// harmless: a split applies only while the range still ends where it did, outcomes are an
   /// upsert of the same values, and watermarks only move forward.
   Status record(const std::vector<ObjectRecord>& records, const std::vector<RangeMark>& marks,
-                bool listing_complete = false);
+                bool listing_complete = false, const std::vector<RangeSplit>& splits = {});
 
   /// The job's key ranges in key order (empty until a plan is saved).
   Result<std::vector<RangeProgress>> ranges();

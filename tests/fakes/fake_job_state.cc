@@ -51,17 +51,14 @@ Result<std::vector<RangeProgress>> FakeJobState::save_ranges(
   return saved_ranges;
 }
 
-Status FakeJobState::split_range(int number, const std::string& last, const std::string& point,
-                                 int new_number) {
-  if (split_error) return *split_error;
+void FakeJobState::split(const engine::RangeSplit& s) {
   auto it = std::find_if(saved_ranges.begin(), saved_ranges.end(),
-                         [&](const RangeProgress& r) { return r.number == number; });
-  if (it == saved_ranges.end() || it->range.last != last) return Ok{};  // Replayed: no-op.
-  it->range.last = point;
-  RangeProgress added{new_number, engine::KeyRange{point, last}, "", false};
+                         [&](const RangeProgress& r) { return r.number == s.number; });
+  if (it == saved_ranges.end() || it->range.last != s.last) return;  // Replayed: no-op.
+  it->range.last = s.point;
+  RangeProgress added{s.new_number, engine::KeyRange{s.point, s.last}, "", false};
   saved_ranges.insert(it + 1, added);
   ++splits;
-  return Ok{};
 }
 
 Result<std::vector<ObjectRecord>> FakeJobState::records_in_state(
@@ -85,6 +82,8 @@ Result<std::unique_ptr<engine::OutcomeSink>> FakeJobState::open_outcome_sink() {
 }
 
 Status FakeJobState::apply(OutcomeBatch batch) {
+  if (split_error && !batch.splits.empty()) return *split_error;
+  for (const auto& s : batch.splits) split(s);
   for (const auto& r : batch.records) records[r.legacy_key] = r;
   for (const auto& mark : batch.marks) {
     auto it = std::find_if(saved_ranges.begin(), saved_ranges.end(),

@@ -25,7 +25,7 @@ class FakeJobState final : public engine::JobState {
   /// Keys the sink saw a watermark pass before their outcome was recorded: must stay empty.
   std::vector<std::string> watermark_violations;
   std::size_t splits = 0;
-  /// When set, split_range fails with it (a database that went away for good).
+  /// When set, a batch carrying a split fails with it (a database that went away for good).
   std::optional<Error> split_error;
   /// When set, the sink fails every batch after this many with a permanent error.
   std::optional<std::size_t> sink_fails_after;
@@ -38,8 +38,6 @@ class FakeJobState final : public engine::JobState {
   Result<std::vector<engine::RangeProgress>> ranges() override { return saved_ranges; }
   Result<std::vector<engine::RangeProgress>> save_ranges(
       const std::vector<engine::KeyRange>& plan) override;
-  Status split_range(int number, const std::string& last, const std::string& point,
-                     int new_number) override;
   Result<std::vector<engine::ObjectRecord>> records_in_state(
       const std::vector<engine::ObjectState>& states, const std::string& after, int limit) override;
   Status record(const std::vector<engine::ObjectRecord>& batch) override;
@@ -47,6 +45,8 @@ class FakeJobState final : public engine::JobState {
 
   /// Applies a batch as one transaction would (used by the sink).
   Status apply(engine::OutcomeBatch batch);
+  /// Applies one split as the statement would (a replay changes nothing).
+  void split(const engine::RangeSplit& split);
   /// True when the ranges chain from "" to "" with no gap or overlap.
   bool ranges_cover_everything() const;
 };
