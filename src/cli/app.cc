@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -63,7 +65,13 @@ GivenOptions add_job_options(CLI::App& cmd, Flags& f) {
     std::string help = spec.help;
     if (spec.env[0] != '\0') help += fmt::format(" [env {}]", spec.env);
     if (spec.default_value[0] != '\0') help += fmt::format(" [default {}]", spec.default_value);
-    added.push_back(cmd.add_option(spec.flag, f.options[spec.flag], help));
+    // Every value is read as text and parsed by settings.cc; the help says what it takes.
+    const std::string_view flag = spec.flag;
+    const char* type = flag == "--database-url"                                          ? "URL"
+                       : flag.ends_with("endpoint")                                      ? "URL"
+                       : std::isdigit(static_cast<unsigned char>(spec.default_value[0])) ? "NUMBER"
+                                                                                         : "TEXT";
+    added.push_back(cmd.add_option(spec.flag, f.options[spec.flag], help)->type_name(type));
   }
   added.push_back(
       cmd.add_flag("--virtual-hosted")
