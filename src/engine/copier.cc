@@ -14,10 +14,33 @@ namespace {
 // legacy object was rewritten under us); after that it is left for the next run.
 constexpr int kMaxCopyRounds = 3;
 
+// Errors about the job rather than one object: every other object would fail the same way
+// (credentials that broke mid-run, a clock to fix, a bucket gone, bad input). A 403 that names
+// no such cause is about the object (a policy on its key, its KMS key, its storage class, its
+// owner): it fails that object only, and ObjectSync stops the job when the first objects all
+// meet it (a deny on the whole prefix).
 bool is_job_fatal(const Error& error) {
-  // Errors about the job rather than one object: every other object would fail the same way.
-  return error.kind == ErrorKind::kAccessDenied || error.kind == ErrorKind::kInvalidInput ||
-         error.code == "NoSuchBucket";
+  static constexpr std::string_view kCredentialCodes[] = {
+      "SignatureDoesNotMatch", "InvalidAccessKeyId",          "ExpiredToken",
+      "InvalidToken",          "TokenRefreshRequired",        "AllAccessDisabled",
+      "AccountProblem",        "RequestTimeTooSkewed",        "InvalidSecurity",
+      "NotSignedUp",           "AuthorizationHeaderMalformed"};
+  if (error.kind == ErrorKind::kInvalidInput || error.code == "NoSuchBucket") return true;
+  for (std::string_view code : kCredentialCodes) {
+    if (error.code == code) return true;
+  }
+  return false;
+}
+
+// What to do about an object the server refused, for its record and the summary.
+std::string object_refusal_advice(const Error& error) {
+  if (error.code == "InvalidObjectState") {
+    return "the object is archived (GLACIER, DEEP_ARCHIVE or an archive tier): restore it "
+           "(s3api restore-object) and rerun; its rows stay legacy until then";
+  }
+  return "only this object is refused: a bucket policy or ACL on its key, a KMS key this role "
+         "may not use, or another account's object; grant access (s3:GetObject, kms:Decrypt) "
+         "and rerun; its rows stay legacy until then";
 }
 
 bool is_missing_key(const Error& error) {
@@ -43,6 +66,7 @@ struct Copier::Task {
   std::string production_key;
   int rounds = 0;      // Copies started; bounded by kMaxCopyRounds whatever the server answers.
   bool wrote = false;  // rehome wrote the twin (a copy or a PUT that succeeded).
+  std::optional<Error> refusal;  // The server refused this object with a 403 (is_job_fatal).
   std::int64_t bytes_copied = 0;
   /// The twin is our own earlier copy of a legacy object that has since changed: the recopy
   /// may replace it (without If-None-Match, which would refuse our own object).
@@ -254,6 +278,7 @@ void Copier::finish(std::shared_ptr<Task> task, CopyOutcome::Kind kind, std::str
                     std::optional<Error> fatal) {
   CopyOutcome out;
   out.kind = kind;
+  out.refusal = task->refusal;
   out.fatal = std::move(fatal);
   out.bytes_copied = kind == CopyOutcome::Kind::kCopied ? task->bytes_copied : 0;
   auto& rec = out.record;
@@ -284,7 +309,11 @@ void Copier::finish(std::shared_ptr<Task> task, CopyOutcome::Kind kind, std::str
 void Copier::fail(std::shared_ptr<Task> task, const Error& error) {
   std::optional<Error> fatal;
   if (is_job_fatal(error)) fatal = error;
-  finish(std::move(task), CopyOutcome::Kind::kFailed, error.message, std::move(fatal));
+  const bool refused = error.kind == ErrorKind::kAccessDenied && !fatal;
+  std::string detail =
+      refused ? error.message + " (" + object_refusal_advice(error) + ")" : error.message;
+  if (refused) task->refusal = error;
+  finish(std::move(task), CopyOutcome::Kind::kFailed, std::move(detail), std::move(fatal));
 }
 
 void count_outcome(Summary& summary, const CopyOutcome& outcome) {

@@ -27,9 +27,13 @@ struct CopyOutcome {
   Kind kind = Kind::kFailed;
   ObjectRecord record;            ///< What to remember about it (state matches kind).
   std::int64_t bytes_copied = 0;  ///< The object's size when kCopied (0 for an empty one).
-  /// Set when the failure is not about this object but about the job (access denied, missing
-  /// bucket): the run must stop and say so.
+  /// Set when the failure is not about this object but about the job (credentials that no
+  /// longer work, a missing bucket): the run must stop and say so.
   std::optional<Error> fatal;
+  /// Set when kFailed because the server refused this object (403) for a reason of its own;
+  /// the record says what to do. ObjectSync stops the job if the first objects are all refused
+  /// the same way.
+  std::optional<Error> refusal;
 };
 
 const char* to_string(CopyOutcome::Kind kind) noexcept;

@@ -149,15 +149,46 @@ TEST_P(CopierTest, a_legacy_object_deleted_after_listing_is_source_missing) {
   EXPECT_EQ(production_body("avatar/a.png"), "(absent)");
 }
 
-TEST_P(CopierTest, access_denied_fails_the_object_and_marks_the_job_fatal) {
-  s3_.put(kLegacy, "image/a.png", "AAAA");
-  s3_.fail(server_side() ? Op::kCopy : Op::kGet, server_side() ? "avatar/a.png" : "image/a.png",
-           fakes::access_denied("image/a.png"));
-  auto out = settle_listed("image/a.png");
-  EXPECT_EQ(out.kind, Kind::kFailed);
-  EXPECT_EQ(out.record.state, ObjectState::kFailed);
-  ASSERT_TRUE(out.fatal);
-  EXPECT_EQ(out.fatal->kind, ErrorKind::kAccessDenied);
+TEST_P(CopierTest, an_object_the_server_refuses_fails_alone_and_says_what_to_do) {
+  struct Case {
+    Error error;
+    const char* advice;
+  };
+  const Case cases[] = {
+      {fakes::access_denied("image/a.png"), "only this object is refused"},
+      {fakes::forbidden("image/a.png", "InvalidObjectState"), "the object is archived"},
+      {fakes::forbidden("image/a.png", ""), "only this object is refused"},  // HEAD: no body.
+  };
+  for (const auto& c : cases) {
+    s3_.put(kLegacy, "image/a.png", "AAAA");
+    s3_.remove(kProduction, "avatar/a.png");
+    s3_.fail(server_side() ? Op::kCopy : Op::kGet, server_side() ? "avatar/a.png" : "image/a.png",
+             c.error);
+    auto out = settle_listed("image/a.png");
+    EXPECT_EQ(out.kind, Kind::kFailed) << c.error.code;
+    EXPECT_EQ(out.record.state, ObjectState::kFailed);
+    EXPECT_FALSE(out.fatal) << c.error.code << ": one object's 403 must not stop the job";
+    ASSERT_TRUE(out.refusal);
+    EXPECT_EQ(out.refusal->code, c.error.code);
+    EXPECT_NE(out.record.detail.find(c.error.message), std::string::npos) << out.record.detail;
+    EXPECT_NE(out.record.detail.find(c.advice), std::string::npos) << out.record.detail;
+    EXPECT_NE(out.record.detail.find("rows stay legacy"), std::string::npos);
+  }
+}
+
+TEST_P(CopierTest, credentials_that_stop_working_are_fatal_to_the_job) {
+  for (const char* code :
+       {"ExpiredToken", "InvalidAccessKeyId", "SignatureDoesNotMatch", "RequestTimeTooSkewed"}) {
+    s3_.put(kLegacy, "image/a.png", "AAAA");
+    s3_.remove(kProduction, "avatar/a.png");
+    s3_.fail(server_side() ? Op::kCopy : Op::kGet, server_side() ? "avatar/a.png" : "image/a.png",
+             fakes::forbidden("image/a.png", code));
+    auto out = settle_listed("image/a.png");
+    EXPECT_EQ(out.kind, Kind::kFailed) << code;
+    ASSERT_TRUE(out.fatal) << code;
+    EXPECT_EQ(out.fatal->code, code);
+    EXPECT_FALSE(out.refusal) << code;
+  }
 }
 
 TEST_P(CopierTest, a_server_error_fails_only_the_object) {

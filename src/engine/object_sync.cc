@@ -259,12 +259,38 @@ void ObjectSync::complete(Lane* lane, std::uint64_t sequence, CopyOutcome outcom
   --in_flight_;
   count_outcome(ctx_.summary, outcome);
   if (outcome.fatal && !fatal_) fatal_ = outcome.fatal;
+  judge_first_outcomes(outcome);
   Slot& slot = lane->window[sequence - lane->window_base];
   slot.done = true;
   slot.outcome = std::move(outcome);
   drain(*lane);
   if (pending_.size() >= ctx_.config.record_batch) flush(false);
   pump();
+}
+
+// A 403 fails one object and the job goes on; but when the first objects are all refused the
+// same way, the whole prefix is denied (or the role cannot read or write at all) and going on
+// would only record every object as failed: stop, and say what to check.
+void ObjectSync::judge_first_outcomes(const CopyOutcome& outcome) {
+  if (!first_refusals_open_) return;
+  const bool same =
+      outcome.refusal && (first_refusals_ == 0 || outcome.refusal->code == first_refusal_code_);
+  if (!same) {
+    first_refusals_open_ = false;  // A success, or a different failure: not a blanket deny.
+    return;
+  }
+  first_refusal_code_ = outcome.refusal->code;
+  if (++first_refusals_ < kFirstRefusalsToStop || fatal_) return;
+  fatal_ = Error::of(
+      ErrorKind::kAccessDenied,
+      fmt::format("the first {} objects were all refused the same way, the last with: {}. The "
+                  "job cannot work as configured: check s3:GetObject on s3://{}/{}* and "
+                  "s3:PutObject on s3://{}/{}* for these credentials, bucket policies and KMS "
+                  "keys (docs/PRIVILEGES.md)",
+                  kFirstRefusalsToStop, outcome.refusal->message, ctx_.config.legacy.bucket,
+                  ctx_.config.legacy.prefix, ctx_.config.production.bucket,
+                  ctx_.config.production.prefix),
+      outcome.refusal->code);
 }
 
 void ObjectSync::drain(Lane& lane) {

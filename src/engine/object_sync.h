@@ -30,6 +30,10 @@ namespace rehome::engine {
 /// --concurrency, plus a listing page's worth), and bounds the memory a stuck object can cost.
 constexpr std::size_t window_limit(std::size_t concurrency) { return concurrency * 4 + 1000; }
 
+/// When this many objects in a row, from the first, are refused with the same 403, the job
+/// stops: a deny on the whole prefix, not on a few objects.
+inline constexpr std::size_t kFirstRefusalsToStop = 20;
+
 class ObjectSync {
  public:
   explicit ObjectSync(Context& context);
@@ -66,6 +70,7 @@ class ObjectSync {
   bool pump_lane(Lane& lane);
   void start(Lane& lane, s3::ObjectInfo legacy, std::optional<s3::ObjectInfo> twin);
   void complete(Lane* lane, std::uint64_t sequence, CopyOutcome outcome);
+  void judge_first_outcomes(const CopyOutcome& outcome);
   void drain(Lane& lane);
   void retire_finished_lanes();
   void flush(bool final);
@@ -83,6 +88,10 @@ class ObjectSync {
   std::vector<RangeSplit> pending_splits_;  // Splits made since the last flush.
   std::unique_ptr<OutcomeSink> sink_;       // While lanes are worked.
   std::chrono::steady_clock::time_point last_flush_;
+  // The first outcomes, while every one was refused with the same 403 (judge_first_outcomes).
+  bool first_refusals_open_ = true;
+  std::size_t first_refusals_ = 0;
+  std::string first_refusal_code_;
   bool stopping_ = false;
   bool pumping_ = false;
   std::optional<Error> fatal_;

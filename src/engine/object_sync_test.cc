@@ -203,12 +203,52 @@ TEST_F(ObjectSyncTest, earlier_conflicts_and_failures_are_settled_again_first) {
 
 TEST_F(ObjectSyncTest, a_job_fatal_error_stops_the_phase_and_is_returned) {
   auto keys = seed(50);
-  s3_.fail(Op::kCopy, twin(keys[10]), fakes::access_denied(keys[10]));
+  s3_.fail(Op::kCopy, twin(keys[30]), fakes::forbidden(keys[30], "ExpiredToken"));
+  Status st = run();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, "ExpiredToken");
+  EXPECT_FALSE(state_.job.listing_complete);
+  EXPECT_TRUE(state_.watermark_violations.empty());
+}
+
+TEST_F(ObjectSyncTest, one_refused_object_is_recorded_as_failed_and_the_job_goes_on) {
+  auto keys = seed(200);
+  s3_.fail(Op::kCopy, twin(keys[77]), fakes::access_denied(keys[77]));
+  ASSERT_TRUE(run());
+  EXPECT_TRUE(state_.job.listing_complete);
+  EXPECT_EQ(summary_.objects_failed, 1u);
+  EXPECT_EQ(summary_.objects_copied, 199u);
+  EXPECT_EQ(state_.records[keys[77]].state, ObjectState::kFailed);
+  EXPECT_NE(state_.records[keys[77]].detail.find("only this object is refused"), std::string::npos);
+  ASSERT_FALSE(summary_.problems.empty());
+  EXPECT_NE(summary_.problems.front().find(keys[77]), std::string::npos) << "the summary names it";
+  expect_bookkeeping_consistent();
+}
+
+TEST_F(ObjectSyncTest, a_deny_on_the_whole_prefix_stops_after_the_first_refusals) {
+  config_.concurrency = 4;
+  auto keys = seed(2000);
+  for (const auto& key : keys) s3_.fail(Op::kCopy, twin(key), fakes::access_denied(key));
   Status st = run();
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().kind, ErrorKind::kAccessDenied);
-  EXPECT_FALSE(state_.job.listing_complete);
-  EXPECT_TRUE(state_.watermark_violations.empty());
+  EXPECT_NE(st.error().message.find("the first 20 objects were all refused the same way"),
+            std::string::npos)
+      << st.error().message;
+  EXPECT_NE(st.error().message.find("s3:GetObject on s3://legacy-s3/image/*"), std::string::npos);
+  EXPECT_LE(summary_.objects_failed, kFirstRefusalsToStop + config_.concurrency)
+      << "no failed record for every object of a bucket that cannot be read";
+}
+
+TEST_F(ObjectSyncTest, refusals_after_a_success_are_per_object) {
+  config_.concurrency = 1;
+  config_.ranges = 1;
+  auto keys = seed(100);
+  for (std::size_t i = 1; i < 60; ++i)
+    s3_.fail(Op::kCopy, twin(keys[i]), fakes::access_denied(keys[i]));
+  ASSERT_TRUE(run()) << "the first object was copied: the prefix is not denied as a whole";
+  EXPECT_EQ(summary_.objects_failed, 59u);
+  EXPECT_EQ(summary_.objects_copied, 41u);
 }
 
 TEST_F(ObjectSyncTest, a_split_that_cannot_be_recorded_stops_the_phase) {

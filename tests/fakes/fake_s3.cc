@@ -28,6 +28,9 @@ Error access_denied(const std::string& key) {
 Error precondition_failed(const std::string& key) {
   return http_error(ErrorKind::kPreconditionFailed, 412, "PreconditionFailed", key);
 }
+Error forbidden(const std::string& key, const char* code) {
+  return http_error(ErrorKind::kAccessDenied, 403, code, key);
+}
 Error throttled(const std::string& key) {
   return http_error(ErrorKind::kThrottled, 503, "SlowDown", key);
 }

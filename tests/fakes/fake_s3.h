@@ -106,5 +106,7 @@ Error not_found(const std::string& key);
 Error access_denied(const std::string& key);
 Error precondition_failed(const std::string& key);
 Error throttled(const std::string& key);
+/// A 403 with this S3 code (InvalidObjectState for an archived object, ExpiredToken...).
+Error forbidden(const std::string& key, const char* code);
 
 }  // namespace rehome::fakes

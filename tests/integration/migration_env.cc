@@ -1,5 +1,7 @@
 #include "migration_env.h"
 
+#include <cstdlib>
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -122,6 +124,22 @@ std::vector<std::int64_t> MigrationEnv::seed_legacy(int n, int first) {
     ids.push_back(insert_row(key));
   }
   return ids;
+}
+
+void MigrationEnv::deny_get(const std::string& bucket, const std::string& key_pattern) {
+  // PutBucketPolicy is no operation of rehome's client: the fault suite's small signed client
+  // (tests/faults/s3mini.py) sends it.
+  const std::string policy =
+      fmt::format(R"({{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":"*",)"
+                  R"("Action":"s3:GetObject","Resource":"arn:aws:s3:::{}/{}"}}]}})",
+                  bucket, key_pattern);
+  const std::string script = fmt::format(
+      "import sys; sys.path.insert(0, '{}/tests/faults'); from s3mini import S3; "
+      "status = S3('{}', '{}', '{}').request('PUT', '{}', query={{'policy': ''}}, "
+      "body=sys.argv[1].encode())[0]; sys.exit(0 if status in (200, 204) else 1)",
+      REHOME_SOURCE_DIR, endpoint_, access_key_, secret_key_, bucket);
+  const std::string command = "python3 -c \"" + script + "\" '" + policy + "'";
+  ASSERT_EQ(std::system(command.c_str()), 0) << "PutBucketPolicy on " << bucket << " failed";
 }
 
 std::vector<std::string> MigrationEnv::binary_env() const {

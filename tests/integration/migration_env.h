@@ -45,6 +45,11 @@ class MigrationEnv {
   /// Seeds `n` legacy avatars (object + row each) named image/avatar-<i>.png; returns ids.
   std::vector<std::int64_t> seed_legacy(int n, int first = 0);
 
+  /// Puts a bucket policy on `bucket` that denies s3:GetObject on the keys matching
+  /// `key_pattern` ("image/avatar-7.png", "image/*") to everyone: radosgw then refuses GET,
+  /// HEAD and CopyObject from them with 403 AccessDenied, even for the bucket's owner.
+  void deny_get(const std::string& bucket, const std::string& key_pattern);
+
   /// The environment for running the rehome binary against this world.
   std::vector<std::string> binary_env() const;
 

@@ -341,6 +341,42 @@ TEST_F(Migration, resumes_after_kill_right_after_splitting_a_range) {
             80);
 }
 
+// Issue 16, section 1: a bucket policy denies GetObject on one legacy key out of many.
+TEST_F(Migration, an_object_a_bucket_policy_denies_fails_alone_and_its_row_stays_legacy) {
+  auto ids = env_->seed_legacy(30);
+  env_->deny_get(env_->legacy_bucket(), legacy_key(7));
+  auto env = env_->binary_env();
+  for (int attempt = 0; attempt < 2; ++attempt) {  // The rerun gets past it too.
+    std::string out;
+    ASSERT_EQ(run_rehome({"run", "--progress", "none"}, env, &out), 3) << out;
+    EXPECT_NE(out.find(legacy_key(7)), std::string::npos) << "the summary names the object";
+    EXPECT_NE(out.find("only this object is refused"), std::string::npos) << out;
+  }
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const int n = static_cast<int>(i);
+    EXPECT_EQ(env_->path_of(ids[i]), n == 7 ? legacy_key(n) : production_key(n));
+  }
+  EXPECT_EQ(env_->get(env_->production_bucket(), production_key(7)), std::nullopt);
+  auto failed = env_->sql("SELECT legacy_key, detail FROM rehome.objects WHERE state = 'failed'");
+  ASSERT_EQ(failed.size(), 1);
+  EXPECT_EQ(failed.text(0, 0), legacy_key(7));
+  EXPECT_NE(std::string(failed.text(0, 1)).find("403"), std::string::npos) << failed.text(0, 1);
+}
+
+TEST_F(Migration, a_deny_on_the_whole_legacy_prefix_stops_the_job_early) {
+  env_->seed_legacy(60);
+  env_->deny_get(env_->legacy_bucket(), "image/*");
+  std::string out;
+  ASSERT_EQ(
+      run_rehome({"run", "--progress", "none", "--concurrency", "4"}, env_->binary_env(), &out), 1)
+      << out;
+  EXPECT_NE(out.find("the first 20 objects were all refused the same way"), std::string::npos)
+      << out;
+  EXPECT_LE(env_->sql("SELECT count(*) FROM rehome.objects WHERE state = 'failed'").int64(0, 0),
+            24);
+  EXPECT_EQ(env_->sql("SELECT count(*) FROM avatars WHERE path LIKE 'avatar/%'").int64(0, 0), 0);
+}
+
 TEST_F(Migration, rerun_after_completion_does_nothing_and_says_so) {
   env_->seed_legacy(5);
   auto env = env_->binary_env();
