@@ -108,8 +108,12 @@ void Copier::settle_key(std::string legacy_key, Done done) {
   refresh_legacy(task);
 }
 
-// Describes the legacy object afresh (HEAD), then looks at its twin and decides again.
+// Describes the legacy object afresh (HEAD), then looks at its twin and decides again. What
+// earlier rounds learnt no longer holds: the twin is judged afresh, and a copy made after this
+// look sends If-None-Match again (production may hold the app's object by now).
 void Copier::refresh_legacy(std::shared_ptr<Task> task) {
+  task->replacing_own_copy = false;
+  task->wrote = false;
   legacy_.head_object(config_.legacy.bucket, task->legacy.key,
                       [this, task](Result<s3::ObjectInfo> head) {
                         if (!head) {
@@ -174,10 +178,6 @@ void Copier::copy_server_side(std::shared_ptr<Task> task) {
       if (error.kind == ErrorKind::kPreconditionFailed) {
         // Either the twin appeared or the source changed: look again rather than guess, in
         // this task, so that its round count still bounds a server that answers 412 forever.
-        // What earlier rounds learnt no longer holds: the twin is judged afresh, and a copy
-        // made after this look sends If-None-Match again (it may be the app's object now).
-        task->replacing_own_copy = false;
-        task->wrote = false;
         return refresh_legacy(task);
       }
       if (is_missing_key(error)) return finish(task, CopyOutcome::Kind::kSourceMissing);

@@ -8,7 +8,6 @@
 #include "engine/range_planner.h"
 #include "engine/range_split.h"
 #include "engine/settle_by_key.h"
-#include "util/failpoint.h"
 
 namespace rehome::engine {
 
