@@ -1,6 +1,8 @@
 // `rehome cleanup`: the only command that deletes, and only legacy objects for which all of
 // these hold at deletion time:
-//   - production holds an identical twin (same ETag and size, seen in a fresh listing);
+//   - production holds an identical twin, seen in a fresh listing: the same ETag and size, or
+//     (where ETags are not MD5s: SSE-KMS, multipart) the very twin rehome proved identical by
+//     the identity rule and recorded;
 //   - rehome recorded the twin as copied, for this same ETag and size;
 //   - no row names the legacy key (checked in the same statement that picks the batch);
 //   - the last rewrite of a row that named it (or the copy, if none did) is older than --grace.
@@ -28,6 +30,8 @@ struct Candidate {
   std::string key;
   std::string etag;
   std::int64_t size;
+  std::string twin_etag;
+  bool proven;  ///< The listings alone prove the twin identical (object_decision.h).
 };
 
 /// Of `batch`, the keys that are safe to delete now.
@@ -35,25 +39,30 @@ Result<std::vector<std::string>> safe_to_delete(pg::Connection& db, const JobCon
                                                 const StateStore& state,
                                                 const std::vector<Candidate>& batch,
                                                 std::chrono::seconds grace) {
-  std::vector<std::string> keys, etags;
+  std::vector<std::string> keys, etags, twin_etags, proven;
   std::vector<std::int64_t> sizes;
   for (const auto& c : batch) {
     keys.push_back(c.key);
     etags.push_back(c.etag);
     sizes.push_back(c.size);
+    twin_etags.push_back(c.twin_etag);
+    proven.push_back(c.proven ? "t" : "f");
   }
   const std::string t = *pg::quote_identifier(config.table);
   const std::string p = *pg::quote_identifier(config.path_column);
   // One scan of the table per batch finds every reference (hashed = ANY); an index on the
-  // path column makes it an index lookup instead.
+  // path column makes it an index lookup instead. A twin the listings cannot prove identical
+  // (SSE-KMS, multipart ETags) counts when it is the very object rehome proved and recorded.
   auto r = db.exec(fmt::format(R"(
     WITH candidate AS (
-      SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) AS c(key, etag, size)),
+      SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $6::text[], $7::bool[])
+               AS c(key, etag, size, twin_etag, proven)),
     referenced AS (
       SELECT DISTINCT x.{p}::text COLLATE "C" AS key FROM {t} x WHERE x.{p} = ANY($1::text[]))
     SELECT c.key FROM candidate c
     JOIN {s}.objects o ON o.job_id = $4 AND o.legacy_key = c.key COLLATE "C"
                       AND o.state = 'copied' AND o.etag = c.etag AND o.size = c.size
+                      AND (c.proven OR (o.production_etag <> '' AND o.production_etag = c.twin_etag))
     WHERE c.key COLLATE "C" NOT IN (SELECT key FROM referenced)
       AND COALESCE((SELECT max(w.rewritten_at) FROM {s}.rewrites w
                     WHERE w.job_id = $4 AND w.old_path = c.key COLLATE "C"), o.updated_at)
@@ -61,7 +70,8 @@ Result<std::vector<std::string>> safe_to_delete(pg::Connection& db, const JobCon
     ORDER BY c.key COLLATE "C")",
                                fmt::arg("t", t), fmt::arg("p", p), fmt::arg("s", state.schema())),
                    {pg::text_array_literal(keys), pg::text_array_literal(etags),
-                    pg::int_array_literal(sizes), state.job_id(), std::to_string(grace.count())});
+                    pg::int_array_literal(sizes), state.job_id(), std::to_string(grace.count()),
+                    pg::text_array_literal(twin_etags), pg::text_array_literal(proven)});
   if (!r) return r.error();
   std::vector<std::string> out;
   for (int i = 0; i < r->size(); ++i) out.emplace_back(r->text(i, 0));
@@ -150,8 +160,10 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options, const Co
     if (fatal) break;
     const std::optional<s3::ObjectInfo>& twin = lookup.twin;
     ++summary.objects_listed;
-    if (twin && same_content(object, *twin)) {
-      batch.push_back(Candidate{object.key, object.etag, object.size});
+    const Sameness sameness = twin ? compare(object, *twin).verdict : Sameness::kDifferent;
+    if (twin && sameness != Sameness::kDifferent) {
+      batch.push_back(
+          Candidate{object.key, object.etag, object.size, twin->etag, sameness == Sameness::kSame});
     } else {
       ++summary.objects_kept;  // No identical twin: never deleted.
     }

@@ -1,5 +1,8 @@
 #include "engine/copier.h"
 
+#include <algorithm>
+#include <utility>
+
 #include <fmt/format.h>
 
 #include "engine/object_decision.h"
@@ -43,6 +46,12 @@ std::string object_refusal_advice(const Error& error) {
          "and rerun; its rows stay legacy until then";
 }
 
+// A single-part object whose ETag is still not its MD5: SSE-KMS or SSE-C. Seen once, it is
+// likely the bucket's default, so every later copy is marked.
+bool has_encrypted_etag(const s3::ObjectInfo& object) {
+  return object.described && !is_multipart_etag(object.etag) && !has_md5_etag(object);
+}
+
 bool is_missing_key(const Error& error) {
   return error.kind == ErrorKind::kNotFound && error.code != "NoSuchBucket";
 }
@@ -60,17 +69,27 @@ const char* to_string(CopyOutcome::Kind kind) noexcept {
   return "unknown";
 }
 
+std::chrono::milliseconds transfer_timeout(std::int64_t bytes) {
+  constexpr std::int64_t kSlowestBytesPerSecond = 8LL * 1024 * 1024;
+  constexpr std::chrono::seconds kFloor{60};
+  return kFloor + std::chrono::seconds(std::max<std::int64_t>(bytes, 0) / kSlowestBytesPerSecond);
+}
+
 struct Copier::Task {
   s3::ObjectInfo legacy;
   std::optional<s3::ObjectInfo> production;
   std::string production_key;
-  int rounds = 0;      // Copies started; bounded by kMaxCopyRounds whatever the server answers.
-  bool wrote = false;  // rehome wrote the twin (a copy or a PUT that succeeded).
+  int rounds = 0;  // Copies started; bounded by kMaxCopyRounds whatever the server answers.
+  // What rehome wrote at production_key in this task: the ETag the write returned and the
+  // legacy ETag it was made from. A twin with that ETag is rehome's own object, the only one
+  // a recopy may replace.
+  std::string written_etag;
+  std::string written_from;
+  // When set, the next copy replaces rehome's own copy, guarded by If-Match on this ETag
+  // (never without a condition: the application may have written the key since).
+  std::string replace_etag;
   std::optional<Error> refusal;  // The server refused this object with a 403 (is_job_fatal).
   std::int64_t bytes_copied = 0;
-  /// The twin is our own earlier copy of a legacy object that has since changed: the recopy
-  /// may replace it (without If-None-Match, which would refuse our own object).
-  bool replacing_own_copy = false;
   Done done;
 };
 
@@ -92,7 +111,11 @@ void Copier::settle(s3::ObjectInfo legacy, std::optional<s3::ObjectInfo> product
   }
   switch (decide(task->legacy, task->production)) {
     case ObjectAction::kAlreadyCopied: return finish(task, CopyOutcome::Kind::kAlreadyCopied);
-    case ObjectAction::kConflict: return finish(task, CopyOutcome::Kind::kConflict);
+    case ObjectAction::kConflict:
+      return finish(task, CopyOutcome::Kind::kConflict,
+                    describe_difference(task->legacy, *task->production,
+                                        compare(task->legacy, *task->production), twin_uri(*task)));
+    case ObjectAction::kLookCloser: return refresh_legacy(task);
     case ObjectAction::kCopy: return start_copy(task);
   }
 }
@@ -108,12 +131,12 @@ void Copier::settle_key(std::string legacy_key, Done done) {
   refresh_legacy(task);
 }
 
-// Describes the legacy object afresh (HEAD), then looks at its twin and decides again. What
-// earlier rounds learnt no longer holds: the twin is judged afresh, and a copy made after this
-// look sends If-None-Match again (production may hold the app's object by now).
+std::string Copier::twin_uri(const Task& task) const {
+  return s3::s3_uri(config_.production.bucket, task.production_key);
+}
+
+// Describes the legacy object afresh (HEAD), then looks at its twin and decides again.
 void Copier::refresh_legacy(std::shared_ptr<Task> task) {
-  task->replacing_own_copy = false;
-  task->wrote = false;
   legacy_.head_object(config_.legacy.bucket, task->legacy.key,
                       [this, task](Result<s3::ObjectInfo> head) {
                         if (!head) {
@@ -122,32 +145,51 @@ void Copier::refresh_legacy(std::shared_ptr<Task> task) {
                           return fail(task, head.error());
                         }
                         task->legacy = std::move(head.value());
+                        if (has_encrypted_etag(task->legacy)) mark_copies_ = true;
                         recheck_destination(task);
                       });
 }
 
-// Looks at production's twin now and decides again: used when no listing told us, and when a
-// conditional write said the twin appeared while we were working.
+// Looks at production's twin now (HEAD) and decides again by the identity rule: used when no
+// listing could tell, after a copy whose ETag did not prove it, and when a conditional write
+// said the key changed while we were working.
 void Copier::recheck_destination(std::shared_ptr<Task> task) {
-  production_.head_object(
-      config_.production.bucket, task->production_key, [this, task](Result<s3::ObjectInfo> head) {
-        if (!head && !is_missing_key(head.error())) return fail(task, head.error());
-        task->production.reset();
-        if (head) task->production = std::move(head.value());
-        switch (decide(task->legacy, task->production)) {
-          case ObjectAction::kAlreadyCopied:
-            return finish(
-                task, task->wrote ? CopyOutcome::Kind::kCopied : CopyOutcome::Kind::kAlreadyCopied);
-          case ObjectAction::kConflict:
-            // A multipart legacy ETag never equals a server-made copy's: judge by size there.
-            if (task->wrote && is_multipart_etag(task->legacy.etag) &&
-                task->production->size == task->legacy.size) {
-              return finish(task, CopyOutcome::Kind::kCopied);
-            }
-            return finish(task, CopyOutcome::Kind::kConflict);
-          case ObjectAction::kCopy: return start_copy(task);
-        }
-      });
+  production_.head_object(config_.production.bucket, task->production_key,
+                          [this, task](Result<s3::ObjectInfo> head) {
+                            if (!head && !is_missing_key(head.error()))
+                              return fail(task, head.error());
+                            task->production.reset();
+                            if (!head) return start_copy(task);
+                            task->production = std::move(head.value());
+                            judge_twin(task);
+                          });
+}
+
+void Copier::judge_twin(std::shared_ptr<Task> task) {
+  const s3::ObjectInfo& twin = *task->production;
+  const Identity identity = compare(task->legacy, twin);
+  const bool ours = !task->written_etag.empty() && twin.etag == task->written_etag;
+  if (ours && has_encrypted_etag(twin)) mark_copies_ = true;  // production encrypts (SSE-KMS)
+  switch (identity.verdict) {
+    case Sameness::kSame:
+      return finish(task, ours ? CopyOutcome::Kind::kCopied : CopyOutcome::Kind::kAlreadyCopied);
+    case Sameness::kUnproven:
+      // rehome wrote this twin from the legacy object as it still is (the copy named that ETag
+      // as its source condition, or the PUT sent the bytes read under it): that is the proof.
+      if (ours && task->written_from == task->legacy.etag) {
+        return finish(task, CopyOutcome::Kind::kCopied);
+      }
+      [[fallthrough]];
+    case Sameness::kDifferent:
+      if (ours) {
+        // The legacy object changed after rehome copied it: replace rehome's own copy, and
+        // only while it is still rehome's (If-Match).
+        task->replace_etag = twin.etag;
+        return start_copy(task);
+      }
+      return finish(task, CopyOutcome::Kind::kConflict,
+                    describe_difference(task->legacy, twin, identity, twin_uri(*task)));
+  }
 }
 
 void Copier::start_copy(std::shared_ptr<Task> task) {
@@ -158,32 +200,48 @@ void Copier::start_copy(std::shared_ptr<Task> task) {
                               "tries again",
                               kMaxCopyRounds));
   }
-  if (server_side_) return copy_server_side(task);
-  copy_streamed(task);
+  if (!server_side_) return copy_streamed(task);
+  const bool mark = mark_copies_ || is_multipart_etag(task->legacy.etag) ||
+                    (task->legacy.described && !has_md5_etag(task->legacy));
+  if (!mark || task->legacy.described) return copy_server_side(task, mark);
+  // A marked copy replaces the metadata, so it must first learn what to carry over.
+  legacy_.head_object(config_.legacy.bucket, task->legacy.key,
+                      [this, task](Result<s3::ObjectInfo> head) {
+                        if (!head) {
+                          if (is_missing_key(head.error()))
+                            return finish(task, CopyOutcome::Kind::kSourceMissing);
+                          return fail(task, head.error());
+                        }
+                        task->legacy = std::move(head.value());
+                        copy_server_side(task, true);
+                      });
 }
 
-void Copier::copy_server_side(std::shared_ptr<Task> task) {
+void Copier::copy_server_side(std::shared_ptr<Task> task, bool mark) {
   s3::CopyRequest request;
   request.source_bucket = config_.legacy.bucket;
   request.source_key = task->legacy.key;
   request.bucket = config_.production.bucket;
   request.key = task->production_key;
-  // Servers that honour them refuse to overwrite an existing twin or to copy a source that
-  // changed since it was listed; radosgw ignores both, so check_copy verifies regardless.
-  request.if_none_match = !task->replacing_own_copy;
+  // A new twin never overwrites (If-None-Match); a recopy replaces only rehome's own copy
+  // (If-Match); the source must still be what was judged. radosgw ignores all three, so the
+  // result is verified regardless.
+  request.if_none_match = task->replace_etag.empty();
+  request.if_match = std::exchange(task->replace_etag, {});
   request.source_if_match = task->legacy.etag;
+  if (mark) request.replace_metadata = carried_headers(task->legacy);
+  request.timeout = transfer_timeout(task->legacy.size);
   production_.copy_object(std::move(request), [this, task](Result<s3::CopyResult> copied) {
     if (!copied) {
       const auto& error = copied.error();
-      if (error.kind == ErrorKind::kPreconditionFailed) {
-        // Either the twin appeared or the source changed: look again rather than guess, in
-        // this task, so that its round count still bounds a server that answers 412 forever.
+      // 412: the twin appeared, or changed, or the source changed; 404: the source or (with
+      // If-Match) the twin vanished. Look again rather than guess, in this task, so that its
+      // round count still bounds a server that answers so forever.
+      if (error.kind == ErrorKind::kPreconditionFailed || is_missing_key(error)) {
         return refresh_legacy(task);
       }
-      if (is_missing_key(error)) return finish(task, CopyOutcome::Kind::kSourceMissing);
       return fail(task, error);
     }
-    task->wrote = true;
     task->bytes_copied = task->legacy.size;
     s3::ObjectInfo written;
     written.key = task->production_key;
@@ -191,6 +249,13 @@ void Copier::copy_server_side(std::shared_ptr<Task> task) {
     written.size = task->legacy.size;
     check_copy(task, std::move(written));
   });
+}
+
+http::Headers Copier::carried_headers(const s3::ObjectInfo& legacy) {
+  http::Headers headers = legacy.metadata;
+  if (!legacy.content_type.empty()) headers.emplace_back("content-type", legacy.content_type);
+  headers.emplace_back(s3::kCopiedFromHeader, legacy.etag);
+  return headers;
 }
 
 void Copier::copy_streamed(std::shared_ptr<Task> task) {
@@ -203,75 +268,54 @@ void Copier::copy_streamed(std::shared_ptr<Task> task) {
   s3::GetRequest get;
   get.bucket = config_.legacy.bucket;
   get.key = task->legacy.key;
+  get.timeout = transfer_timeout(task->legacy.size);
   legacy_.get_object(std::move(get), [this, task](Result<s3::GetResult> got) {
     if (!got) {
       if (is_missing_key(got.error())) return finish(task, CopyOutcome::Kind::kSourceMissing);
       return fail(task, got.error());
     }
     // What we read is what we copy: describe the legacy object by it, not by the listing.
-    std::string digest = md5(got->body);
+    task->legacy = std::move(got->info);
     task->legacy.size = static_cast<std::int64_t>(got->body.size());
-    if (!got->info.etag.empty()) task->legacy.etag = got->info.etag;
     s3::PutRequest put;
     put.bucket = config_.production.bucket;
     put.key = task->production_key;
-    put.content_md5_base64 = base64_encode(digest);
-    put.content_type = got->info.content_type;
-    put.if_none_match = !task->replacing_own_copy;
+    put.content_md5_base64 = base64_encode(md5(got->body));
+    put.content_type = task->legacy.content_type;
+    put.metadata = task->legacy.metadata;
+    if (mark_copies_ || !has_md5_etag(task->legacy)) {
+      put.metadata.emplace_back(s3::kCopiedFromHeader, task->legacy.etag);
+    }
+    put.if_none_match = task->replace_etag.empty();
+    put.if_match = std::exchange(task->replace_etag, {});
+    put.timeout = transfer_timeout(task->legacy.size);
     put.body = std::move(got->body);
-    std::string content_etag = to_hex(digest);
-    production_.put_object(
-        std::move(put), [this, task, content_etag](Result<s3::ObjectInfo> put_result) {
-          if (!put_result) {
-            if (put_result.error().kind == ErrorKind::kPreconditionFailed)
-              return recheck_destination(task);
-            return fail(task, put_result.error());
-          }
-          task->wrote = true;
-          task->bytes_copied = task->legacy.size;
-          s3::ObjectInfo written = std::move(put_result.value());
-          written.size = task->legacy.size;
-          // A single-part legacy ETag is the MD5 we just sent; a multipart one is not, so the
-          // content digest stands in for it.
-          if (is_multipart_etag(task->legacy.etag) && written.etag == content_etag) {
-            written.etag = task->legacy.etag;
-          }
-          check_copy(task, std::move(written));
-        });
+    production_.put_object(std::move(put), [this, task](Result<s3::ObjectInfo> put_result) {
+      if (!put_result) {
+        if (put_result.error().kind == ErrorKind::kPreconditionFailed ||
+            is_missing_key(put_result.error()))
+          return refresh_legacy(task);
+        return fail(task, put_result.error());
+      }
+      task->bytes_copied = task->legacy.size;
+      s3::ObjectInfo written = std::move(put_result.value());
+      written.size = task->legacy.size;
+      check_copy(task, std::move(written));
+    });
   });
 }
 
-// The copy reported an ETag: it must be the legacy object's. When it is not, the legacy
-// object changed after it was listed; describe it afresh and copy again.
+// The write reported an ETag. The legacy object's own ETag proves the copy at once (the common
+// case: single-part, unencrypted); anything else is judged by the identity rule on a fresh
+// look at both sides, which also catches a legacy object that changed after it was listed.
 void Copier::check_copy(std::shared_ptr<Task> task, s3::ObjectInfo written) {
-  if (!is_multipart_etag(task->legacy.etag)) {
-    if (written.etag == task->legacy.etag) {
-      task->production = std::move(written);
-      return finish(task, CopyOutcome::Kind::kCopied);
-    }
-    return legacy_.head_object(config_.legacy.bucket, task->legacy.key,
-                               [this, task, written](Result<s3::ObjectInfo> head) {
-                                 if (!head) {
-                                   if (is_missing_key(head.error()))
-                                     return finish(task, CopyOutcome::Kind::kSourceMissing);
-                                   return fail(task, head.error());
-                                 }
-                                 task->legacy = std::move(head.value());
-                                 if (task->legacy.etag == written.etag) {
-                                   // The legacy object changed after it was listed and the copy
-                                   // took the new content.
-                                   task->production = written;
-                                   task->production->size = task->legacy.size;
-                                   return finish(task, CopyOutcome::Kind::kCopied);
-                                 }
-                                 // Our copy overwrote nothing (If-None-Match, or there was no
-                                 // twin): it is ours to redo.
-                                 task->replacing_own_copy = true;
-                                 start_copy(task);
-                               });
+  task->written_etag = written.etag;
+  task->written_from = task->legacy.etag;
+  if (!written.etag.empty() && written.etag == task->legacy.etag) {
+    task->production = std::move(written);
+    return finish(task, CopyOutcome::Kind::kCopied);
   }
-  // Multipart: a server-side copy gets a new ETag, so judge the twin by HEAD and size.
-  recheck_destination(task);
+  refresh_legacy(task);
 }
 
 void Copier::finish(std::shared_ptr<Task> task, CopyOutcome::Kind kind, std::string detail,
@@ -290,15 +334,7 @@ void Copier::finish(std::shared_ptr<Task> task, CopyOutcome::Kind kind, std::str
   switch (kind) {
     case CopyOutcome::Kind::kCopied:
     case CopyOutcome::Kind::kAlreadyCopied: rec.state = ObjectState::kCopied; break;
-    case CopyOutcome::Kind::kConflict:
-      rec.state = ObjectState::kConflict;
-      if (rec.detail.empty() && task->production) {
-        rec.detail = fmt::format(
-            "{} holds different content (ETag {} size {}, legacy ETag {} size {})",
-            s3::s3_uri(config_.production.bucket, task->production_key), task->production->etag,
-            task->production->size, task->legacy.etag, task->legacy.size);
-      }
-      break;
+    case CopyOutcome::Kind::kConflict: rec.state = ObjectState::kConflict; break;
     case CopyOutcome::Kind::kSourceMissing: rec.state = ObjectState::kMissing; break;
     case CopyOutcome::Kind::kFailed: rec.state = ObjectState::kFailed; break;
   }

@@ -1,9 +1,12 @@
 // Makes sure one legacy object has an identical twin in production, and says what it found.
-// This is where promise 1 and 3 live: a twin counts only once its ETag and size are seen to
-// match the legacy object (copy conditions are not trusted: radosgw ignores them), and a
-// production object that differs is reported, never overwritten.
+// This is where promise 1 and 3 live: a twin counts only once the identity rule
+// (object_decision.h) proves it holds the legacy object's bytes (copy conditions are not
+// trusted: radosgw ignores them), and a production object that is not rehome's own is never
+// overwritten: a new twin is written with If-None-Match, a recopy over rehome's own copy with
+// If-Match on the ETag rehome's write returned.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -41,6 +44,10 @@ const char* to_string(CopyOutcome::Kind kind) noexcept;
 /// Adds one copy outcome to the summary (and notes the problems among them).
 void count_outcome(Summary& summary, const CopyOutcome& outcome);
 
+/// The longest a copy or transfer of `bytes` may take before it is given up and retried: a
+/// minute plus 8 MiB/s. One limit for every size would cut copies of large objects short.
+std::chrono::milliseconds transfer_timeout(std::int64_t bytes);
+
 class Copier {
  public:
   using Done = std::function<void(CopyOutcome)>;
@@ -57,11 +64,16 @@ class Copier {
  private:
   struct Task;
   void refresh_legacy(std::shared_ptr<Task> task);
+  void recheck_destination(std::shared_ptr<Task> task);
+  void judge_twin(std::shared_ptr<Task> task);
   void start_copy(std::shared_ptr<Task> task);
-  void copy_server_side(std::shared_ptr<Task> task);
+  void copy_server_side(std::shared_ptr<Task> task, bool mark);
   void copy_streamed(std::shared_ptr<Task> task);
   void check_copy(std::shared_ptr<Task> task, s3::ObjectInfo written);
-  void recheck_destination(std::shared_ptr<Task> task);
+  std::string twin_uri(const Task& task) const;
+  /// The headers a marked copy sends instead of the source's (metadata directive REPLACE):
+  /// the source's own, plus rehome's mark naming the source's ETag.
+  static http::Headers carried_headers(const s3::ObjectInfo& legacy);
   void finish(std::shared_ptr<Task> task, CopyOutcome::Kind kind, std::string detail = {},
               std::optional<Error> fatal = std::nullopt);
   void fail(std::shared_ptr<Task> task, const Error& error);
@@ -71,6 +83,9 @@ class Copier {
   const JobConfig& config_;
   KeyMap map_;
   bool server_side_;
+  // Set once either bucket shows ETags that are not MD5s (SSE-KMS, SSE-C): from then on every
+  // server-side copy carries rehome's mark, so a rerun can recognise it without a record.
+  bool mark_copies_ = false;
 };
 
 }  // namespace rehome::engine

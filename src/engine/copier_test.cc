@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 
@@ -273,17 +274,24 @@ CopyOutcome settle_multipart(FakeS3& s3, bool server_side) {
   s3.put("legacy-s3", "image/mp.png", "PARTS", kMultipartEtag);
   Copier copier(s3, s3, config, server_side);
   std::optional<CopyOutcome> out;
-  s3::ObjectInfo listed{"image/mp.png", kMultipartEtag, 5, "", ""};
+  s3::ObjectInfo listed;
+  listed.key = "image/mp.png";
+  listed.etag = kMultipartEtag;
+  listed.size = 5;
   copier.settle(listed, std::nullopt, [&](CopyOutcome o) { out = std::move(o); });
   if (!out) throw std::runtime_error("no outcome");
   return *out;
 }
 
-TEST(CopierStreamed, a_multipart_legacy_object_is_verified_by_its_content_digest) {
+TEST(CopierStreamed, a_multipart_legacy_object_is_copied_with_rehomes_mark) {
   FakeS3 s3;
   auto out = settle_multipart(s3, /*server_side=*/false);
   EXPECT_EQ(out.kind, Kind::kCopied);
   EXPECT_EQ(out.record.etag, kMultipartEtag);
+  auto twin = s3.object("production-s3", "avatar/mp.png");
+  ASSERT_TRUE(twin);
+  EXPECT_EQ(twin->body, "PARTS");
+  EXPECT_EQ(twin->metadata, (http::Headers{{s3::kCopiedFromHeader, kMultipartEtag}}));
 }
 
 TEST(CopierServerSide, a_legacy_object_that_keeps_changing_fails_after_bounded_attempts) {
@@ -309,16 +317,20 @@ TEST(CopierServerSide, a_legacy_object_that_keeps_changing_fails_after_bounded_a
   EXPECT_EQ(s3.calls(Op::kCopy), 3u);
 }
 
-TEST(CopierServerSide, after_a_412_a_new_copy_sends_if_none_match_again) {
+TEST(CopierServerSide,
+     a_recopy_replaces_only_rehomes_own_copy_and_after_a_412_sends_if_none_match) {
   // Round 1 copies a legacy object that changes under it (radosgw ignores the source
-  // condition), so round 2 may replace rehome's own copy and drops If-None-Match. Round 2 is
-  // refused with 412 and rehome's copy is gone: whatever production holds from now on may be
-  // the app's, so the next copy must be conditional again.
+  // condition), so round 2 replaces rehome's own copy, guarded by If-Match on its ETag (never
+  // without a condition). Round 2 is refused with 412 and rehome's copy is gone: whatever
+  // production holds from now on may be the app's, so the next copy sends If-None-Match.
   JobConfig config;
   FakeS3 s3;
   s3.dialect.honours_copy_source_if_match = false;
   s3.put("legacy-s3", "image/a.png", "v0");
-  const s3::ObjectInfo listed{"image/a.png", to_hex(md5("v0")), 2, "", ""};
+  s3::ObjectInfo listed;
+  listed.key = "image/a.png";
+  listed.etag = to_hex(md5("v0"));
+  listed.size = 2;
   int copies = 0, heads = 0;
   s3.before(Op::kCopy, [&](const std::string& key) {
     if (++copies == 1) s3.put("legacy-s3", "image/a.png", "v1");
@@ -337,15 +349,207 @@ TEST(CopierServerSide, after_a_412_a_new_copy_sends_if_none_match_again) {
   EXPECT_EQ(out->kind, Kind::kCopied);
   ASSERT_EQ(s3.copies.size(), 3u);
   EXPECT_TRUE(s3.copies[0].if_none_match);
+  EXPECT_TRUE(s3.copies[0].if_match.empty());
   EXPECT_FALSE(s3.copies[1].if_none_match) << "round 2 replaces rehome's own copy";
+  EXPECT_EQ(s3.copies[1].if_match, to_hex(md5("v1"))) << "...and only while it is rehome's";
   EXPECT_TRUE(s3.copies[2].if_none_match) << "after the 412 the copy is conditional again";
   EXPECT_EQ(s3.object("production-s3", "avatar/a.png")->body, "v2");
 }
 
-TEST(CopierServerSide, a_multipart_copy_with_a_new_etag_is_verified_by_size) {
+TEST(CopierServerSide, a_multipart_copy_with_a_new_etag_is_proven_by_rehomes_mark) {
   FakeS3 s3;
   s3.copy_etag = [](const FakeS3::Object& source) { return to_hex(md5(source.body)); };
   EXPECT_EQ(settle_multipart(s3, /*server_side=*/true).kind, Kind::kCopied);
+  ASSERT_EQ(s3.copies.size(), 1u);
+  ASSERT_TRUE(s3.copies[0].replace_metadata);
+  EXPECT_TRUE(s3.copies[0].if_none_match);
+}
+
+// SSE-KMS and SSE-C (section 2 of issue 16): ETags that are not MD5s.
+class CopierKms : public ::testing::TestWithParam<bool> {
+ protected:
+  CopyOutcome settle(Copier& copier, const std::string& key) {
+    std::optional<CopyOutcome> out;
+    auto legacy = s3_.object("legacy-s3", key);
+    s3::ObjectInfo listed;
+    listed.key = key;
+    listed.etag = legacy ? legacy->etag : "";
+    listed.size = legacy ? static_cast<std::int64_t>(legacy->body.size()) : 0;
+    std::optional<s3::ObjectInfo> twin;
+    const std::string twin_key = "avatar/" + key.substr(6);
+    if (auto t = s3_.object("production-s3", twin_key)) {
+      twin.emplace();
+      twin->key = twin_key;
+      twin->etag = t->etag;
+      twin->size = static_cast<std::int64_t>(t->body.size());
+    }
+    copier.settle(listed, twin, [&](CopyOutcome o) { out = std::move(o); });
+    if (!out) throw std::runtime_error("no outcome");
+    return *out;
+  }
+  std::size_t writes() const { return s3_.calls(Op::kCopy) + s3_.calls(Op::kPut); }
+
+  bool server_side() const { return GetParam(); }
+  JobConfig config_;
+  FakeS3 s3_;
+};
+
+TEST_P(CopierKms, a_copy_into_a_kms_bucket_is_written_once_not_three_times) {
+  s3_.dialect.kms_buckets = {"production-s3"};
+  s3_.put("legacy-s3", "image/a.png", "AAAA");
+  s3_.put("legacy-s3", "image/b.png", "BBBB");
+  Copier copier(s3_, s3_, config_, server_side());
+  auto out = settle(copier, "image/a.png");
+  EXPECT_EQ(out.kind, Kind::kCopied) << out.record.detail;
+  EXPECT_EQ(writes(), 1u);
+  EXPECT_EQ(s3_.overwrites(), 0u);
+  EXPECT_EQ(out.record.production_etag, s3_.object("production-s3", "avatar/a.png")->etag);
+  // Having seen production re-encrypt, every later copy carries rehome's mark.
+  EXPECT_EQ(settle(copier, "image/b.png").kind, Kind::kCopied);
+  EXPECT_EQ(writes(), 2u);
+  auto b = s3_.object("production-s3", "avatar/b.png");
+  ASSERT_TRUE(b);
+  EXPECT_NE(std::find(b->metadata.begin(), b->metadata.end(),
+                      http::Header{s3::kCopiedFromHeader, to_hex(md5("BBBB"))}),
+            b->metadata.end());
+}
+
+TEST_P(CopierKms, a_kms_legacy_object_is_copied_once_and_marked) {
+  s3_.dialect.kms_buckets = {"legacy-s3", "production-s3"};
+  s3_.put("legacy-s3", "image/a.png", "AAAA");
+  s3_.put("legacy-s3", "image/b.png", "BBBB");
+  Copier copier(s3_, s3_, config_, server_side());
+  EXPECT_EQ(settle(copier, "image/a.png").kind, Kind::kCopied);
+  auto out = settle(copier, "image/b.png");
+  EXPECT_EQ(out.kind, Kind::kCopied) << out.record.detail;
+  EXPECT_EQ(writes(), 2u);
+  EXPECT_EQ(s3_.overwrites(), 0u);
+}
+
+TEST_P(CopierKms, a_marked_kms_twin_from_an_earlier_run_is_already_copied) {
+  s3_.dialect.kms_buckets = {"legacy-s3", "production-s3"};
+  s3_.put("legacy-s3", "image/a.png", "AAAA");
+  s3_.put("legacy-s3", "image/b.png", "BBBB");
+  {
+    Copier first(s3_, s3_, config_, server_side());
+    ASSERT_EQ(settle(first, "image/a.png").kind, Kind::kCopied);
+    ASSERT_EQ(settle(first, "image/b.png").kind, Kind::kCopied);
+  }
+  // A rerun (killed before recording): a new process, nothing learnt, only the buckets.
+  Copier rerun(s3_, s3_, config_, server_side());
+  const std::size_t before = writes();
+  EXPECT_EQ(settle(rerun, "image/b.png").kind, Kind::kAlreadyCopied);
+  EXPECT_EQ(writes(), before) << "never written again";
+}
+
+TEST_P(CopierKms, an_unmarked_kms_twin_nobody_can_prove_is_a_conflict_never_overwritten) {
+  s3_.dialect.kms_buckets = {"legacy-s3", "production-s3"};
+  s3_.put("legacy-s3", "image/a.png", "AAAA");
+  s3_.put("production-s3", "avatar/a.png", "AAAA");  // Same size, but whose? No checksum, no mark.
+  Copier copier(s3_, s3_, config_, server_side());
+  auto out = settle(copier, "image/a.png");
+  EXPECT_EQ(out.kind, Kind::kConflict);
+  EXPECT_NE(out.record.detail.find("no checksum to compare"), std::string::npos)
+      << out.record.detail;
+  EXPECT_EQ(writes(), 0u);
+}
+
+TEST_P(CopierKms, full_object_checksums_prove_a_kms_twin_without_a_mark) {
+  s3_.dialect.kms_buckets = {"legacy-s3", "production-s3"};
+  s3_.dialect.stores_checksums = true;
+  s3_.put("legacy-s3", "image/a.png", "AAAA");
+  s3_.put("production-s3", "avatar/a.png", "AAAA");
+  s3_.put("legacy-s3", "image/b.png", "BBBB");
+  s3_.put("production-s3", "avatar/b.png", "bbbb");
+  Copier copier(s3_, s3_, config_, server_side());
+  EXPECT_EQ(settle(copier, "image/a.png").kind, Kind::kAlreadyCopied);
+  EXPECT_EQ(settle(copier, "image/b.png").kind, Kind::kConflict);
+  EXPECT_EQ(writes(), 0u);
+}
+
+TEST_P(CopierKms, the_app_overwriting_rehomes_copy_before_a_recopy_wins) {
+  // rehome copies the legacy object; the look after the copy finds it changed, so rehome
+  // would replace its own copy; but the app has written the production key meanwhile:
+  // If-Match refuses the recopy and the app's object stays, reported as a conflict.
+  s3_.dialect.kms_buckets = {"production-s3"};  // The copy's ETag proves nothing by itself.
+  s3_.put("legacy-s3", "image/a.png", "v1");
+  int writes_seen = 0;
+  auto write_hook = [&](const std::string& key) {
+    if (key == "avatar/a.png" && ++writes_seen == 2) s3_.put("production-s3", key, "app");
+  };
+  s3_.before(Op::kCopy, write_hook);
+  s3_.before(Op::kPut, write_hook);
+  bool changed = false;
+  s3_.before(Op::kHead, [&](const std::string& key) {
+    if (key == "image/a.png" && writes_seen == 1 && !std::exchange(changed, true))
+      s3_.put("legacy-s3", key, "v2");
+  });
+  Copier copier(s3_, s3_, config_, server_side());
+  auto out = settle(copier, "image/a.png");
+  EXPECT_EQ(s3_.object("production-s3", "avatar/a.png")->body, "app");
+  EXPECT_EQ(out.kind, Kind::kConflict) << to_string(out.kind) << ": " << out.record.detail;
+  EXPECT_EQ(writes_seen, 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, CopierKms, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& param) {
+                           return param.param ? "server_side" : "streamed";
+                         });
+
+TEST(CopierMultipart, a_twin_from_a_killed_run_is_recognised_by_rehomes_mark_not_a_conflict) {
+  FakeS3 s3;
+  s3.copy_etag = [](const FakeS3::Object& source) { return to_hex(md5(source.body)); };
+  ASSERT_EQ(settle_multipart(s3, /*server_side=*/true).kind, Kind::kCopied);
+  // The rerun sees both in listings: ETags differ, sizes agree; it must look closer.
+  JobConfig config;
+  Copier rerun(s3, s3, config, /*server_side=*/true);
+  s3::ObjectInfo legacy, twin;
+  legacy.key = "image/mp.png";
+  legacy.etag = kMultipartEtag;
+  legacy.size = twin.size = 5;
+  twin.key = "avatar/mp.png";
+  twin.etag = s3.object("production-s3", "avatar/mp.png")->etag;
+  std::optional<CopyOutcome> out;
+  rerun.settle(legacy, twin, [&](CopyOutcome o) { out = std::move(o); });
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->kind, Kind::kAlreadyCopied) << out->record.detail;
+  EXPECT_EQ(s3.copies.size(), 1u);
+}
+
+TEST_P(CopierKms, a_marked_copy_carries_the_legacy_objects_headers_and_the_mark) {
+  s3_.put("legacy-s3", "image/mp.png", "PARTS", kMultipartEtag);
+  s3_.set_headers("legacy-s3", "image/mp.png", "image/webp",
+                  {{"cache-control", "max-age=60"}, {"x-amz-meta-owner", "42"}});
+  s3_.copy_etag = [](const FakeS3::Object& source) { return to_hex(md5(source.body)); };
+  Copier copier(s3_, s3_, config_, server_side());
+  ASSERT_EQ(settle(copier, "image/mp.png").kind, Kind::kCopied);
+  auto twin = s3_.object("production-s3", "avatar/mp.png");
+  ASSERT_TRUE(twin);
+  EXPECT_EQ(twin->content_type, "image/webp");
+  EXPECT_EQ(twin->metadata, (http::Headers{{"cache-control", "max-age=60"},
+                                           {"x-amz-meta-owner", "42"},
+                                           {s3::kCopiedFromHeader, kMultipartEtag}}));
+}
+
+TEST(CopierTimeouts, a_transfer_may_take_longer_the_larger_the_object) {
+  EXPECT_EQ(transfer_timeout(0), std::chrono::seconds(60));
+  EXPECT_EQ(transfer_timeout(2048), std::chrono::seconds(60));
+  EXPECT_GT(transfer_timeout(5LL << 30), std::chrono::minutes(10));
+  EXPECT_LT(transfer_timeout(5LL << 30), std::chrono::minutes(12));
+}
+
+TEST(CopierTimeouts, a_copy_of_a_large_object_asks_for_a_longer_limit) {
+  JobConfig config;
+  FakeS3 s3;
+  s3.put("legacy-s3", "image/a.png", "AAAA");
+  Copier copier(s3, s3, config, /*server_side=*/true);
+  s3::ObjectInfo listed;
+  listed.key = "image/a.png";
+  listed.etag = to_hex(md5("AAAA"));
+  listed.size = 4LL << 30;  // As listed: the request is sized by what the listing says.
+  copier.settle(listed, std::nullopt, [](CopyOutcome) {});
+  ASSERT_EQ(s3.copies.size(), 1u);
+  EXPECT_EQ(s3.copies[0].timeout, transfer_timeout(4LL << 30));
 }
 
 TEST(CopierOnTheLoop, outcomes_arrive_from_the_loop_when_answers_do) {

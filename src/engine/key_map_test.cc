@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/object_decision.h"
-
 namespace rehome::engine {
 namespace {
 
@@ -46,29 +44,6 @@ TEST(KeyMap, keeps_byte_order_so_listings_merge_without_sorting) {
     ASSERT_LT(std::string(keys[i - 1]), std::string(keys[i]));
     EXPECT_LT(*map.to_production(keys[i - 1]), *map.to_production(keys[i]));
   }
-}
-
-TEST(ObjectDecision, copies_when_production_has_no_twin) {
-  s3::ObjectInfo legacy{"image/a", "abc", 10, "", ""};
-  EXPECT_EQ(decide(legacy, std::nullopt), ObjectAction::kCopy);
-}
-
-TEST(ObjectDecision, skips_an_identical_twin) {
-  s3::ObjectInfo legacy{"image/a", "abc", 10, "", ""};
-  s3::ObjectInfo prod{"avatar/a", "abc", 10, "", ""};
-  EXPECT_EQ(decide(legacy, prod), ObjectAction::kAlreadyCopied);
-}
-
-TEST(ObjectDecision, reports_a_conflict_when_etag_or_size_differ) {
-  s3::ObjectInfo legacy{"image/a", "abc", 10, "", ""};
-  EXPECT_EQ(decide(legacy, s3::ObjectInfo{"avatar/a", "abd", 10, "", ""}), ObjectAction::kConflict);
-  EXPECT_EQ(decide(legacy, s3::ObjectInfo{"avatar/a", "abc", 11, "", ""}), ObjectAction::kConflict);
-  EXPECT_EQ(decide(legacy, s3::ObjectInfo{"avatar/a", "", 10, "", ""}), ObjectAction::kConflict);
-}
-
-TEST(ObjectDecision, recognises_multipart_etags) {
-  EXPECT_TRUE(is_multipart_etag("9b2cf535f27731c974343645a3985328-3"));
-  EXPECT_FALSE(is_multipart_etag("9b2cf535f27731c974343645a3985328"));
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 // its 2xx answer; exchange.cc does the signing, pacing and retrying they all share.
 #include "s3/client.h"
 
+#include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <utility>
 
 #include "s3/addressing.h"
@@ -35,6 +37,35 @@ std::string header_or_empty(const http::Response& response, std::string_view nam
   return value != nullptr ? *value : std::string();
 }
 
+// The checksum headers S3 may answer with, strongest first.
+constexpr std::pair<const char*, const char*> kChecksumHeaders[] = {
+    {"x-amz-checksum-crc64nvme", "CRC64NVME"},
+    {"x-amz-checksum-sha256", "SHA256"},
+    {"x-amz-checksum-sha1", "SHA1"},
+    {"x-amz-checksum-crc32c", "CRC32C"},
+    {"x-amz-checksum-crc32", "CRC32"}};
+
+// Headers that describe the content to a browser: a copy that replaces metadata, or a
+// streamed copy, must carry them. Content-Type travels in ObjectInfo::content_type.
+constexpr std::string_view kCarriedHeaders[] = {
+    "cache-control",    "content-disposition",
+    "content-encoding", "content-language",
+    "expires",          "x-amz-website-redirect-location"};
+
+// A full-object checksum from the headers, or nullopt (none, or a composite one, whose value
+// depends on how the object was uploaded in parts).
+std::optional<Checksum> full_object_checksum(const http::Response& response) {
+  const std::string* type = response.header("x-amz-checksum-type");
+  if (type != nullptr && *type == "COMPOSITE") return std::nullopt;
+  for (const auto& [name, algorithm] : kChecksumHeaders) {
+    const std::string* value = response.header(name);
+    if (value == nullptr || value->empty()) continue;
+    if (value->find('-') != std::string::npos) return std::nullopt;  // "<base64>-<parts>"
+    return Checksum{algorithm, *value};
+  }
+  return std::nullopt;
+}
+
 // What HEAD and GET say about an object, from the response headers.
 ObjectInfo object_info(std::string key, const http::Response& response, std::int64_t size) {
   ObjectInfo info;
@@ -43,7 +74,30 @@ ObjectInfo object_info(std::string key, const http::Response& response, std::int
   info.size = content_length(response, size);
   info.last_modified = header_or_empty(response, "last-modified");
   info.content_type = header_or_empty(response, "content-type");
+  info.storage_class = header_or_empty(response, "x-amz-storage-class");
+  info.described = true;
+  info.encryption = header_or_empty(response, "x-amz-server-side-encryption");
+  if (response.header("x-amz-server-side-encryption-customer-algorithm") != nullptr) {
+    info.encryption = "SSE-C";
+  }
+  info.checksum = full_object_checksum(response);
+  info.copied_from_etag = normalize_etag(header_or_empty(response, kCopiedFromHeader));
+  for (const auto& [name, value] : response.headers) {
+    const bool carried = std::find(std::begin(kCarriedHeaders), std::end(kCarriedHeaders), name) !=
+                         std::end(kCarriedHeaders);
+    if (name == kCopiedFromHeader || !(carried || name.starts_with("x-amz-meta-"))) continue;
+    info.metadata.emplace_back(name, value);
+  }
+  const std::string tags = header_or_empty(response, "x-amz-tagging-count");
+  std::from_chars(tags.data(), tags.data() + tags.size(), info.tag_count);
   return info;
+}
+
+// The headers a write sends for ACL and storage class, when asked for.
+void add_write_options(http::Headers& headers, const std::string& acl,
+                       const std::string& storage_class) {
+  if (!acl.empty()) headers.emplace_back("x-amz-acl", acl);
+  if (!storage_class.empty()) headers.emplace_back("x-amz-storage-class", storage_class);
 }
 
 // Fails the operation without sending anything, from the loop (never from inside the call).
@@ -116,6 +170,8 @@ void Client::head_object(std::string bucket, std::string key, Callback<ObjectInf
   spec.method = "HEAD";
   spec.bucket = std::move(bucket);
   spec.key = key;
+  // AWS returns the stored full-object checksum only when asked; others ignore the header.
+  spec.headers.emplace_back("x-amz-checksum-mode", "ENABLED");
   run_exchange(core, std::move(spec),
                [key = std::move(key), done = std::move(done)](Result<http::Response> r) {
                  if (!r) return done(std::move(r).error());
@@ -130,6 +186,7 @@ void Client::get_object(GetRequest request, Callback<GetResult> done) {
   spec.method = "GET";
   spec.bucket = std::move(request.bucket);
   spec.key = request.key;
+  spec.timeout = request.timeout;
   spec.body_sink = std::move(request.body_sink);
   if (request.on_restart) {
     spec.before_retry = [restart = std::move(request.on_restart)] {
@@ -169,7 +226,13 @@ void Client::put_object(PutRequest request, Callback<ObjectInfo> done) {
   if (!md5_base64.empty()) spec.headers.emplace_back("content-md5", md5_base64);
   if (!request.content_type.empty())
     spec.headers.emplace_back("content-type", request.content_type);
+  for (auto& header : request.metadata) spec.headers.push_back(std::move(header));
+  if (!request.tagging.empty()) spec.headers.emplace_back("x-amz-tagging", request.tagging);
   if (request.if_none_match) spec.headers.emplace_back("if-none-match", "*");
+  if (!request.if_match.empty())
+    spec.headers.emplace_back("if-match", "\"" + normalize_etag(request.if_match) + "\"");
+  add_write_options(spec.headers, request.acl, request.storage_class);
+  spec.timeout = request.timeout;
   std::int64_t size = 0;
   if (streamed) {
     spec.body_source = std::move(request.body_source);
@@ -203,8 +266,17 @@ void Client::copy_object(CopyRequest request, Callback<CopyResult> done) {
   spec.key = std::move(request.key);
   spec.headers.emplace_back("x-amz-copy-source", "/" + request.source_bucket + "/" +
                                                      uri_encode(request.source_key, true));
-  spec.headers.emplace_back("x-amz-metadata-directive", "COPY");
+  if (request.replace_metadata) {
+    spec.headers.emplace_back("x-amz-metadata-directive", "REPLACE");
+    for (auto& header : *request.replace_metadata) spec.headers.push_back(std::move(header));
+  } else {
+    spec.headers.emplace_back("x-amz-metadata-directive", "COPY");
+  }
   if (request.if_none_match) spec.headers.emplace_back("if-none-match", "*");
+  if (!request.if_match.empty())
+    spec.headers.emplace_back("if-match", "\"" + normalize_etag(request.if_match) + "\"");
+  add_write_options(spec.headers, request.acl, request.storage_class);
+  spec.timeout = request.timeout;
   if (!request.source_if_match.empty()) {
     // The standard header only: radosgw ignores it (and honours a non-standard one), so callers
     // compare ETags themselves rather than trust the condition.

@@ -62,6 +62,7 @@ http::Request build_request(Exchange& x) {
   } else {
     request.body = x.spec.body;
   }
+  if (x.spec.timeout.count() > 0) request.timeout = x.spec.timeout;
   if (x.spec.body_sink) {
     // The transfer holds a reference to the exchange (in its completion) while it runs.
     request.body_sink = [raw = &x](std::string_view chunk) {

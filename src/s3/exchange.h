@@ -46,6 +46,7 @@ struct ExchangeSpec {
   http::BodySource body_source;  ///< Streamed body (sent as UNSIGNED-PAYLOAD).
   std::int64_t body_length = -1;
   http::BodySink body_sink;
+  std::chrono::milliseconds timeout{0};  ///< Whole-attempt limit; zero keeps http's default.
   /// Runs before a failed attempt is retried; false means the attempt cannot be repeated.
   std::function<bool()> before_retry;
   /// Reads a 2xx answer; an Error here fails the attempt (and is retried if its kind allows).

@@ -1,7 +1,9 @@
 // Values the S3 client speaks in. No behaviour here: requests, results and configuration.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +33,20 @@ struct ClientConfig {
   Credentials credentials;
 };
 
+/// A full-object checksum as the server stores it (HEAD with x-amz-checksum-mode: ENABLED).
+/// Composite checksums of multipart uploads ("...-3") depend on the part sizes, so they are
+/// never kept here: two full-object checksums of one algorithm compare content exactly.
+struct Checksum {
+  std::string algorithm;  ///< "CRC64NVME", "CRC32", "CRC32C", "SHA1", "SHA256"
+  std::string value;      ///< Base64, as sent.
+  bool operator==(const Checksum&) const = default;
+};
+
+/// The user metadata header that marks rehome's own copy: its value is the ETag of the legacy
+/// object the copy was made from. It lets a rerun recognise the copy when ETags cannot (SSE-KMS,
+/// SSE-C, multipart) and no checksum is stored, even if rehome was killed before recording it.
+inline constexpr const char* kCopiedFromHeader = "x-amz-meta-rehome-source-etag";
+
 /// An object as a listing or a HEAD describes it. The ETag is normalised: no quotes.
 struct ObjectInfo {
   std::string key;
@@ -38,6 +54,18 @@ struct ObjectInfo {
   std::int64_t size = 0;
   std::string last_modified;  ///< As the server sent it (ISO 8601 in listings, RFC 1123 in HEAD).
   std::string content_type;   ///< HEAD/GET only.
+  std::string storage_class;  ///< Empty when the server did not say (STANDARD on AWS).
+
+  // Known only from HEAD or GET (`described`); a listing leaves them empty.
+  bool described = false;
+  std::string encryption;  ///< "AES256", "aws:kms", "aws:kms:dsse", "SSE-C", or empty (none).
+  std::optional<Checksum> checksum;
+  std::string copied_from_etag;  ///< kCopiedFromHeader: set on rehome's own copies.
+  /// What a copy must carry to be the same object to a browser: Cache-Control,
+  /// Content-Disposition, Content-Encoding, Content-Language, Expires, the website redirect and
+  /// every x-amz-meta-* header (rehome's mark excepted). Content-Type is content_type.
+  http::Headers metadata;
+  int tag_count = 0;  ///< x-amz-tagging-count.
 };
 
 /// The most keys S3 returns in one ListObjectsV2 page.
@@ -68,6 +96,17 @@ struct CopyRequest {
   bool if_none_match = false;
   /// x-amz-copy-source-if-match: copy only if the source still has this ETag (empty: unset).
   std::string source_if_match;
+  /// If-Match: replace the destination only while it still has this ETag (rehome's own copy of
+  /// an older version). AWS honours it since 2025; radosgw and s3rver ignore it.
+  std::string if_match;
+  /// When set, the copy takes these headers (Content-Type, metadata, rehome's mark) instead of
+  /// the source's: x-amz-metadata-directive REPLACE. Tags are still copied.
+  std::optional<http::Headers> replace_metadata;
+  std::string acl;            ///< x-amz-acl (a canned ACL) when non-empty.
+  std::string storage_class;  ///< x-amz-storage-class when non-empty.
+  /// Whole-request limit; zero keeps the client's default. A copy takes time in proportion to
+  /// the object's size (the server sends nothing but whitespace until it is done).
+  std::chrono::milliseconds timeout{0};
 };
 
 /// CopyObject's answer. The ETag is required: a 200 without one (or with an <Error> body) is
@@ -88,7 +127,13 @@ struct PutRequest {
   std::function<bool()> rewind;
   std::string content_md5_base64;  ///< Computed from `body` when empty and body is in memory.
   std::string content_type;
+  http::Headers metadata;      ///< Sent as given (Cache-Control, x-amz-meta-*...).
+  std::string tagging;         ///< x-amz-tagging (URL query form) when non-empty.
   bool if_none_match = false;  ///< Send If-None-Match: * (fail with 412 if the key exists).
+  std::string if_match;        ///< If-Match: replace only while the key has this ETag.
+  std::string acl;             ///< x-amz-acl (a canned ACL) when non-empty.
+  std::string storage_class;   ///< x-amz-storage-class when non-empty.
+  std::chrono::milliseconds timeout{0};  ///< Whole-request limit; zero keeps the default.
 };
 
 struct GetRequest {
@@ -97,6 +142,7 @@ struct GetRequest {
   http::BodySink body_sink;  ///< When set, the body streams here; otherwise it is returned.
   /// Called before a retry re-sends a streamed GET, so the sink can discard what it received.
   std::function<void()> on_restart;
+  std::chrono::milliseconds timeout{0};  ///< Whole-request limit; zero keeps the default.
 };
 
 struct GetResult {

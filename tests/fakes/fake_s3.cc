@@ -17,6 +17,10 @@ Error http_error(ErrorKind kind, long status, const char* code, const std::strin
   return e;
 }
 
+// A KMS object's copy gets a new ETag; any other keeps its source's (a single-part MD5, or
+// the multipart ETag, as radosgw does; tests set copy_etag for AWS's new single-part one).
+bool is_encrypted_etag(const FakeS3::Object& object) { return !object.encryption.empty(); }
+
 }  // namespace
 
 Error not_found(const std::string& key) {
@@ -35,13 +39,33 @@ Error throttled(const std::string& key) {
   return http_error(ErrorKind::kThrottled, 503, "SlowDown", key);
 }
 
+s3::Checksum fake_checksum(const std::string& body, const char* algorithm) {
+  return s3::Checksum{algorithm, base64_encode(md5(body)).substr(0, 8)};
+}
+
 void FakeS3::put(const std::string& bucket, const std::string& key, std::string body,
                  std::optional<std::string> etag) {
   Object o;
-  o.etag = etag ? *etag : to_hex(md5(body));
   o.body = std::move(body);
   o.content_type = "image/png";
-  buckets_[bucket][key] = std::move(o);
+  if (dialect.stores_checksums) o.checksum = fake_checksum(o.body);
+  store(bucket, key, std::move(o), std::move(etag));
+}
+
+void FakeS3::store(const std::string& bucket, const std::string& key, Object object,
+                   std::optional<std::string> etag) {
+  ++writes_;
+  object.etag = etag ? *etag : to_hex(md5(object.body));
+  const bool kms = std::find(dialect.kms_buckets.begin(), dialect.kms_buckets.end(), bucket) !=
+                   dialect.kms_buckets.end();
+  if (kms) {
+    // Not the MD5 of the bytes, and new on every write, as SSE-KMS ETags are.
+    object.etag = to_hex(md5(object.body + "#kms#" + std::to_string(writes_)));
+    object.encryption = "aws:kms";
+  } else {
+    object.encryption.clear();
+  }
+  buckets_[bucket][key] = std::move(object);
 }
 
 std::optional<FakeS3::Object> FakeS3::object(const std::string& bucket,
@@ -51,6 +75,13 @@ std::optional<FakeS3::Object> FakeS3::object(const std::string& bucket,
   auto o = b->second.find(key);
   if (o == b->second.end()) return std::nullopt;
   return o->second;
+}
+
+void FakeS3::set_headers(const std::string& bucket, const std::string& key,
+                         std::string content_type, http::Headers metadata) {
+  auto& o = buckets_.at(bucket).at(key);
+  o.content_type = std::move(content_type);
+  o.metadata = std::move(metadata);
 }
 
 void FakeS3::remove(const std::string& bucket, const std::string& key) {
@@ -141,6 +172,23 @@ s3::ObjectInfo FakeS3::info(const std::string& key, const Object& object) const 
   out.size = static_cast<std::int64_t>(object.body.size());
   out.last_modified = "2026-12-03T00:00:00.000Z";
   out.content_type = object.content_type;
+  out.storage_class = object.storage_class;
+  return out;
+}
+
+// What HEAD and GET say: everything a listing does not.
+s3::ObjectInfo FakeS3::described(const std::string& key, const Object& object) const {
+  s3::ObjectInfo out = info(key, object);
+  out.described = true;
+  out.encryption = object.encryption;
+  out.checksum = object.checksum;
+  for (const auto& [name, value] : object.metadata) {
+    if (name == s3::kCopiedFromHeader) {
+      out.copied_from_etag = value;
+    } else {
+      out.metadata.emplace_back(name, value);
+    }
+  }
   return out;
 }
 
@@ -173,7 +221,7 @@ void FakeS3::head_object(std::string bucket, std::string key, s3::Callback<s3::O
   if (auto e = take_fault(Op::kHead, key)) return deliver(key, [done, e = *e] { done(e); });
   auto o = object(bucket, key);
   if (!o) return deliver(key, [done, key] { done(not_found(key)); });
-  deliver(key, [done, i = info(key, *o)] { done(i); });
+  deliver(key, [done, i = described(key, *o)] { done(i); });
 }
 
 void FakeS3::get_object(s3::GetRequest request, s3::Callback<s3::GetResult> done) {
@@ -183,7 +231,7 @@ void FakeS3::get_object(s3::GetRequest request, s3::Callback<s3::GetResult> done
   auto o = object(request.bucket, key);
   if (!o) return deliver(key, [done, key] { done(not_found(key)); });
   s3::GetResult result;
-  result.info = info(key, *o);
+  result.info = described(key, *o);
   if (request.body_sink) {
     request.body_sink(o->body);
   } else {
@@ -196,19 +244,36 @@ void FakeS3::put_object(s3::PutRequest request, s3::Callback<s3::ObjectInfo> don
   run_hooks(Op::kPut, request.key);
   const std::string key = request.key;
   if (auto e = take_fault(Op::kPut, key)) return deliver(key, [done, e = *e] { done(e); });
-  const bool exists = object(request.bucket, key).has_value();
-  if (request.if_none_match && exists && dialect.honours_if_none_match) {
-    return deliver(key, [done, key] { done(precondition_failed(key)); });
+  auto existing = object(request.bucket, key);
+  if (auto refused = refuse_write(request.if_none_match, request.if_match, existing, key)) {
+    return deliver(key, [done, e = *refused] { done(e); });
   }
   if (!request.content_md5_base64.empty() &&
       request.content_md5_base64 != base64_encode(md5(request.body))) {
     Error e = http_error(ErrorKind::kPermanent, 400, "BadDigest", key);
     return deliver(key, [done, e] { done(e); });
   }
-  if (exists) ++overwrites_;
-  put(request.bucket, key, std::move(request.body));
-  buckets_[request.bucket][key].content_type = request.content_type;
+  if (existing) ++overwrites_;
+  Object o;
+  o.body = std::move(request.body);
+  o.content_type = request.content_type;
+  o.metadata = std::move(request.metadata);
+  o.acl = request.acl;
+  o.storage_class = request.storage_class;
+  if (dialect.stores_checksums) o.checksum = fake_checksum(o.body);
+  store(request.bucket, key, std::move(o), std::nullopt);
   deliver(key, [done, i = info(key, *object(request.bucket, key))] { done(i); });
+}
+
+std::optional<Error> FakeS3::refuse_write(bool if_none_match, const std::string& if_match,
+                                          const std::optional<Object>& existing,
+                                          const std::string& key) const {
+  if (if_none_match && existing && dialect.honours_if_none_match) return precondition_failed(key);
+  if (!if_match.empty() && dialect.honours_if_match) {
+    if (!existing) return not_found(key);
+    if (existing->etag != if_match) return precondition_failed(key);
+  }
+  return std::nullopt;
 }
 
 void FakeS3::copy_object(s3::CopyRequest request, s3::Callback<s3::CopyResult> done) {
@@ -218,18 +283,39 @@ void FakeS3::copy_object(s3::CopyRequest request, s3::Callback<s3::CopyResult> d
   if (auto e = take_fault(Op::kCopy, key)) return deliver(key, [done, e = *e] { done(e); });
   auto source = object(request.source_bucket, request.source_key);
   if (!source) return deliver(key, [done, s = request.source_key] { done(not_found(s)); });
-  const bool exists = object(request.bucket, key).has_value();
-  if ((request.if_none_match && exists && dialect.honours_if_none_match) ||
-      (!request.source_if_match.empty() && request.source_if_match != source->etag &&
-       dialect.honours_copy_source_if_match)) {
+  auto existing = object(request.bucket, key);
+  if (auto refused = refuse_write(request.if_none_match, request.if_match, existing, key)) {
+    return deliver(key, [done, e = *refused] { done(e); });
+  }
+  if (!request.source_if_match.empty() && request.source_if_match != source->etag &&
+      dialect.honours_copy_source_if_match) {
     return deliver(key, [done, key] { done(precondition_failed(key)); });
   }
-  if (exists) ++overwrites_;
+  if (existing) ++overwrites_;
   Object copy = *source;
-  if (copy_etag) copy.etag = copy_etag(*source);
-  buckets_[request.bucket][key] = copy;
+  if (request.replace_metadata) {
+    copy.metadata.clear();
+    copy.content_type.clear();
+    for (const auto& [name, value] : *request.replace_metadata) {
+      if (name == "content-type") {
+        copy.content_type = value;
+      } else {
+        copy.metadata.emplace_back(name, value);
+      }
+    }
+  }
+  copy.acl = request.acl;
+  copy.storage_class = request.storage_class;
+  if (dialect.stores_checksums && !copy.checksum)
+    copy.checksum = fake_checksum(copy.body, "CRC64NVME");
+  std::optional<std::string> etag;
+  if (copy_etag)
+    etag = copy_etag(*source);
+  else if (!is_encrypted_etag(*source))
+    etag = source->etag;
+  store(request.bucket, key, std::move(copy), etag);
   s3::CopyResult result;
-  result.etag = copy.etag;
+  result.etag = object(request.bucket, key)->etag;
   deliver(key, [done, result] { done(result); });
 }
 

@@ -26,12 +26,24 @@ class FakeS3 final : public s3::Api {
     std::string body;
     std::string etag;  ///< Without quotes.
     std::string content_type;
+    std::string encryption;  ///< "aws:kms" in a KMS bucket.
+    std::optional<s3::Checksum> checksum;
+    http::Headers metadata;  ///< x-amz-meta-*, Cache-Control... (rehome's mark included).
+    std::string acl;
+    std::string storage_class;
   };
 
   /// What differs between servers.
   struct Dialect {
     bool honours_if_none_match = true;         ///< AWS yes; radosgw and s3rver no.
     bool honours_copy_source_if_match = true;  ///< AWS yes; radosgw ignores it on CopyObject.
+    bool honours_if_match = true;              ///< AWS yes (2025); radosgw and s3rver no.
+    /// Buckets whose default encryption is SSE-KMS: every object written there (put, PUT,
+    /// copy) gets an ETag that is not its MD5, different on every write.
+    std::vector<std::string> kms_buckets;
+    /// Store a full-object checksum with every write, as AWS has since 2024-12: a copy carries
+    /// its source's, or gets a CRC64NVME of its own when the source had none.
+    bool stores_checksums = false;
   };
 
   /// With a loop, every answer arrives from a zero-delay timer on it, as a server's would;
@@ -43,6 +55,9 @@ class FakeS3 final : public s3::Api {
            std::optional<std::string> etag = std::nullopt);
   std::optional<Object> object(const std::string& bucket, const std::string& key) const;
   void remove(const std::string& bucket, const std::string& key);
+  /// Gives a stored object the headers an application uploaded it with.
+  void set_headers(const std::string& bucket, const std::string& key, std::string content_type,
+                   http::Headers metadata);
   /// Every key of the bucket, in byte order.
   std::vector<std::string> keys(const std::string& bucket) const;
 
@@ -87,9 +102,18 @@ class FakeS3 final : public s3::Api {
   };
   std::optional<Error> take_fault(Op op, const std::string& key);
   void run_hooks(Op op, const std::string& key);
+  /// The 412 (or 404) a conditional write gets from this dialect, or nullopt.
+  std::optional<Error> refuse_write(bool if_none_match, const std::string& if_match,
+                                    const std::optional<Object>& existing,
+                                    const std::string& key) const;
   /// Delivers `answer` now, later on the loop, or when `key` is released.
   void deliver(const std::string& key, std::function<void()> answer);
   s3::ObjectInfo info(const std::string& key, const Object& object) const;
+  s3::ObjectInfo described(const std::string& key, const Object& object) const;
+  /// Stores `object` under bucket/key as this dialect would: the ETag and encryption of a KMS
+  /// bucket, a checksum when stored.
+  void store(const std::string& bucket, const std::string& key, Object object,
+             std::optional<std::string> etag);
 
   http::Loop* loop_;
   std::map<std::string, std::map<std::string, Object>> buckets_;
@@ -99,6 +123,7 @@ class FakeS3 final : public s3::Api {
   std::vector<std::pair<std::string, std::function<void()>>> held_;
   std::map<Op, std::size_t> calls_;
   std::size_t overwrites_ = 0;
+  std::size_t writes_ = 0;
 };
 
 /// Errors as a server words them, for scripting faults.
@@ -106,6 +131,8 @@ Error not_found(const std::string& key);
 Error access_denied(const std::string& key);
 Error precondition_failed(const std::string& key);
 Error throttled(const std::string& key);
+/// The checksum the fake computes for a body (a stand-in value, not a real CRC).
+s3::Checksum fake_checksum(const std::string& body, const char* algorithm = "CRC32");
 /// A 403 with this S3 code (InvalidObjectState for an archived object, ExpiredToken...).
 Error forbidden(const std::string& key, const char* code);
 
