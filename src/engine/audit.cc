@@ -35,8 +35,26 @@ std::uint64_t count(const pg::Rows& rows, int column) {
   return static_cast<std::uint64_t>(rows.int64(0, column));
 }
 
+/// The SQL for "the twin `p` of legacy object `l` (listing rows) is proven identical": the
+/// identity rule's listing part (equal ETag and size) or, for ETags that are not MD5s (SSE-KMS,
+/// multipart), the very pair rehome proved and recorded for the job (state.job_id(), legacy
+/// prefix in parameter `$prefix`). Before any run there are no records to ask.
+std::string sql_proven(const StateStore& state, std::string_view l, std::string_view p,
+                       std::string_view prefix) {
+  std::string proven = fmt::format("({p}.etag = {l}.etag AND {p}.size = {l}.size)",
+                                   fmt::arg("l", l), fmt::arg("p", p));
+  if (state.job_id().empty()) return proven;
+  return fmt::format(
+      "({proven} OR ({p}.size = {l}.size AND EXISTS (SELECT 1 FROM {s}.objects o WHERE "
+      "o.job_id = {job} AND o.legacy_key = {key} COLLATE \"C\" AND o.state = 'copied' AND "
+      "o.etag = {l}.etag AND o.production_etag = {p}.etag)))",
+      fmt::arg("proven", proven), fmt::arg("l", l), fmt::arg("p", p), fmt::arg("s", state.schema()),
+      fmt::arg("job", state.job_id()),
+      fmt::arg("key", KeyMap::sql_join(prefix, std::string(l) + ".suffix")));
+}
+
 /// Lists both prefixes into pg_temp.legacy_listing / pg_temp.production_listing.
-Status snapshot_both(const JobConfig& config, S3Services& s3, pg::Connection& db,
+Status snapshot_both(const JobConfig& config, S3Services& s3, pg::Connection& db, StateStore& state,
                      Summary& summary) {
   auto legacy = snapshot_listing(s3.loop, s3.legacy, config.legacy.bucket, config.legacy.prefix, db,
                                  "legacy_listing");
@@ -45,12 +63,15 @@ Status snapshot_both(const JobConfig& config, S3Services& s3, pg::Connection& db
   auto production = snapshot_listing(s3.loop, s3.production, config.production.bucket,
                                      config.production.prefix, db, "production_listing");
   if (!production) return production.error();
-  // Objects: to copy, identical twin, conflicting twin.
+  // Objects: to copy, identical twin, a twin not proven identical (a conflict to look at).
   auto r = db.exec(
-      "SELECT count(*) FILTER (WHERE p.suffix IS NULL), "
-      "count(*) FILTER (WHERE p.etag = l.etag AND p.size = l.size), "
-      "count(*) FILTER (WHERE p.suffix IS NOT NULL AND (p.etag <> l.etag OR p.size <> l.size)) "
-      "FROM pg_temp.legacy_listing l LEFT JOIN pg_temp.production_listing p USING (suffix)");
+      fmt::format(
+          "SELECT count(*) FILTER (WHERE p.suffix IS NULL), "
+          "count(*) FILTER (WHERE p.suffix IS NOT NULL AND {proven}), "
+          "count(*) FILTER (WHERE p.suffix IS NOT NULL AND NOT {proven}) "
+          "FROM pg_temp.legacy_listing l LEFT JOIN pg_temp.production_listing p USING (suffix)",
+          fmt::arg("proven", sql_proven(state, "l", "p", "$1"))),
+      state.job_id().empty() ? pg::Params{} : pg::Params{config.legacy.prefix});
   if (!r) return r.error();
   summary.objects_listed = *legacy;
   summary.objects_to_copy = count(*r, 0);
@@ -61,13 +82,18 @@ Status snapshot_both(const JobConfig& config, S3Services& s3, pg::Connection& db
 
 /// What plan and verify share: check the table and buckets, snapshot both listings, count
 /// the table's paths.
-Status prepare(const JobConfig& config, pg::Connection& db, Summary& summary) {
-  StateStore state(db, config.state_schema, job_name(config));
+Status prepare(const JobConfig& config, pg::Connection& db, StateStore& state, Summary& summary) {
   RowStore rows(db, config, state);
   if (auto st = rows.check_table(); !st) return st;
   S3Services s3(config);
   if (auto st = s3.check_access(config); !st) return st;
-  if (auto st = snapshot_both(config, s3, db, summary); !st) return st;
+  // The job's records, when a run has made them, prove twins the listings cannot (KMS ETags).
+  auto exists = state.exists();
+  if (!exists) return exists.error();
+  if (*exists) {
+    if (auto found = state.find_job(); !found) return found.error();
+  }
+  if (auto st = snapshot_both(config, s3, db, state, summary); !st) return st;
   s3.count_requests(summary);
   auto counts = rows.count_paths();
   if (!counts) return counts.error();
@@ -86,7 +112,8 @@ Summary plan(const JobConfig& config, const CommandHooks&) {
   a.summary.command = Command::kPlan;
   auto db = connect_database(config);
   if (!db) return a.fail(db.error());
-  if (auto st = prepare(config, *db, a.summary); !st) return a.fail(st.error());
+  StateStore state(*db, config.state_schema, job_name(config));
+  if (auto st = prepare(config, *db, state, a.summary); !st) return a.fail(st.error());
   const std::string t = *pg::quote_identifier(config.table);
   const std::string p = *pg::quote_identifier(config.path_column);
   // Rows whose legacy object is absent (broken) or whose twin conflicts, and legacy objects
@@ -100,13 +127,14 @@ Summary plan(const JobConfig& config, const CommandHooks&) {
       (SELECT count(*) FROM legacy_rows r
          JOIN pg_temp.legacy_listing l USING (suffix)
          JOIN pg_temp.production_listing pr USING (suffix)
-         WHERE pr.etag <> l.etag OR pr.size <> l.size),
+         WHERE NOT {proven}),
       (SELECT count(*) FROM pg_temp.legacy_listing l
          WHERE NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{p} = {legacy_key})))",
                                 fmt::arg("t", t), fmt::arg("p", p),
                                 fmt::arg("legacy_suffix", KeyMap::sql_suffix(p, "$1")),
                                 fmt::arg("is_legacy", KeyMap::sql_is_under(p, "$1")),
-                                fmt::arg("legacy_key", KeyMap::sql_join("$1", "l.suffix"))),
+                                fmt::arg("legacy_key", KeyMap::sql_join("$1", "l.suffix")),
+                                fmt::arg("proven", sql_proven(state, "l", "pr", "$1"))),
                     {config.legacy.prefix});
   if (!r) return a.fail(r.error());
   a.summary.rows_broken = count(*r, 0);
@@ -121,7 +149,8 @@ Summary verify(const JobConfig& config, const CommandHooks&) {
   a.summary.command = Command::kVerify;
   auto db = connect_database(config);
   if (!db) return a.fail(db.error());
-  if (auto st = prepare(config, *db, a.summary); !st) return a.fail(st.error());
+  StateStore state(*db, config.state_schema, job_name(config));
+  if (auto st = prepare(config, *db, state, a.summary); !st) return a.fail(st.error());
   const std::string t = *pg::quote_identifier(config.table);
   const std::string p = *pg::quote_identifier(config.path_column);
   const std::string i = *pg::quote_identifier(config.id_column);

@@ -90,6 +90,7 @@ struct Copier::Task {
   std::string replace_etag;
   std::optional<Error> refusal;  // The server refused this object with a 403 (is_job_fatal).
   std::int64_t bytes_copied = 0;
+  bool bytes_compared = false;  // compare_bytes ran once already: it is not repeated.
   Done done;
 };
 
@@ -179,6 +180,11 @@ void Copier::judge_twin(std::shared_ptr<Task> task) {
       if (ours && task->written_from == task->legacy.etag) {
         return finish(task, CopyOutcome::Kind::kCopied);
       }
+      // Nothing the servers store can tell (an unmarked twin: another writer's, or a copy
+      // whose process died before it could learn to mark): read both and compare the bytes.
+      if (!ours && !task->bytes_compared && task->legacy.size <= config_.max_streamed_object) {
+        return compare_bytes(task);
+      }
       [[fallthrough]];
     case Sameness::kDifferent:
       if (ours) {
@@ -190,6 +196,56 @@ void Copier::judge_twin(std::shared_ptr<Task> task) {
       return finish(task, CopyOutcome::Kind::kConflict,
                     describe_difference(task->legacy, twin, identity, twin_uri(*task)));
   }
+}
+
+// Reads one object through an MD5 as it streams by (nothing is held in memory). The digest
+// is empty when the GET saw another ETag than `etag`: the object changed since its HEAD.
+void Copier::digest(s3::Api& api, const std::string& bucket, const std::string& key,
+                    const s3::ObjectInfo& seen, std::function<void(Result<std::string>)> done) {
+  auto hasher = std::make_shared<Md5Stream>();
+  s3::GetRequest get;
+  get.bucket = bucket;
+  get.key = key;
+  get.timeout = transfer_timeout(seen.size);
+  get.body_sink = [hasher](std::string_view chunk) {
+    hasher->update(chunk);
+    return true;
+  };
+  get.on_restart = [hasher] { hasher->reset(); };
+  api.get_object(std::move(get),
+                 [hasher, etag = seen.etag, done = std::move(done)](Result<s3::GetResult> got) {
+                   if (!got) return done(std::move(got).error());
+                   done(got.value().info.etag == etag ? hasher->finish() : std::string());
+                 });
+}
+
+// Judges an unproven twin by its bytes: reads the legacy object, then the twin, and compares
+// the digests. An object that changed meanwhile sends the judgement back to a fresh look.
+void Copier::compare_bytes(std::shared_ptr<Task> task) {
+  task->bytes_compared = true;
+  digest(legacy_, config_.legacy.bucket, task->legacy.key, task->legacy,
+         [this, task](Result<std::string> legacy_digest) {
+           if (!legacy_digest) return fail_or_look_again(task, legacy_digest.error());
+           if (legacy_digest.value().empty()) return refresh_legacy(task);
+           digest(production_, config_.production.bucket, task->production_key, *task->production,
+                  [this, task, want = legacy_digest.value()](Result<std::string> twin_digest) {
+                    if (!twin_digest) return fail_or_look_again(task, twin_digest.error());
+                    if (twin_digest.value().empty()) return refresh_legacy(task);
+                    if (twin_digest.value() == want) {
+                      return finish(task, CopyOutcome::Kind::kAlreadyCopied);
+                    }
+                    const Identity different{Sameness::kDifferent, "bytes"};
+                    finish(task, CopyOutcome::Kind::kConflict,
+                           describe_difference(task->legacy, *task->production, different,
+                                               twin_uri(*task)));
+                  });
+         });
+}
+
+// A read that failed: a key that vanished calls for a fresh look; anything else fails.
+void Copier::fail_or_look_again(std::shared_ptr<Task> task, const Error& error) {
+  if (is_missing_key(error)) return refresh_legacy(std::move(task));
+  fail(std::move(task), error);
 }
 
 void Copier::start_copy(std::shared_ptr<Task> task) {

@@ -66,6 +66,10 @@ class Copier {
   void refresh_legacy(std::shared_ptr<Task> task);
   void recheck_destination(std::shared_ptr<Task> task);
   void judge_twin(std::shared_ptr<Task> task);
+  void compare_bytes(std::shared_ptr<Task> task);
+  void digest(s3::Api& api, const std::string& bucket, const std::string& key,
+              const s3::ObjectInfo& seen, std::function<void(Result<std::string>)> done);
+  void fail_or_look_again(std::shared_ptr<Task> task, const Error& error);
   void start_copy(std::shared_ptr<Task> task);
   void copy_server_side(std::shared_ptr<Task> task, bool mark);
   void copy_streamed(std::shared_ptr<Task> task);

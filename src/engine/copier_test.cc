@@ -442,16 +442,71 @@ TEST_P(CopierKms, a_marked_kms_twin_from_an_earlier_run_is_already_copied) {
   EXPECT_EQ(writes(), before) << "never written again";
 }
 
-TEST_P(CopierKms, an_unmarked_kms_twin_nobody_can_prove_is_a_conflict_never_overwritten) {
+TEST_P(CopierKms, an_unmarked_kms_twin_with_the_same_bytes_is_proven_by_reading_both) {
+  // Written by someone else, or by a process killed before it learnt to mark: same size, no
+  // checksum, no mark. Only the bytes can tell, and they are streamed through an MD5.
   s3_.dialect.kms_buckets = {"legacy-s3", "production-s3"};
   s3_.put("legacy-s3", "image/a.png", "AAAA");
-  s3_.put("production-s3", "avatar/a.png", "AAAA");  // Same size, but whose? No checksum, no mark.
+  s3_.put("production-s3", "avatar/a.png", "AAAA");
+  Copier copier(s3_, s3_, config_, server_side());
+  auto out = settle(copier, "image/a.png");
+  EXPECT_EQ(out.kind, Kind::kAlreadyCopied) << out.record.detail;
+  EXPECT_EQ(writes(), 0u);
+  EXPECT_EQ(s3_.calls(Op::kGet), 2u);
+}
+
+TEST_P(CopierKms, an_unmarked_kms_twin_with_other_bytes_is_a_conflict_never_overwritten) {
+  s3_.dialect.kms_buckets = {"legacy-s3", "production-s3"};
+  s3_.put("legacy-s3", "image/a.png", "AAAA");
+  s3_.put("production-s3", "avatar/a.png", "BBBB");
+  Copier copier(s3_, s3_, config_, server_side());
+  auto out = settle(copier, "image/a.png");
+  EXPECT_EQ(out.kind, Kind::kConflict);
+  EXPECT_NE(out.record.detail.find("holds different content"), std::string::npos)
+      << out.record.detail;
+  EXPECT_EQ(writes(), 0u);
+  EXPECT_EQ(s3_.object("production-s3", "avatar/a.png")->body, "BBBB");
+}
+
+TEST_P(CopierKms, an_unproven_twin_too_large_to_read_is_a_conflict_that_says_what_to_do) {
+  s3_.dialect.kms_buckets = {"legacy-s3", "production-s3"};
+  config_.max_streamed_object = 3;
+  s3_.put("legacy-s3", "image/a.png", "AAAA");
+  s3_.put("production-s3", "avatar/a.png", "AAAA");
   Copier copier(s3_, s3_, config_, server_side());
   auto out = settle(copier, "image/a.png");
   EXPECT_EQ(out.kind, Kind::kConflict);
   EXPECT_NE(out.record.detail.find("no checksum to compare"), std::string::npos)
       << out.record.detail;
+  EXPECT_EQ(s3_.calls(Op::kGet), 0u);
+}
+
+TEST_P(CopierKms, a_twin_changed_while_it_was_read_is_judged_again_not_guessed) {
+  s3_.dialect.kms_buckets = {"legacy-s3", "production-s3"};
+  s3_.put("legacy-s3", "image/a.png", "AAAA");
+  s3_.put("production-s3", "avatar/a.png", "AAAA");
+  bool changed = false;
+  s3_.before(Op::kGet, [&](const std::string& key) {
+    if (key == "avatar/a.png" && !std::exchange(changed, true))
+      s3_.put("production-s3", key, "CCCC");  // The app re-uploads between HEAD and GET.
+  });
+  Copier copier(s3_, s3_, config_, server_side());
+  auto out = settle(copier, "image/a.png");
+  EXPECT_EQ(out.kind, Kind::kConflict) << out.record.detail;
+  EXPECT_EQ(s3_.object("production-s3", "avatar/a.png")->body, "CCCC");
   EXPECT_EQ(writes(), 0u);
+}
+
+TEST_P(CopierKms, a_copy_killed_before_it_was_recorded_is_recognised_by_the_rerun) {
+  s3_.dialect.kms_buckets = {"production-s3"};
+  s3_.put("legacy-s3", "image/a.png", "AAAA");
+  {
+    Copier first(s3_, s3_, config_, server_side());
+    ASSERT_EQ(settle(first, "image/a.png").kind, Kind::kCopied);  // Unmarked: first of its run.
+  }
+  Copier rerun(s3_, s3_, config_, server_side());
+  EXPECT_EQ(settle(rerun, "image/a.png").kind, Kind::kAlreadyCopied);
+  EXPECT_EQ(writes(), 1u);
 }
 
 TEST_P(CopierKms, full_object_checksums_prove_a_kms_twin_without_a_mark) {

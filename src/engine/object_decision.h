@@ -9,7 +9,9 @@
 //   5. rehome's mark on the twin (kCopiedFromHeader): the twin is rehome's copy of the legacy
 //      object with that ETag: the same if the legacy object still has it; rehome's copy of an
 //      older version if not.
-//   6. Otherwise it cannot be proven either way (unproven): never treated as identical.
+//   6. Otherwise it cannot be proven either way from what the servers store (unproven): the
+//      Copier then reads both objects and compares their bytes (up to --max-streamed-object);
+//      beyond that, or where it cannot read, the twin is a conflict, never treated as identical.
 //
 // A listing does not say how an object is encrypted, so from listings alone rule 4 never
 // applies: two ETags that differ on equal sizes call for a HEAD of both (kLookCloser).
