@@ -24,11 +24,24 @@ Latency (--latency SECONDS): every forwarded request waits this long first, as i
 were far away (an AWS S3 LIST page takes 50-150 ms): bench/run uses it to measure listing where
 waiting, not the local server's CPU, sets the pace, as on real S3.
 
+AWS-behaviour mode (--aws F.json, or POST /__fault_proxy/aws): a loopback stand-in for AWS-only
+S3 behaviour that radosgw lacks: SSE-KMS ETags (not the MD5), GLACIER objects (403
+InvalidObjectState), stored full-object CRC32 checksums, AWS's conditional writes on CopyObject
+and If-Match on PutObject, and buckets that refuse ACLs. Forwarded requests are still relayed
+byte for byte; the mode answers some requests itself, rewrites responses, and makes its own
+signed look-ups with --access-key/--secret-key/--region. aws_behaviour.py documents each
+behaviour and its configuration. Faults are drawn first; a request the mode answers itself can
+still be hit by lost_response, reset_mid_body or truncated.
+
 Usage: fault_proxy.py --upstream http://127.0.0.1:7480 [--port 0] [--port-file F]
                       [--stats-file F] [--config F.json] [--seed N] [--latency S] [--slowdown 0.05 ...]
+                      [--aws F.json --access-key K --secret-key S [--region us-east-1]]
 Control (answered by the proxy itself, never forwarded):
-  GET  /__fault_proxy/stats    JSON counts
+  GET  /__fault_proxy/stats    JSON counts (with aws_* counts once the AWS mode is configured)
   POST /__fault_proxy/config   JSON body {"rates": {...}, "stall_seconds": N}: replaces the rates
+  GET  /__fault_proxy/aws      the AWS-mode configuration, defaults filled in (null: off)
+  POST /__fault_proxy/aws      JSON body: replaces the whole AWS-mode configuration (null: off);
+                               answers it as GET does, or 400 {"error": ...} leaving it unchanged
 On SIGTERM/SIGINT the stats are written to --stats-file (and stdout) and the proxy exits.
 """
 import argparse
@@ -41,7 +54,10 @@ import struct
 import sys
 import threading
 import time
+import traceback
 import urllib.parse
+
+import aws_behaviour
 
 FAULTS = ["slowdown", "slowdown_retry", "internal", "reset_before", "lost_response",
           "reset_mid_body", "truncated", "copy_error_200", "stall"]
@@ -78,7 +94,13 @@ class State:
 
     def count(self, name):
         with self.lock:
-            self.counts[name] += 1
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+    def add_counters(self, names):
+        """Shows these counters (at 0 until counted): the AWS mode's, once it is configured."""
+        with self.lock:
+            for n in names:
+                self.counts.setdefault(n, 0)
 
     def snapshot(self):
         with self.lock:
@@ -205,7 +227,7 @@ class Handler(socketserver.BaseRequestHandler):
                     self.control(method, target, body)
                     continue
                 fault = state.pick(header(headers, "x-amz-copy-source") is not None)
-                if not self.serve(fault, method, raw_head + body):
+                if not self.serve(fault, method, target, headers, raw_head, body):
                     return
         except (ConnectionError, OSError, ValueError):
             return
@@ -214,16 +236,30 @@ class Handler(socketserver.BaseRequestHandler):
 
     def control(self, method, target, body):
         state = self.server.state
-        if method == "POST" and target.startswith(CONTROL + "config"):
-            cfg = json.loads(body or b"{}")
-            with state.lock:
-                state.rates = {k: float(v) for k, v in cfg.get("rates", {}).items()}
-                state.stall_seconds = float(cfg.get("stall_seconds", state.stall_seconds))
-        data = json.dumps(state.snapshot()).encode()
-        self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                             % len(data) + data)
+        status = b"200 OK"
+        if target.startswith(CONTROL + "aws"):
+            aws = self.server.aws
+            result = aws.config_json()
+            if method == "POST":
+                try:
+                    aws.configure(json.loads(body or b"null"))
+                    result = aws.config_json()
+                    if result is not None:
+                        state.add_counters(aws_behaviour.STAT_NAMES)
+                except (ValueError, aws_behaviour.ConfigError) as e:  # bad JSON or configuration
+                    status, result = b"400 Bad Request", {"error": str(e)}
+            data = json.dumps(result).encode()
+        else:
+            if method == "POST" and target.startswith(CONTROL + "config"):
+                cfg = json.loads(body or b"{}")
+                with state.lock:
+                    state.rates = {k: float(v) for k, v in cfg.get("rates", {}).items()}
+                    state.stall_seconds = float(cfg.get("stall_seconds", state.stall_seconds))
+            data = json.dumps(state.snapshot()).encode()
+        self.request.sendall(b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                             % (status, len(data)) + data)
 
-    def serve(self, fault, method, raw_request):
+    def serve(self, fault, method, target, headers, raw_head, body):
         """Answers one request; returns False when the client connection is finished."""
         sock = self.request
         if fault == "slowdown":
@@ -250,14 +286,31 @@ class Handler(socketserver.BaseRequestHandler):
         if self.server.latency > 0:
             time.sleep(self.server.latency)
         try:
-            return self.forward(fault, method, raw_request)
+            plan = self.aws_plan(method, target, headers, body)
+            if plan is not None and plan.answer is not None:
+                self.server.state.count("aws_answered")
+                head, answer_body = plan.answer.encode()
+                return self.relay(fault, head, answer_body, True)
+            return self.forward(fault, method, raw_head + body, plan.rewrite if plan else None)
         except (ConnectionError, OSError, ValueError):
             self.server.state.count("upstream_errors")
             self.drop_upstream()
             reset(sock)
             return False
 
-    def forward(self, fault, method, raw_request):
+    def aws_plan(self, method, target, headers, body):
+        """The AWS mode's plan for this request (None: forward untouched). Its look-ups failing
+        (OSError) count as an upstream error; a bug is logged and the request forwarded as is."""
+        try:
+            return self.server.aws.plan(method, target, headers, body)
+        except OSError:
+            raise
+        except Exception:  # a bug in the stand-in must not look like a server failure
+            self.server.state.count("aws_errors")
+            traceback.print_exc(file=sys.stderr)
+            return None
+
+    def forward(self, fault, method, raw_request, rewrite=None):
         state = self.server.state
         try:
             self.upstream().sendall(raw_request)
@@ -289,6 +342,17 @@ class Handler(socketserver.BaseRequestHandler):
             body = read_body(self.up_file, headers)
         if close_delimited or (header(headers, "connection") or "").lower() == "close":
             self.drop_upstream()
+        if rewrite is not None:  # the AWS mode: the response as AWS would have answered
+            try:
+                raw_head, body = rewrite(aws_behaviour.Message.parse(raw_head, body)).encode()
+            except Exception:  # a bug: relay radosgw's answer unchanged, but say so
+                state.count("aws_errors")
+                traceback.print_exc(file=sys.stderr)
+        return self.relay(fault, raw_head, body, not close_delimited)
+
+    def relay(self, fault, raw_head, body, keep_open):
+        """Sends a response to the client, or the part of it the fault lets through; returns
+        False when the client connection is finished."""
         sock = self.request
         if fault == "lost_response":
             reset(sock)
@@ -302,7 +366,7 @@ class Handler(socketserver.BaseRequestHandler):
                 sock.close()
             return False
         sock.sendall(raw_head + body)
-        return not close_delimited
+        return keep_open
 
 
 class Server(socketserver.ThreadingTCPServer):
@@ -323,6 +387,11 @@ def main():
     p.add_argument("--stall-seconds", type=float, default=3.0)
     p.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
                    help="delay before forwarding every request (a distant server)")
+    p.add_argument("--aws", metavar="FILE.json",
+                   help="AWS-behaviour mode from the start with this configuration (see aws_behaviour.py)")
+    p.add_argument("--access-key", help="for the AWS mode's own requests to the upstream")
+    p.add_argument("--secret-key", help="for the AWS mode's own requests to the upstream")
+    p.add_argument("--region", default="us-east-1", help="for the AWS mode's own requests (default us-east-1)")
     for f in FAULTS:
         p.add_argument("--" + f.replace("_", "-"), type=float, default=0.0, metavar="RATE")
     a = p.parse_args()
@@ -341,6 +410,13 @@ def main():
     server.upstream_addr = (u.hostname, u.port or 80)
     server.state = State(rates, stall, a.seed)
     server.latency = a.latency
+    server.aws = aws_behaviour.Aws(a.upstream, a.access_key, a.secret_key, a.region, server.state.count)
+    if a.aws:
+        try:
+            server.aws.configure(aws_behaviour.load_config_file(a.aws))
+        except (OSError, ValueError) as e:  # ConfigError is a ValueError, like bad JSON
+            p.error("--aws %s: %s" % (a.aws, e))
+        server.state.add_counters(aws_behaviour.STAT_NAMES)
     port = server.server_address[1]
     if a.port_file:
         with open(a.port_file + ".tmp", "w") as fh:

@@ -1,7 +1,9 @@
 """A minimal SigV4 S3 client (Python standard library only) for the fault suite.
 
-Path-style addressing, one keep-alive connection per client object, no retries: the suite
-talks to radosgw directly (never through the fault proxy) and wants to see every failure.
+Path-style addressing, one keep-alive connection per client object (not thread-safe: one
+object per thread), no retries: the suite wants to see every failure. The fault suite talks to
+radosgw directly; fault_proxy.py's AWS-behaviour mode (aws_behaviour.py) uses it for its own
+look-ups, and aws_behaviour_selftest.py talks both to radosgw and through the proxy.
 Signing follows scripts/lib/s3_put_bucket.py, generalised to any method, query and body.
 """
 import datetime
@@ -28,11 +30,12 @@ class S3:
         self.access_key, self.secret_key, self.region = access_key, secret_key, region
         self.conn = None
 
-    def _sign(self, method, path, query, headers, body):
+    def _sign(self, method, path, query, headers, body, unsigned_payload=False):
         now = datetime.datetime.now(datetime.timezone.utc)
         amz_date = now.strftime("%Y%m%dT%H%M%SZ")
         day = amz_date[:8]
-        payload_hash = hashlib.sha256(body).hexdigest()
+        # UNSIGNED-PAYLOAD is what rehome sends for streamed bodies: the body is not hashed.
+        payload_hash = "UNSIGNED-PAYLOAD" if unsigned_payload else hashlib.sha256(body).hexdigest()
         h = {k.lower(): str(v).strip() for k, v in headers.items()}
         h.update({"host": self.netloc, "x-amz-content-sha256": payload_hash, "x-amz-date": amz_date})
         signed = ";".join(sorted(h))
@@ -49,11 +52,17 @@ class S3:
             self.access_key, scope, signed, sig)
         return h, canonical_query
 
-    def request(self, method, bucket, key="", query=None, headers=None, body=b""):
+    def request(self, method, bucket, key="", query=None, headers=None, body=b"", unsigned_payload=False):
         """Returns (status, headers dict lower-cased, body bytes). Raises OSError on a broken connection."""
+        status, _, header_list, data = self.exchange(method, bucket, key, query, headers, body, unsigned_payload)
+        return status, {k.lower(): v for k, v in header_list}, data
+
+    def exchange(self, method, bucket, key="", query=None, headers=None, body=b"", unsigned_payload=False):
+        """Like request(), but returns (status, reason, [(name, value)] as received, body bytes):
+        what a proxy needs to relay a response it obtained itself."""
         query = query or {}
         path = "/" + bucket + ("/" + key if key else "")
-        h, qs = self._sign(method, path, query, headers or {}, body)
+        h, qs = self._sign(method, path, query, headers or {}, body, unsigned_payload)
         url = _q(path, "-_.~/") + ("?" + qs if qs else "")
         for attempt in range(2):  # one reconnect: keep-alive connections go stale
             if self.conn is None:
@@ -62,7 +71,7 @@ class S3:
                 self.conn.request(method, url, body=body, headers=h)
                 r = self.conn.getresponse()
                 data = r.read()
-                return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+                return r.status, r.reason, r.getheaders(), data
             except (OSError, http.client.HTTPException):
                 self.conn.close()
                 self.conn = None
@@ -70,8 +79,22 @@ class S3:
                     raise
         raise AssertionError("unreachable")
 
-    def get(self, bucket, key):
-        return self.request("GET", bucket, key)
+    def get(self, bucket, key, headers=None):
+        return self.request("GET", bucket, key, headers=headers)
+
+    def head(self, bucket, key, headers=None):
+        return self.request("HEAD", bucket, key, headers=headers)
+
+    def copy(self, bucket, key, source_bucket, source_key, headers=None):
+        """CopyObject; returns (status, headers, body) as request() does, whatever the status."""
+        h = {"x-amz-copy-source": "/" + source_bucket + "/" + _q(source_key, "-_.~/")}
+        h.update(headers or {})
+        return self.request("PUT", bucket, key, headers=h)
+
+    def create_bucket(self, bucket):
+        status, _, data = self.request("PUT", bucket)
+        if status != 200:
+            raise RuntimeError("PUT bucket %s: %s %s" % (bucket, status, data[:200]))
 
     def put(self, bucket, key, body: bytes):
         status, _, data = self.request("PUT", bucket, key, headers={"content-type": "image/png"}, body=body)
