@@ -8,6 +8,7 @@
 #include "engine/object_decision.h"
 #include "s3/addressing.h"
 #include "util/crypto.h"
+#include "util/failpoint.h"
 
 namespace rehome::engine {
 
@@ -365,6 +366,7 @@ void Copier::copy_streamed(std::shared_ptr<Task> task) {
 // case: single-part, unencrypted); anything else is judged by the identity rule on a fresh
 // look at both sides, which also catches a legacy object that changed after it was listed.
 void Copier::check_copy(std::shared_ptr<Task> task, s3::ObjectInfo written) {
+  failpoint("after-a-copy-before-its-record");
   task->written_etag = written.etag;
   task->written_from = task->legacy.etag;
   if (!written.etag.empty() && written.etag == task->legacy.etag) {

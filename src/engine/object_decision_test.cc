@@ -42,7 +42,8 @@ TEST(ObjectDecision, a_twin_of_another_size_is_a_conflict_even_from_listings) {
             ObjectAction::kConflict);
 }
 
-TEST(ObjectDecision, listings_alone_never_prove_two_etags_different_because_kms_etags_are_not_md5s) {
+TEST(ObjectDecision,
+     listings_alone_never_prove_two_etags_different_because_kms_etags_are_not_md5s) {
   EXPECT_EQ(decide(listed("image/a", kMd5A), listed("avatar/a", kMd5B)), ObjectAction::kLookCloser);
   EXPECT_EQ(decide(listed("image/a", kMultipart), listed("avatar/a", kMd5B)),
             ObjectAction::kLookCloser);
@@ -67,10 +68,12 @@ TEST(ObjectDecision, sse_s3_keeps_md5_etags_but_kms_and_customer_keys_do_not) {
 }
 
 TEST(ObjectDecision, a_kms_twin_without_checksum_or_mark_is_unproven_never_the_same) {
-  Identity id = compare(headed("image/a", kMd5A, 10, "aws:kms"), headed("avatar/a", kMd5B, 10, "aws:kms"));
+  Identity id =
+      compare(headed("image/a", kMd5A, 10, "aws:kms"), headed("avatar/a", kMd5B, 10, "aws:kms"));
   EXPECT_EQ(id.verdict, Sameness::kUnproven);
-  EXPECT_EQ(decide(headed("image/a", kMd5A, 10, "aws:kms"), headed("avatar/a", kMd5B, 10, "aws:kms")),
-            ObjectAction::kConflict);
+  EXPECT_EQ(
+      decide(headed("image/a", kMd5A, 10, "aws:kms"), headed("avatar/a", kMd5B, 10, "aws:kms")),
+      ObjectAction::kConflict);
 }
 
 TEST(ObjectDecision, equal_full_object_checksums_prove_a_kms_or_multipart_copy) {

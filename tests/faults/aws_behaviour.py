@@ -263,14 +263,15 @@ class Message:
 
     def get(self, name):
         for n, v in self.headers:
-            if n.lower() == name:
+            if n.lower() == name.lower():
                 return v
         return None
 
     def set(self, name, value):
-        """Replaces the header (first occurrence, its case kept) or appends it."""
+        """Replaces the header (first occurrence, its case kept) or appends it. Names compare
+        case-insensitively: a second ETag header would leave clients reading the first."""
         for h in self.headers:
-            if h[0].lower() == name:
+            if h[0].lower() == name.lower():
                 if h[1] != value:
                     h[1] = value
                     self.head_changed = True
@@ -280,7 +281,7 @@ class Message:
 
     def remove(self, name):
         before = len(self.headers)
-        self.headers = [h for h in self.headers if h[0].lower() != name]
+        self.headers = [h for h in self.headers if h[0].lower() != name.lower()]
         self.head_changed |= len(self.headers) != before
 
     def chunked(self):

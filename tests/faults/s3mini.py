@@ -101,6 +101,29 @@ class S3:
         if status != 200:
             raise RuntimeError("PUT %s/%s: %s %s" % (bucket, key, status, data[:200]))
 
+    def put_multipart(self, bucket, key, parts, headers=None):
+        """Uploads `parts` (bytes each; all but the last at least 5 MiB on AWS, any size on
+        radosgw) as one multipart object; returns its ETag ("<md5 of md5s>-<n>")."""
+        h = {"content-type": "image/png"}
+        h.update(headers or {})
+        status, _, data = self.request("POST", bucket, key, query={"uploads": ""}, headers=h)
+        if status != 200:
+            raise RuntimeError("CreateMultipartUpload %s/%s: %s %s" % (bucket, key, status, data[:200]))
+        upload_id = ET.fromstring(data).find("{*}UploadId").text
+        done = []
+        for n, part in enumerate(parts, 1):
+            status, rh, data = self.request("PUT", bucket, key, body=part,
+                                            query={"partNumber": str(n), "uploadId": upload_id})
+            if status != 200:
+                raise RuntimeError("UploadPart %d of %s/%s: %s %s" % (n, bucket, key, status, data[:200]))
+            done.append("<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>" % (n, rh["etag"]))
+        body = ("<CompleteMultipartUpload>%s</CompleteMultipartUpload>" % "".join(done)).encode()
+        status, _, data = self.request("POST", bucket, key, query={"uploadId": upload_id}, body=body)
+        if status != 200 or b"<Error>" in data:
+            raise RuntimeError("CompleteMultipartUpload %s/%s: %s %s" % (bucket, key, status, data[:200]))
+        status, rh, _ = self.head(bucket, key)
+        return rh.get("etag", "").strip('"')
+
     def list(self, bucket, prefix):
         """Yields (key, etag without quotes, size) for every object under prefix."""
         token = None

@@ -1,6 +1,8 @@
 #include "migration_env.h"
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -140,6 +142,30 @@ void MigrationEnv::deny_get(const std::string& bucket, const std::string& key_pa
       REHOME_SOURCE_DIR, endpoint_, access_key_, secret_key_, bucket);
   const std::string command = "python3 -c \"" + script + "\" '" + policy + "'";
   ASSERT_EQ(std::system(command.c_str()), 0) << "PutBucketPolicy on " << bucket << " failed";
+}
+
+void MigrationEnv::put_multipart(const std::string& bucket, const std::string& key,
+                                 const std::vector<std::string>& parts) {
+  // rehome's client never uploads in parts; the fault suite's small signed client does. The
+  // parts travel in files (megabytes do not fit in an argument).
+  std::vector<std::string> files;
+  std::string args;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    files.push_back(fmt::format("{}/rehome-part-{}-{}",
+                                std::filesystem::temp_directory_path().string(), getpid(), i));
+    std::ofstream(files.back(), std::ios::binary) << parts[i];
+    args += ' ';
+    args += files.back();
+  }
+  const std::string script = fmt::format(
+      "import sys; sys.path.insert(0, '{}/tests/faults'); from s3mini import S3; "
+      "S3('{}', '{}', '{}').put_multipart('{}', sys.argv[1], "
+      "[open(f, 'rb').read() for f in sys.argv[2:]])",
+      REHOME_SOURCE_DIR, endpoint_, access_key_, secret_key_, bucket);
+  const std::string command = fmt::format("python3 -c \"{}\" '{}'{}", script, key, args);
+  const int status = std::system(command.c_str());
+  for (const auto& file : files) std::filesystem::remove(file);
+  ASSERT_EQ(status, 0) << "multipart upload of " << key << " failed";
 }
 
 std::vector<std::string> MigrationEnv::binary_env() const {

@@ -45,6 +45,11 @@ class MigrationEnv {
   /// Seeds `n` legacy avatars (object + row each) named image/avatar-<i>.png; returns ids.
   std::vector<std::int64_t> seed_legacy(int n, int first = 0);
 
+  /// Uploads `parts` as one multipart object (its ETag is "<hex>-<parts>", not an MD5 of the
+  /// content); fails the test on error.
+  void put_multipart(const std::string& bucket, const std::string& key,
+                     const std::vector<std::string>& parts);
+
   /// Puts a bucket policy on `bucket` that denies s3:GetObject on the keys matching
   /// `key_pattern` ("image/avatar-7.png", "image/*") to everyone: radosgw then refuses GET,
   /// HEAD and CopyObject from them with 403 AccessDenied, even for the bucket's owner.
