@@ -144,6 +144,14 @@ const std::vector<OptionSpec>& job_options() {
       {"--row-range", "", "5000", "Rows per primary-key range rewritten in one transaction"},
       {"--row-workers", "REHOME_ROW_WORKERS", "2",
        "PostgreSQL connections rewriting ranges side by side (1: one connection in all)"},
+      {"--acl", "REHOME_ACL", "",
+       "Canned ACL for the copies, as the AWS CLI's --acl (none: private; CopyObject does not "
+       "carry ACLs)"},
+      {"--storage-class", "REHOME_STORAGE_CLASS", "",
+       "Storage class of the copies (none: the bucket's default, STANDARD); GLACIER and "
+       "DEEP_ARCHIVE are refused"},
+      {"--max-streamed-object", "REHOME_MAX_STREAMED_OBJECT", "268435456",
+       "Largest object (bytes) copied through rehome between endpoints, or read to compare"},
   };
   return options;
 }
@@ -171,6 +179,13 @@ Result<ResolvedConfig> resolve_config(const GivenFlags& flags, const s3::EnvLook
   text("--legacy-prefix", config.legacy.prefix, "legacy prefix");
   text("--production-bucket", config.production.bucket, "production bucket");
   text("--production-prefix", config.production.prefix, "production prefix");
+  // What the copies get beyond what CopyObject carries: shown only when asked for.
+  for (auto [flag, target] :
+       {std::pair{"--acl", &config.acl}, std::pair{"--storage-class", &config.storage_class}}) {
+    Found found = pick(flags, env, spec_of(flag));
+    *target = found.value;
+    if (found.origin != "default") out.provenance.push_back({flag + 2, found.value, found.origin});
+  }
   for (auto [side, name] :
        {std::pair{&config.legacy, "legacy"}, std::pair{&config.production, "production"}}) {
     auto resolved = resolve_side(flags, env, name);
@@ -188,13 +203,15 @@ Result<ResolvedConfig> resolve_config(const GivenFlags& flags, const s3::EnvLook
     if (found.origin != "default") out.provenance.push_back({flag + 2, found.value, found.origin});
     return Ok{};
   };
-  for (auto st : {number("--concurrency", config.concurrency, "a whole number"),
-                  number("--ranges", config.ranges, "a whole number"),
-                  number("--split-min-keys", config.split_min_keys, "a whole number"),
-                  number("--list-page-size", config.list_page_size, "a whole number"),
-                  number("--max-rps", config.max_rps, "a number"),
-                  number("--row-range", config.row_range, "a whole number"),
-                  number("--row-workers", config.row_workers, "a whole number")}) {
+  for (auto st :
+       {number("--concurrency", config.concurrency, "a whole number"),
+        number("--ranges", config.ranges, "a whole number"),
+        number("--split-min-keys", config.split_min_keys, "a whole number"),
+        number("--list-page-size", config.list_page_size, "a whole number"),
+        number("--max-rps", config.max_rps, "a number"),
+        number("--row-range", config.row_range, "a whole number"),
+        number("--row-workers", config.row_workers, "a whole number"),
+        number("--max-streamed-object", config.max_streamed_object, "a number of bytes")}) {
     if (!st) return st.error();
   }
   if (auto st = engine::validate(config); !st) return st.error();

@@ -63,6 +63,11 @@ const std::vector<Row>& rows() {
       {"--max-rps", "23", "29", [](const C& c) { return to_text(c.max_rps); }},
       {"--row-range", "31", "37", [](const C& c) { return to_text(c.row_range); }},
       {"--row-workers", "4", "6", [](const C& c) { return to_text(c.row_workers); }},
+      {"--acl", "public-read", "bucket-owner-full-control", [](const C& c) { return c.acl; }},
+      {"--storage-class", "STANDARD_IA", "INTELLIGENT_TIERING",
+       [](const C& c) { return c.storage_class; }},
+      {"--max-streamed-object", "1048576", "2097152",
+       [](const C& c) { return to_text(c.max_streamed_object); }},
   };
   return table;
 }
@@ -229,6 +234,39 @@ TEST_F(SideSettings, path_style_unless_virtual_hosted_is_asked_for) {
   EXPECT_TRUE(legacy({{"--endpoint", "http://x.example"}}).path_style);
   EXPECT_FALSE(
       legacy({{"--endpoint", "http://x.example"}, {"--virtual-hosted", "true"}}).path_style);
+}
+
+TEST(Settings, an_archive_storage_class_is_refused_because_its_copies_could_not_be_served) {
+  for (const char* cls : {"GLACIER", "DEEP_ARCHIVE"}) {
+    auto resolved = resolve_config({{"--storage-class", cls}}, lookup(base_env()));
+    ASSERT_FALSE(resolved) << cls;
+    EXPECT_EQ(resolved.error().kind, ErrorKind::kInvalidInput);
+    EXPECT_NE(resolved.error().message.find("could not serve them"), std::string::npos)
+        << resolved.error().message;
+  }
+  auto env = base_env();
+  env["REHOME_STORAGE_CLASS"] = "DEEP_ARCHIVE";
+  EXPECT_FALSE(resolve_config({}, lookup(env)));
+}
+
+TEST(Settings, an_unknown_acl_or_storage_class_names_the_ones_that_exist) {
+  auto acl = resolve_config({{"--acl", "public"}}, lookup(base_env()));
+  ASSERT_FALSE(acl);
+  EXPECT_NE(acl.error().message.find("public-read"), std::string::npos) << acl.error().message;
+  auto sc = resolve_config({{"--storage-class", "standard"}}, lookup(base_env()));
+  ASSERT_FALSE(sc);
+  EXPECT_NE(sc.error().message.find("STANDARD_IA"), std::string::npos) << sc.error().message;
+}
+
+TEST(Settings, acl_and_storage_class_are_shown_at_start_up_only_when_asked_for) {
+  auto plain = resolve_config({}, lookup(base_env()));
+  ASSERT_TRUE(plain);
+  for (const auto& p : plain->provenance) EXPECT_NE(p.setting, "acl");
+  auto asked = resolve_config({{"--acl", "public-read"}}, lookup(base_env()));
+  ASSERT_TRUE(asked);
+  bool shown = false;
+  for (const auto& p : asked->provenance) shown |= p.setting == "acl" && p.origin == "--acl";
+  EXPECT_TRUE(shown);
 }
 
 }  // namespace

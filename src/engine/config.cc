@@ -1,5 +1,9 @@
 #include "engine/config.h"
 
+#include <algorithm>
+#include <iterator>
+#include <string_view>
+
 #include <fmt/format.h>
 
 #include "pg/identifier.h"
@@ -28,6 +32,48 @@ Status validate_side(const char* name, const BucketSide& side) {
         "AWS_PROFILE, or --{}-profile",
         name, side.bucket, name));
   }
+  return Ok{};
+}
+
+// The canned ACLs S3 accepts on PutObject and CopyObject (the AWS CLI's --acl).
+constexpr std::string_view kCannedAcls[] = {
+    "private",       "public-read",       "public-read-write",        "authenticated-read",
+    "aws-exec-read", "bucket-owner-read", "bucket-owner-full-control"};
+
+// Storage classes a copy may be written in: every one whose objects can be served at once.
+constexpr std::string_view kServableClasses[] = {
+    "STANDARD",   "REDUCED_REDUNDANCY",  "STANDARD_IA", "ONEZONE_IA",
+    "GLACIER_IR", "INTELLIGENT_TIERING", "OUTPOSTS",    "EXPRESS_ONEZONE"};
+
+template <std::size_t N>
+bool one_of(std::string_view value, const std::string_view (&list)[N]) {
+  return std::find(std::begin(list), std::end(list), value) != std::end(list);
+}
+
+template <std::size_t N>
+std::string joined(const std::string_view (&list)[N]) {
+  std::string out;
+  for (auto item : list) out += (out.empty() ? "" : ", ") + std::string(item);
+  return out;
+}
+
+Status validate_write_options(const JobConfig& config) {
+  if (!config.acl.empty() && !one_of(config.acl, kCannedAcls)) {
+    return invalid(fmt::format("--acl \"{}\" is not a canned ACL: use one of {}", config.acl,
+                               joined(kCannedAcls)));
+  }
+  const auto& sc = config.storage_class;
+  if (sc == "GLACIER" || sc == "DEEP_ARCHIVE") {
+    return invalid(fmt::format(
+        "--storage-class {} would archive the copies: the frontend could not serve them until "
+        "each was restored; use one of {}",
+        sc, joined(kServableClasses)));
+  }
+  if (!sc.empty() && !one_of(sc, kServableClasses)) {
+    return invalid(fmt::format("--storage-class \"{}\" is not an S3 storage class: use one of {}",
+                               sc, joined(kServableClasses)));
+  }
+  if (config.max_streamed_object < 0) return invalid("--max-streamed-object must be 0 or more");
   return Ok{};
 }
 
@@ -76,7 +122,7 @@ Status validate(const JobConfig& config) {
   if (config.max_rps < 0) return invalid("--max-rps must be 0 (no cap) or positive");
   if (config.row_range < 1) return invalid("--row-range must be at least 1");
   if (config.record_batch < 1) return invalid("--record-batch must be at least 1");
-  return Ok{};
+  return validate_write_options(config);
 }
 
 std::string job_name(const JobConfig& config) {

@@ -49,8 +49,13 @@ struct JobConfig {
   /// Connections rewriting ranges side by side (1: the main connection alone).
   std::size_t row_workers = 2;
   std::size_t record_batch = 1000;  ///< Object outcomes recorded per transaction.
-  /// Largest object copied through this process when a server-side copy is impossible.
+  /// Largest object copied through this process when a server-side copy is impossible, and
+  /// largest read to compare a twin's bytes when nothing else can prove it identical.
   std::int64_t max_streamed_object = 256LL * 1024 * 1024;
+  /// What a copy gets that CopyObject does not carry over (empty: the bucket's defaults, a
+  /// private ACL and STANDARD): a canned ACL (x-amz-acl) and a storage class.
+  std::string acl;
+  std::string storage_class;
   bool relist = false;  ///< Scan the legacy bucket again even if a previous run finished it.
 };
 

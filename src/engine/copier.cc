@@ -23,13 +23,19 @@ constexpr int kMaxCopyRounds = 3;
 // no such cause is about the object (a policy on its key, its KMS key, its storage class, its
 // owner): it fails that object only, and ObjectSync stops the job when the first objects all
 // meet it (a deny on the whole prefix).
-bool is_job_fatal(const Error& error) {
+bool is_job_fatal(const Error& error, const JobConfig& config) {
   static constexpr std::string_view kCredentialCodes[] = {
       "SignatureDoesNotMatch", "InvalidAccessKeyId",          "ExpiredToken",
       "InvalidToken",          "TokenRefreshRequired",        "AllAccessDisabled",
       "AccountProblem",        "RequestTimeTooSkewed",        "InvalidSecurity",
       "NotSignedUp",           "AuthorizationHeaderMalformed"};
   if (error.kind == ErrorKind::kInvalidInput || error.code == "NoSuchBucket") return true;
+  // A write option the production bucket refuses fails every copy alike (--acl, --storage-class).
+  // radosgw answers a storage class it does not offer with InvalidArgument.
+  if (error.code == "AccessControlListNotSupported" || error.code == "InvalidStorageClass" ||
+      (!config.storage_class.empty() && error.code == "InvalidArgument")) {
+    return true;
+  }
   for (std::string_view code : kCredentialCodes) {
     if (error.code == code) return true;
   }
@@ -51,6 +57,25 @@ std::string object_refusal_advice(const Error& error) {
 // likely the bucket's default, so every later copy is marked.
 bool has_encrypted_etag(const s3::ObjectInfo& object) {
   return object.described && !is_multipart_etag(object.etag) && !has_md5_etag(object);
+}
+
+// What to do about a write option the bucket refuses, added to the error that stops the job.
+Error with_job_advice(const Error& error, const JobConfig& config) {
+  Error out = error;
+  if (error.code == "AccessControlListNotSupported") {
+    out.message += fmt::format(
+        " (the production bucket {} has ACLs disabled (Object Ownership: bucket owner "
+        "enforced), so --acl {} cannot be applied: run without --acl, and grant access with a "
+        "bucket policy instead)",
+        config.production.bucket, config.acl);
+  } else if (error.code == "InvalidStorageClass" ||
+             (!config.storage_class.empty() && error.code == "InvalidArgument")) {
+    out.message += fmt::format(
+        " (if the server refused --storage-class {}: this endpoint does not offer it; run with "
+        "a class it has, or without --storage-class)",
+        config.storage_class);
+  }
+  return out;
 }
 
 bool is_missing_key(const Error& error) {
@@ -287,6 +312,8 @@ void Copier::copy_server_side(std::shared_ptr<Task> task, bool mark) {
   request.if_match = std::exchange(task->replace_etag, {});
   request.source_if_match = task->legacy.etag;
   if (mark) request.replace_metadata = carried_headers(task->legacy);
+  request.acl = config_.acl;
+  request.storage_class = config_.storage_class;
   request.timeout = transfer_timeout(task->legacy.size);
   production_.copy_object(std::move(request), [this, task](Result<s3::CopyResult> copied) {
     if (!copied) {
@@ -345,6 +372,8 @@ void Copier::copy_streamed(std::shared_ptr<Task> task) {
     }
     put.if_none_match = task->replace_etag.empty();
     put.if_match = std::exchange(task->replace_etag, {});
+    put.acl = config_.acl;
+    put.storage_class = config_.storage_class;
     put.timeout = transfer_timeout(task->legacy.size);
     put.body = std::move(got->body);
     production_.put_object(std::move(put), [this, task](Result<s3::ObjectInfo> put_result) {
@@ -402,7 +431,7 @@ void Copier::finish(std::shared_ptr<Task> task, CopyOutcome::Kind kind, std::str
 
 void Copier::fail(std::shared_ptr<Task> task, const Error& error) {
   std::optional<Error> fatal;
-  if (is_job_fatal(error)) fatal = error;
+  if (is_job_fatal(error, config_)) fatal = with_job_advice(error, config_);
   const bool refused = error.kind == ErrorKind::kAccessDenied && !fatal;
   std::string detail =
       refused ? error.message + " (" + object_refusal_advice(error) + ")" : error.message;

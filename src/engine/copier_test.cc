@@ -243,6 +243,31 @@ TEST_P(CopierTest, settle_key_looks_both_sides_up) {
   EXPECT_EQ(s3_.calls(Op::kHead), 2u);
 }
 
+TEST_P(CopierTest, acl_and_storage_class_are_asked_for_on_every_write) {
+  config_.acl = "public-read";
+  config_.storage_class = "STANDARD_IA";
+  s3_.put(kLegacy, "image/a.png", "AAAA");
+  ASSERT_EQ(settle_listed("image/a.png").kind, Kind::kCopied);
+  auto twin = s3_.object(kProduction, "avatar/a.png");
+  ASSERT_TRUE(twin);
+  EXPECT_EQ(twin->acl, "public-read");
+  EXPECT_EQ(twin->storage_class, "STANDARD_IA");
+}
+
+TEST_P(CopierTest, a_bucket_with_acls_disabled_stops_the_job_and_says_to_drop_acl) {
+  config_.acl = "public-read";
+  s3_.put(kLegacy, "image/a.png", "AAAA");
+  Error refused = Error::permanent("PUT s3://production-s3/avatar/a.png: 400 Bad Request");
+  refused.code = "AccessControlListNotSupported";
+  refused.http_status = 400;
+  s3_.fail(server_side() ? Op::kCopy : Op::kPut, "avatar/a.png", refused);
+  auto out = settle_listed("image/a.png");
+  EXPECT_EQ(out.kind, Kind::kFailed);
+  ASSERT_TRUE(out.fatal);
+  EXPECT_NE(out.fatal->message.find("ACLs disabled"), std::string::npos) << out.fatal->message;
+  EXPECT_NE(out.fatal->message.find("run without --acl"), std::string::npos);
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, CopierTest, ::testing::Values(true, false),
                          [](const ::testing::TestParamInfo<bool>& param) {
                            return param.param ? "server_side" : "streamed";

@@ -9,9 +9,11 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "aws_proxy.h"
+#include "http/loop.h"
 #include "migration_env.h"
 
 namespace rehome::testing {
@@ -184,6 +186,47 @@ TEST_F(RealBuckets, multipart_objects_move_and_a_kill_before_the_record_leaves_n
   }
   ASSERT_EQ(rehome({"verify"}, &out), 0) << out;
   EXPECT_NE(out.find("conflicts: 0;"), std::string::npos) << out;
+}
+
+// Section 5: what a copy carries. CopyObject keeps metadata and tags, not the ACL; --acl
+// asks for one, and radosgw enforces it (an anonymous GET is let in).
+TEST_F(RealBuckets, acl_gives_every_copy_the_canned_acl_asked_for) {
+  auto ids = env_->seed_legacy(3);
+  auto anonymous_get = [&](const std::string& key) {
+    http::Loop loop;
+    http::Request request;
+    request.url = fmt::format("{}/{}/{}", env_->config().production.client.endpoint.url,
+                              env_->production_bucket(), key);
+    std::optional<long> status;
+    loop.submit(std::move(request), [&](http::Response&& r) { status = r.status; });
+    while (!status) loop.run();
+    return *status;
+  };
+  std::string out;
+  ASSERT_EQ(rehome({"run", "--acl", "public-read", "--storage-class", "STANDARD"}, &out), 0) << out;
+  EXPECT_NE(out.find("acl: public-read (from --acl)"), std::string::npos) << out;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(anonymous_get(production_key(i)), 200) << i;
+  expect_all_moved(ids);
+}
+
+TEST_F(RealBuckets, acl_on_a_bucket_with_acls_disabled_stops_at_the_first_copy_and_says_why) {
+  auto ids = env_->seed_legacy(10);
+  start_proxy(fmt::format(R"({{"acls_disabled": ["{}"]}})", env_->production_bucket()));
+  std::string out;
+  ASSERT_EQ(rehome({"run", "--acl", "public-read"}, &out), 1) << out;
+  EXPECT_NE(out.find("AccessControlListNotSupported"), std::string::npos) << out;
+  EXPECT_NE(out.find("run without --acl"), std::string::npos) << out;
+  EXPECT_EQ(count("SELECT count(*) FROM avatars WHERE path LIKE 'avatar/%'"), 0);
+  ASSERT_EQ(rehome({"run"}, &out), 0) << out;  // Without --acl it goes through.
+  expect_all_moved(ids);
+}
+
+TEST_F(RealBuckets, an_archive_storage_class_is_refused_before_anything_is_touched) {
+  env_->seed_legacy(2);
+  std::string out;
+  ASSERT_EQ(rehome({"run", "--storage-class", "DEEP_ARCHIVE"}, &out), 2) << out;
+  EXPECT_NE(out.find("could not serve them"), std::string::npos) << out;
+  EXPECT_EQ(env_->get(env_->production_bucket(), production_key(0)), std::nullopt);
 }
 
 }  // namespace
