@@ -150,8 +150,9 @@ const std::vector<OptionSpec>& job_options() {
       {"--storage-class", "REHOME_STORAGE_CLASS", "",
        "Storage class of the copies (none: the bucket's default, STANDARD); GLACIER and "
        "DEEP_ARCHIVE are refused"},
-      {"--max-streamed-object", "REHOME_MAX_STREAMED_OBJECT", "268435456",
-       "Largest object (bytes) copied through rehome between endpoints, or read to compare"},
+      {"--max-streamed-object", "REHOME_MAX_STREAMED_OBJECT", "0",
+       "Largest object (bytes) copied through rehome between endpoints, or read to compare "
+       "(0: no limit; memory stays bounded either way)"},
   };
   return options;
 }

@@ -50,8 +50,9 @@ struct JobConfig {
   std::size_t row_workers = 2;
   std::size_t record_batch = 1000;  ///< Object outcomes recorded per transaction.
   /// Largest object copied through this process when a server-side copy is impossible, and
-  /// largest read to compare a twin's bytes when nothing else can prove it identical.
-  std::int64_t max_streamed_object = 256LL * 1024 * 1024;
+  /// largest read to compare a twin's bytes when nothing else can prove it identical; 0 = no
+  /// limit (memory is bounded by the streaming budget whatever the sizes: streamed_copy.h).
+  std::int64_t max_streamed_object = 0;
   /// What a copy gets that CopyObject does not carry over (empty: the bucket's defaults, a
   /// private ACL and STANDARD): a canned ACL (x-amz-acl) and a storage class.
   std::string acl;

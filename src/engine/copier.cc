@@ -125,7 +125,9 @@ Copier::Copier(s3::Api& legacy, s3::Api& production, const JobConfig& config, bo
       production_(production),
       config_(config),
       map_(config.legacy.prefix, config.production.prefix),
-      server_side_(server_side) {}
+      server_side_(server_side),
+      budget_(kStreamBudgetBytes),
+      streamer_(legacy, production, budget_) {}
 
 void Copier::settle(s3::ObjectInfo legacy, std::optional<s3::ObjectInfo> production, Done done) {
   auto task = std::make_shared<Task>();
@@ -208,7 +210,7 @@ void Copier::judge_twin(std::shared_ptr<Task> task) {
       }
       // Nothing the servers store can tell (an unmarked twin: another writer's, or a copy
       // whose process died before it could learn to mark): read both and compare the bytes.
-      if (!ours && !task->bytes_compared && task->legacy.size <= config_.max_streamed_object) {
+      if (!ours && !task->bytes_compared && within_stream_limit(task->legacy.size)) {
         return compare_bytes(task);
       }
       [[fallthrough]];
@@ -342,52 +344,45 @@ http::Headers Copier::carried_headers(const s3::ObjectInfo& legacy) {
   return headers;
 }
 
+bool Copier::within_stream_limit(std::int64_t bytes) const {
+  return config_.max_streamed_object <= 0 || bytes <= config_.max_streamed_object;
+}
+
 void Copier::copy_streamed(std::shared_ptr<Task> task) {
-  if (task->legacy.size > config_.max_streamed_object) {
+  if (!within_stream_limit(task->legacy.size)) {
     return finish(task, CopyOutcome::Kind::kFailed,
                   fmt::format("{} bytes is more than --max-streamed-object ({} bytes) for a copy "
-                              "between different endpoints or credentials",
+                              "between different endpoints or credentials: raise it (0: no limit)",
                               task->legacy.size, config_.max_streamed_object));
   }
-  s3::GetRequest get;
-  get.bucket = config_.legacy.bucket;
-  get.key = task->legacy.key;
-  get.timeout = transfer_timeout(task->legacy.size);
-  legacy_.get_object(std::move(get), [this, task](Result<s3::GetResult> got) {
-    if (!got) {
-      if (is_missing_key(got.error())) return finish(task, CopyOutcome::Kind::kSourceMissing);
-      return fail(task, got.error());
-    }
-    // What we read is what we copy: describe the legacy object by it, not by the listing.
-    task->legacy = std::move(got->info);
-    task->legacy.size = static_cast<std::int64_t>(got->body.size());
-    s3::PutRequest put;
-    put.bucket = config_.production.bucket;
-    put.key = task->production_key;
-    put.content_md5_base64 = base64_encode(md5(got->body));
-    put.content_type = task->legacy.content_type;
-    put.metadata = task->legacy.metadata;
-    if (mark_copies_ || !has_md5_etag(task->legacy)) {
-      put.metadata.emplace_back(s3::kCopiedFromHeader, task->legacy.etag);
-    }
-    put.if_none_match = task->replace_etag.empty();
-    put.if_match = std::exchange(task->replace_etag, {});
-    put.acl = config_.acl;
-    put.storage_class = config_.storage_class;
-    put.timeout = transfer_timeout(task->legacy.size);
-    put.body = std::move(got->body);
-    production_.put_object(std::move(put), [this, task](Result<s3::ObjectInfo> put_result) {
-      if (!put_result) {
-        if (put_result.error().kind == ErrorKind::kPreconditionFailed ||
-            is_missing_key(put_result.error()))
-          return refresh_legacy(task);
-        return fail(task, put_result.error());
+  StreamedWrite write;
+  write.source_bucket = config_.legacy.bucket;
+  write.source = task->legacy;
+  write.bucket = config_.production.bucket;
+  write.key = task->production_key;
+  write.if_none_match = task->replace_etag.empty();
+  write.if_match = std::exchange(task->replace_etag, {});
+  // A copy its ETag cannot prove carries the mark: a multipart upload's ETag never equals a
+  // single-part source's, and an SSE-KMS source's ETag is no MD5.
+  write.mark = [this](const s3::ObjectInfo& source) {
+    return mark_copies_ || !has_md5_etag(source) || source.size > kStreamPartBytes;
+  };
+  write.acl = config_.acl;
+  write.storage_class = config_.storage_class;
+  streamer_.copy(std::move(write), [this, task](Result<StreamedResult> copied) {
+    if (!copied) {
+      const Error& error = copied.error();
+      // The source changed between parts or vanished, or the twin's condition failed: look
+      // again, in this task, so its round count bounds it.
+      if (error.kind == ErrorKind::kPreconditionFailed || is_missing_key(error)) {
+        return refresh_legacy(task);
       }
-      task->bytes_copied = task->legacy.size;
-      s3::ObjectInfo written = std::move(put_result.value());
-      written.size = task->legacy.size;
-      check_copy(task, std::move(written));
-    });
+      return fail(task, error);
+    }
+    // What was read is what was copied: describe the legacy object by it.
+    task->legacy = std::move(copied.value().source);
+    task->bytes_copied = copied.value().bytes;
+    check_copy(task, std::move(copied.value().written));
   });
 }
 

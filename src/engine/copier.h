@@ -11,9 +11,11 @@
 #include <optional>
 #include <string>
 
+#include "engine/byte_budget.h"
 #include "engine/config.h"
 #include "engine/key_map.h"
 #include "engine/state_store.h"
+#include "engine/streamed_copy.h"
 #include "engine/summary.h"
 #include "s3/api.h"
 
@@ -75,6 +77,8 @@ class Copier {
   void copy_streamed(std::shared_ptr<Task> task);
   void check_copy(std::shared_ptr<Task> task, s3::ObjectInfo written);
   std::string twin_uri(const Task& task) const;
+  /// --max-streamed-object allows streaming (or reading to compare) this many bytes.
+  bool within_stream_limit(std::int64_t bytes) const;
   /// The headers a marked copy sends instead of the source's (metadata directive REPLACE):
   /// the source's own, plus rehome's mark naming the source's ETag.
   static http::Headers carried_headers(const s3::ObjectInfo& legacy);
@@ -87,6 +91,9 @@ class Copier {
   const JobConfig& config_;
   KeyMap map_;
   bool server_side_;
+  // Bodies streamed through this process share one budget of memory (streamed_copy.h).
+  ByteBudget budget_;
+  StreamedCopy streamer_;
   // Set once either bucket shows ETags that are not MD5s (SSE-KMS, SSE-C): from then on every
   // server-side copy carries rehome's mark, so a rerun can recognise it without a record.
   bool mark_copies_ = false;

@@ -10,8 +10,9 @@
 //      object with that ETag: the same if the legacy object still has it; rehome's copy of an
 //      older version if not.
 //   6. Otherwise it cannot be proven either way from what the servers store (unproven): the
-//      Copier then reads both objects and compares their bytes (up to --max-streamed-object);
-//      beyond that, or where it cannot read, the twin is a conflict, never treated as identical.
+//      Copier then reads both objects and compares their bytes (within --max-streamed-object);
+//      beyond that limit the twin is a conflict, never treated as identical (a read that fails
+//      fails the object for the next run; a twin that vanished is looked at afresh).
 //
 // A listing does not say how an object is encrypted, so from listings alone rule 4 never
 // applies: two ETags that differ on equal sizes call for a HEAD of both (kLookCloser).
@@ -35,8 +36,9 @@ enum class Sameness {
 struct Identity {
   Sameness verdict = Sameness::kUnproven;
   std::string_view basis;  ///< "size", "checksum", "ETag", "rehome's mark", "MD5 ETags"
-  /// The twin is rehome's own copy of an older version of the legacy object (its mark names
-  /// another ETag): a recopy may replace it, guarded by If-Match on its ETag.
+  /// The twin carries rehome's mark but holds another version of the legacy object: rehome's
+  /// copy of it before the legacy object changed. Reported as a conflict that says so; only a
+  /// copy the same settle wrote is replaced (copier.cc, If-Match on its ETag).
   bool own_older_copy = false;
 };
 

@@ -35,6 +35,22 @@ class Api {
   /// Server-side CopyObject (metadata and content type preserved). A 200 with an <Error> body,
   /// or without an ETag, completes with an error.
   virtual void copy_object(CopyRequest request, Callback<CopyResult> done) = 0;
+  /// CreateMultipartUpload with the headers of `request` (content type, metadata, tagging,
+  /// ACL, storage class; its body is ignored): the upload id.
+  virtual void create_multipart_upload(PutRequest request, Callback<std::string> done) = 0;
+  /// UploadPart with Content-MD5: the part's ETag.
+  virtual void upload_part(UploadPartRequest request, Callback<std::string> done) = 0;
+  /// CompleteMultipartUpload: the object's ETag (empty when the server does not say).
+  virtual void complete_multipart_upload(CompleteRequest request, Callback<std::string> done) = 0;
+  /// AbortMultipartUpload: frees the parts of an upload that will not complete.
+  virtual void abort_multipart_upload(std::string bucket, std::string key, std::string upload_id,
+                                      Callback<Ok> done) = 0;
+  /// GetObjectTagging: the tags in x-amz-tagging form ("k=v&k2=v2"), empty when none.
+  virtual void get_object_tagging(std::string bucket, std::string key,
+                                  Callback<std::string> done) = 0;
+  /// PutObjectTagging: replaces the object's tags (`tagging` in x-amz-tagging form).
+  virtual void put_object_tagging(std::string bucket, std::string key, std::string tagging,
+                                  Callback<Ok> done) = 0;
   /// DeleteObjects for up to 1,000 keys; per-key failures are in the result, not an error.
   virtual void delete_objects(std::string bucket, std::vector<std::string> keys,
                               Callback<DeleteResult> done) = 0;

@@ -187,6 +187,12 @@ void Client::get_object(GetRequest request, Callback<GetResult> done) {
   spec.bucket = std::move(request.bucket);
   spec.key = request.key;
   spec.timeout = request.timeout;
+  if (request.range_first >= 0 && request.range_last >= request.range_first) {
+    spec.headers.emplace_back("range", "bytes=" + std::to_string(request.range_first) + "-" +
+                                           std::to_string(request.range_last));
+  }
+  if (!request.if_match.empty())
+    spec.headers.emplace_back("if-match", "\"" + normalize_etag(request.if_match) + "\"");
   spec.body_sink = std::move(request.body_sink);
   if (request.on_restart) {
     spec.before_retry = [restart = std::move(request.on_restart)] {
@@ -289,6 +295,123 @@ void Client::copy_object(CopyRequest request, Callback<CopyResult> done) {
   run_exchange(core, std::move(spec), [copied, done = std::move(done)](Result<http::Response> r) {
     if (!r) return done(std::move(r).error());
     done(std::move(*copied));
+  });
+}
+
+void Client::create_multipart_upload(PutRequest request, Callback<std::string> done) {
+  auto& core = impl_->core;
+  ExchangeSpec spec;
+  spec.what = describe(*core, "CREATE MULTIPART UPLOAD", request.bucket, request.key);
+  spec.method = "POST";
+  spec.bucket = std::move(request.bucket);
+  spec.key = std::move(request.key);
+  spec.query = {{"uploads", ""}};
+  if (!request.content_type.empty())
+    spec.headers.emplace_back("content-type", request.content_type);
+  for (auto& header : request.metadata) spec.headers.push_back(std::move(header));
+  if (!request.tagging.empty()) spec.headers.emplace_back("x-amz-tagging", request.tagging);
+  add_write_options(spec.headers, request.acl, request.storage_class);
+  auto upload_id = std::make_shared<std::string>();
+  spec.accept = parse_into(upload_id, [](std::string_view xml) { return parse_upload_id(xml); });
+  run_exchange(core, std::move(spec),
+               [upload_id, done = std::move(done)](Result<http::Response> r) {
+                 if (!r) return done(std::move(r).error());
+                 done(std::move(*upload_id));
+               });
+}
+
+void Client::upload_part(UploadPartRequest request, Callback<std::string> done) {
+  auto& core = impl_->core;
+  ExchangeSpec spec;
+  spec.what = describe(*core, "UPLOAD PART " + std::to_string(request.part_number) + " of",
+                       request.bucket, request.key);
+  spec.method = "PUT";
+  spec.bucket = std::move(request.bucket);
+  spec.key = std::move(request.key);
+  spec.query = {{"partNumber", std::to_string(request.part_number)},
+                {"uploadId", std::move(request.upload_id)}};
+  spec.headers.emplace_back("content-md5", base64_encode(md5(request.body)));
+  spec.body = std::move(request.body);
+  spec.timeout = request.timeout;
+  run_exchange(core, std::move(spec), [done = std::move(done)](Result<http::Response> r) {
+    if (!r) return done(std::move(r).error());
+    std::string etag = normalize_etag(header_or_empty(r.value(), "etag"));
+    if (etag.empty()) return done(Error::permanent("UploadPart answered without an ETag"));
+    done(std::move(etag));
+  });
+}
+
+void Client::complete_multipart_upload(CompleteRequest request, Callback<std::string> done) {
+  auto& core = impl_->core;
+  ExchangeSpec spec;
+  spec.what = describe(*core, "COMPLETE MULTIPART UPLOAD", request.bucket, request.key);
+  spec.method = "POST";
+  spec.bucket = std::move(request.bucket);
+  spec.key = std::move(request.key);
+  spec.query = {{"uploadId", std::move(request.upload_id)}};
+  spec.body = build_complete_body(request.part_etags);
+  spec.headers.emplace_back("content-type", "application/xml");
+  if (request.if_none_match) spec.headers.emplace_back("if-none-match", "*");
+  if (!request.if_match.empty())
+    spec.headers.emplace_back("if-match", "\"" + normalize_etag(request.if_match) + "\"");
+  spec.timeout = request.timeout;
+  auto etag = std::make_shared<std::string>();
+  // Like CopyObject, a completion may answer 200 OK and still have failed.
+  spec.accept = parse_into(etag, [](std::string_view xml) { return parse_complete_result(xml); });
+  run_exchange(core, std::move(spec), [etag, done = std::move(done)](Result<http::Response> r) {
+    if (!r) return done(std::move(r).error());
+    done(std::move(*etag));
+  });
+}
+
+void Client::abort_multipart_upload(std::string bucket, std::string key, std::string upload_id,
+                                    Callback<Ok> done) {
+  auto& core = impl_->core;
+  ExchangeSpec spec;
+  spec.what = describe(*core, "ABORT MULTIPART UPLOAD", bucket, key);
+  spec.method = "DELETE";
+  spec.bucket = std::move(bucket);
+  spec.key = std::move(key);
+  spec.query = {{"uploadId", std::move(upload_id)}};
+  // An upload already gone (completed or aborted) is what was wanted.
+  spec.tolerate = [](const Error& error) { return error.code == "NoSuchUpload"; };
+  run_exchange(core, std::move(spec), [done = std::move(done)](Result<http::Response> r) {
+    if (!r) return done(std::move(r).error());
+    done(Ok{});
+  });
+}
+
+void Client::get_object_tagging(std::string bucket, std::string key, Callback<std::string> done) {
+  auto& core = impl_->core;
+  ExchangeSpec spec;
+  spec.what = describe(*core, "GET TAGGING", bucket, key);
+  spec.method = "GET";
+  spec.bucket = std::move(bucket);
+  spec.key = std::move(key);
+  spec.query = {{"tagging", ""}};
+  auto tags = std::make_shared<std::string>();
+  spec.accept = parse_into(tags, [](std::string_view xml) { return parse_tagging(xml); });
+  run_exchange(core, std::move(spec), [tags, done = std::move(done)](Result<http::Response> r) {
+    if (!r) return done(std::move(r).error());
+    done(std::move(*tags));
+  });
+}
+
+void Client::put_object_tagging(std::string bucket, std::string key, std::string tagging,
+                                Callback<Ok> done) {
+  auto& core = impl_->core;
+  ExchangeSpec spec;
+  spec.what = describe(*core, "PUT TAGGING", bucket, key);
+  spec.method = "PUT";
+  spec.bucket = std::move(bucket);
+  spec.key = std::move(key);
+  spec.query = {{"tagging", ""}};
+  spec.body = build_tagging_body(tagging);
+  spec.headers.emplace_back("content-md5", base64_encode(md5(spec.body)));
+  spec.headers.emplace_back("content-type", "application/xml");
+  run_exchange(core, std::move(spec), [done = std::move(done)](Result<http::Response> r) {
+    if (!r) return done(std::move(r).error());
+    done(Ok{});
   });
 }
 

@@ -51,6 +51,14 @@ class Client final : public Api {
   /// Server-side CopyObject (metadata and content type preserved). A 200 with an <Error> body,
   /// or without an ETag, completes with an error.
   void copy_object(CopyRequest request, Callback<CopyResult> done) override;
+  void create_multipart_upload(PutRequest request, Callback<std::string> done) override;
+  void upload_part(UploadPartRequest request, Callback<std::string> done) override;
+  void complete_multipart_upload(CompleteRequest request, Callback<std::string> done) override;
+  void abort_multipart_upload(std::string bucket, std::string key, std::string upload_id,
+                              Callback<Ok> done) override;
+  void get_object_tagging(std::string bucket, std::string key, Callback<std::string> done) override;
+  void put_object_tagging(std::string bucket, std::string key, std::string tagging,
+                          Callback<Ok> done) override;
   /// DeleteObjects for up to 1,000 keys; per-key failures are in the result, not an error.
   void delete_objects(std::string bucket, std::vector<std::string> keys,
                       Callback<DeleteResult> done) override;

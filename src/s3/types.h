@@ -139,6 +139,9 @@ struct PutRequest {
 struct GetRequest {
   std::string bucket;
   std::string key;
+  std::int64_t range_first = -1;  ///< With range_last: only bytes [first, last] (Range header).
+  std::int64_t range_last = -1;
+  std::string if_match;      ///< If-Match: 412 when the object no longer has this ETag.
   http::BodySink body_sink;  ///< When set, the body streams here; otherwise it is returned.
   /// Called before a retry re-sends a streamed GET, so the sink can discard what it received.
   std::function<void()> on_restart;
@@ -148,6 +151,27 @@ struct GetRequest {
 struct GetResult {
   ObjectInfo info;
   std::string body;  ///< Empty when the request had a body_sink.
+};
+
+/// One part of a multipart upload (UploadPart), in memory with its Content-MD5.
+struct UploadPartRequest {
+  std::string bucket;
+  std::string key;
+  std::string upload_id;
+  int part_number = 1;  ///< 1 to 10,000.
+  std::string body;
+  std::chrono::milliseconds timeout{0};
+};
+
+/// CompleteMultipartUpload: the parts' ETags in order, and the same write conditions a PUT has.
+struct CompleteRequest {
+  std::string bucket;
+  std::string key;
+  std::string upload_id;
+  std::vector<std::string> part_etags;
+  bool if_none_match = false;
+  std::string if_match;
+  std::chrono::milliseconds timeout{0};
 };
 
 struct DeleteError {

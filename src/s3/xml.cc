@@ -195,6 +195,87 @@ Result<DeleteResult> parse_delete_result(std::string_view xml) {
   return result;
 }
 
+Result<std::string> parse_upload_id(std::string_view xml) {
+  std::string root, upload_id;
+  XmlEvents events;
+  events.on_open = [&](const XmlPath& path) {
+    if (path.size() == 1) root = path[0];
+  };
+  events.on_close = [&](const XmlPath& path, std::string_view text) {
+    if (path_is(path, {"InitiateMultipartUploadResult", "UploadId"})) upload_id = text;
+  };
+  auto failure = read_xml(xml, events);
+  if (auto error = check_document(xml, failure, root, "InitiateMultipartUploadResult")) {
+    return *error;
+  }
+  if (upload_id.empty()) {
+    return Error::permanent("InitiateMultipartUploadResult without an UploadId");
+  }
+  return upload_id;
+}
+
+Result<std::string> parse_complete_result(std::string_view xml) {
+  std::string root, etag;
+  XmlEvents events;
+  events.on_open = [&](const XmlPath& path) {
+    if (path.size() == 1) root = path[0];
+  };
+  events.on_close = [&](const XmlPath& path, std::string_view text) {
+    if (path_is(path, {"CompleteMultipartUploadResult", "ETag"})) etag = normalize_etag(text);
+  };
+  auto failure = read_xml(xml, events);
+  if (auto error = check_document(xml, failure, root, "CompleteMultipartUploadResult")) {
+    return *error;
+  }
+  return etag;
+}
+
+std::string build_complete_body(const std::vector<std::string>& part_etags) {
+  std::string body = "<CompleteMultipartUpload>";
+  for (std::size_t i = 0; i < part_etags.size(); ++i) {
+    body += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>&quot;" +
+            xml_escape(normalize_etag(part_etags[i])) + "&quot;</ETag></Part>";
+  }
+  return body + "</CompleteMultipartUpload>";
+}
+
+Result<std::string> parse_tagging(std::string_view xml) {
+  std::string root, query, key, value;
+  XmlEvents events;
+  events.on_open = [&](const XmlPath& path) {
+    if (path.size() == 1) root = path[0];
+    if (path_is(path, {"Tagging", "TagSet", "Tag"})) key.clear(), value.clear();
+  };
+  events.on_close = [&](const XmlPath& path, std::string_view text) {
+    if (path_is(path, {"Tagging", "TagSet", "Tag", "Key"})) {
+      key = text;
+    } else if (path_is(path, {"Tagging", "TagSet", "Tag", "Value"})) {
+      value = text;
+    } else if (path_is(path, {"Tagging", "TagSet", "Tag"})) {
+      if (!query.empty()) query += '&';
+      query += uri_encode(key) + "=" + uri_encode(value);
+    }
+  };
+  auto failure = read_xml(xml, events);
+  if (auto error = check_document(xml, failure, root, "Tagging")) return *error;
+  return query;
+}
+
+std::string build_tagging_body(std::string_view tagging) {
+  std::string body = "<Tagging><TagSet>";
+  while (!tagging.empty()) {
+    const auto amp = tagging.find('&');
+    std::string_view pair = tagging.substr(0, amp);
+    tagging = amp == std::string_view::npos ? std::string_view() : tagging.substr(amp + 1);
+    const auto eq = pair.find('=');
+    const std::string key = uri_decode(pair.substr(0, eq), false);
+    const std::string value =
+        eq == std::string_view::npos ? std::string() : uri_decode(pair.substr(eq + 1), false);
+    body += "<Tag><Key>" + xml_escape(key) + "</Key><Value>" + xml_escape(value) + "</Value></Tag>";
+  }
+  return body + "</TagSet></Tagging>";
+}
+
 std::string build_delete_body(const std::vector<std::string>& keys) {
   static constexpr std::string_view kHead =
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"

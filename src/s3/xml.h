@@ -22,6 +22,25 @@ Result<CopyResult> parse_copy_result(std::string_view xml);
 /// Parses a DeleteResult: deleted keys and per-key errors.
 Result<DeleteResult> parse_delete_result(std::string_view xml);
 
+/// Parses an InitiateMultipartUploadResult: the upload id (an error when it is missing).
+Result<std::string> parse_upload_id(std::string_view xml);
+
+/// Parses a CompleteMultipartUploadResult: the object's ETag, unquoted, which may be empty
+/// (radosgw 16 sends <ETag></ETag>). An <Error> document is an error even in a 200 answer:
+/// S3 reports a failed completion that way.
+Result<std::string> parse_complete_result(std::string_view xml);
+
+/// Builds the <CompleteMultipartUpload> document naming the parts' ETags in order (part 1
+/// first).
+std::string build_complete_body(const std::vector<std::string>& part_etags);
+
+/// Parses a GetObjectTagging <Tagging> document into the form x-amz-tagging takes
+/// ("k1=v1&k2=v2", URL-encoded); empty when there are no tags.
+Result<std::string> parse_tagging(std::string_view xml);
+
+/// Builds the PutObjectTagging <Tagging> document from the x-amz-tagging form.
+std::string build_tagging_body(std::string_view tagging);
+
 /// Builds the <Delete> request document (Quiet mode off), XML-escaping every key. Keys that
 /// fail xml_can_carry are still written (as character references), but a server may refuse
 /// the whole batch with 400 MalformedXML: keep them out of batches.

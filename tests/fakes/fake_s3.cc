@@ -182,6 +182,10 @@ s3::ObjectInfo FakeS3::described(const std::string& key, const Object& object) c
   out.described = true;
   out.encryption = object.encryption;
   out.checksum = object.checksum;
+  if (!object.tagging.empty()) {
+    out.tag_count =
+        1 + static_cast<int>(std::count(object.tagging.begin(), object.tagging.end(), '&'));
+  }
   for (const auto& [name, value] : object.metadata) {
     if (name == s3::kCopiedFromHeader) {
       out.copied_from_etag = value;
@@ -230,12 +234,22 @@ void FakeS3::get_object(s3::GetRequest request, s3::Callback<s3::GetResult> done
   if (auto e = take_fault(Op::kGet, key)) return deliver(key, [done, e = *e] { done(e); });
   auto o = object(request.bucket, key);
   if (!o) return deliver(key, [done, key] { done(not_found(key)); });
+  if (!request.if_match.empty() && request.if_match != o->etag) {
+    return deliver(key, [done, key] { done(precondition_failed(key)); });
+  }
   s3::GetResult result;
   result.info = described(key, *o);
+  std::string body = o->body;
+  if (request.range_first >= 0) {
+    const auto first = static_cast<std::size_t>(request.range_first);
+    const auto last = static_cast<std::size_t>(request.range_last);
+    body = first < body.size() ? body.substr(first, last - first + 1) : std::string();
+  }
+  largest_body_ = std::max(largest_body_, body.size());
   if (request.body_sink) {
-    request.body_sink(o->body);
+    request.body_sink(body);
   } else {
-    result.body = o->body;
+    result.body = std::move(body);
   }
   deliver(key, [done, result = std::move(result)] { done(result); });
 }
@@ -254,7 +268,9 @@ void FakeS3::put_object(s3::PutRequest request, s3::Callback<s3::ObjectInfo> don
     return deliver(key, [done, e] { done(e); });
   }
   if (existing) ++overwrites_;
+  largest_body_ = std::max(largest_body_, request.body.size());
   Object o;
+  o.tagging = request.tagging;
   o.body = std::move(request.body);
   o.content_type = request.content_type;
   o.metadata = std::move(request.metadata);
@@ -330,6 +346,95 @@ void FakeS3::delete_objects(std::string bucket, std::vector<std::string> keys,
     result.deleted.push_back(std::move(key));
   }
   deliver(first, [done, result = std::move(result)] { done(result); });
+}
+
+void FakeS3::create_multipart_upload(s3::PutRequest request, s3::Callback<std::string> done) {
+  run_hooks(Op::kCreateUpload, request.key);
+  const std::string key = request.key;
+  if (auto e = take_fault(Op::kCreateUpload, key)) return deliver(key, [done, e = *e] { done(e); });
+  Upload upload;
+  upload.bucket = request.bucket;
+  upload.key = key;
+  upload.headers.content_type = request.content_type;
+  upload.headers.metadata = std::move(request.metadata);
+  upload.headers.acl = request.acl;
+  upload.headers.storage_class = request.storage_class;
+  if (!multipart_drops_tagging) upload.headers.tagging = request.tagging;
+  const std::string id = "upload-" + std::to_string(++writes_);
+  uploads_[id] = std::move(upload);
+  deliver(key, [done, id] { done(id); });
+}
+
+void FakeS3::upload_part(s3::UploadPartRequest request, s3::Callback<std::string> done) {
+  run_hooks(Op::kUploadPart, request.key);
+  const std::string key = request.key;
+  if (auto e = take_fault(Op::kUploadPart, key)) return deliver(key, [done, e = *e] { done(e); });
+  auto it = uploads_.find(request.upload_id);
+  if (it == uploads_.end()) {
+    return deliver(
+        key, [done, key] { done(http_error(ErrorKind::kNotFound, 404, "NoSuchUpload", key)); });
+  }
+  largest_body_ = std::max(largest_body_, request.body.size());
+  std::string etag = to_hex(md5(request.body));
+  it->second.parts[request.part_number] = std::move(request.body);
+  deliver(key, [done, etag] { done(etag); });
+}
+
+void FakeS3::complete_multipart_upload(s3::CompleteRequest request,
+                                       s3::Callback<std::string> done) {
+  run_hooks(Op::kComplete, request.key);
+  const std::string key = request.key;
+  if (auto e = take_fault(Op::kComplete, key)) return deliver(key, [done, e = *e] { done(e); });
+  auto it = uploads_.find(request.upload_id);
+  if (it == uploads_.end()) {
+    return deliver(
+        key, [done, key] { done(http_error(ErrorKind::kNotFound, 404, "NoSuchUpload", key)); });
+  }
+  auto existing = object(request.bucket, key);
+  if (auto refused = refuse_write(request.if_none_match, request.if_match, existing, key)) {
+    return deliver(key, [done, e = *refused] { done(e); });
+  }
+  Object o = it->second.headers;
+  std::string digests;
+  for (const auto& [number, body] : it->second.parts) {
+    o.body += body;
+    digests += md5(body);
+  }
+  if (existing) ++overwrites_;
+  if (dialect.stores_checksums) o.checksum = fake_checksum(o.body);
+  const std::string etag = to_hex(md5(digests)) + "-" + std::to_string(it->second.parts.size());
+  uploads_.erase(it);
+  store(request.bucket, key, std::move(o), etag);
+  deliver(key, [done, etag = object(request.bucket, key)->etag] { done(etag); });
+}
+
+void FakeS3::abort_multipart_upload(std::string, std::string key, std::string upload_id,
+                                    s3::Callback<Ok> done) {
+  run_hooks(Op::kAbort, key);
+  if (auto e = take_fault(Op::kAbort, key)) return deliver(key, [done, e = *e] { done(e); });
+  uploads_.erase(upload_id);
+  deliver(key, [done] { done(Ok{}); });
+}
+
+void FakeS3::get_object_tagging(std::string bucket, std::string key,
+                                s3::Callback<std::string> done) {
+  run_hooks(Op::kTagging, key);
+  if (auto e = take_fault(Op::kTagging, key)) return deliver(key, [done, e = *e] { done(e); });
+  auto o = object(bucket, key);
+  if (!o) return deliver(key, [done, key] { done(not_found(key)); });
+  deliver(key, [done, tags = o->tagging] { done(tags); });
+}
+
+void FakeS3::put_object_tagging(std::string bucket, std::string key, std::string tagging,
+                                s3::Callback<Ok> done) {
+  run_hooks(Op::kPutTagging, key);
+  if (auto e = take_fault(Op::kPutTagging, key)) return deliver(key, [done, e = *e] { done(e); });
+  auto b = buckets_.find(bucket);
+  if (b == buckets_.end() || !b->second.contains(key)) {
+    return deliver(key, [done, key] { done(not_found(key)); });
+  }
+  b->second[key].tagging = std::move(tagging);
+  deliver(key, [done] { done(Ok{}); });
 }
 
 }  // namespace rehome::fakes

@@ -1,7 +1,8 @@
 // An S3 server in memory, for the engine's unit tests (never for the integration suites, which
 // run on radosgw and s3rver). Buckets hold objects in byte order; listings honour prefix,
-// start-after, continuation and max-keys; writes honour If-None-Match and copies
-// x-amz-copy-source-if-match unless the dialect says otherwise (radosgw ignores both). Tests
+// start-after, continuation and max-keys; writes honour If-None-Match and If-Match, and copies
+// x-amz-copy-source-if-match, unless the dialect says otherwise (radosgw ignores them on
+// CopyObject; it honours If-None-Match on PUT). Multipart uploads and tags are kept. Tests
 // script what real servers do now and then: a fault on one call, a change to the world just
 // before an operation, answers held back and released in another order.
 #pragma once
@@ -20,7 +21,20 @@ namespace rehome::fakes {
 
 class FakeS3 final : public s3::Api {
  public:
-  enum class Op { kList, kHead, kGet, kPut, kCopy, kDelete };
+  enum class Op {
+    kList,
+    kHead,
+    kGet,
+    kPut,
+    kCopy,
+    kDelete,
+    kCreateUpload,
+    kUploadPart,
+    kComplete,
+    kAbort,
+    kTagging,
+    kPutTagging
+  };
 
   struct Object {
     std::string body;
@@ -31,6 +45,7 @@ class FakeS3 final : public s3::Api {
     http::Headers metadata;  ///< x-amz-meta-*, Cache-Control... (rehome's mark included).
     std::string acl;
     std::string storage_class;
+    std::string tagging;  ///< x-amz-tagging form.
   };
 
   /// What differs between servers.
@@ -92,6 +107,24 @@ class FakeS3 final : public s3::Api {
   void copy_object(s3::CopyRequest request, s3::Callback<s3::CopyResult> done) override;
   void delete_objects(std::string bucket, std::vector<std::string> keys,
                       s3::Callback<s3::DeleteResult> done) override;
+  void create_multipart_upload(s3::PutRequest request, s3::Callback<std::string> done) override;
+  void upload_part(s3::UploadPartRequest request, s3::Callback<std::string> done) override;
+  void complete_multipart_upload(s3::CompleteRequest request,
+                                 s3::Callback<std::string> done) override;
+  void abort_multipart_upload(std::string bucket, std::string key, std::string upload_id,
+                              s3::Callback<Ok> done) override;
+  void get_object_tagging(std::string bucket, std::string key,
+                          s3::Callback<std::string> done) override;
+  void put_object_tagging(std::string bucket, std::string key, std::string tagging,
+                          s3::Callback<Ok> done) override;
+  /// Like radosgw 16: CreateMultipartUpload ignores x-amz-tagging (AWS honours it).
+  bool multipart_drops_tagging = false;
+
+  /// Multipart uploads begun and neither completed nor aborted.
+  std::size_t open_uploads() const { return uploads_.size(); }
+  /// The largest body held by one GET answer or one write request so far (the memory a
+  /// streamed copy needs at once).
+  std::size_t largest_body() const { return largest_body_; }
 
  private:
   struct Fault {
@@ -124,6 +157,13 @@ class FakeS3 final : public s3::Api {
   std::map<Op, std::size_t> calls_;
   std::size_t overwrites_ = 0;
   std::size_t writes_ = 0;
+  struct Upload {
+    std::string bucket, key;
+    Object headers;  ///< Everything but the body and ETag, from CreateMultipartUpload.
+    std::map<int, std::string> parts;
+  };
+  std::map<std::string, Upload> uploads_;
+  std::size_t largest_body_ = 0;
 };
 
 /// Errors as a server words them, for scripting faults.

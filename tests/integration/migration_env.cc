@@ -168,6 +168,27 @@ void MigrationEnv::put_multipart(const std::string& bucket, const std::string& k
   ASSERT_EQ(status, 0) << "multipart upload of " << key << " failed";
 }
 
+std::string MigrationEnv::python(const std::string& code) {
+  const auto file =
+      std::filesystem::temp_directory_path() / fmt::format("rehome-py-{}.py", getpid());
+  std::ofstream(file)
+      << fmt::format(
+             "import sys\nsys.path.insert(0, '{}/tests/faults')\nfrom s3mini import S3\n"
+             "s3 = S3('{}', '{}', '{}')\n",
+             REHOME_SOURCE_DIR, endpoint_, access_key_, secret_key_)
+      << code << "\n";
+  std::string out;
+  FILE* pipe = popen(("python3 " + file.string()).c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("popen python3 failed");
+  std::array<char, 4096> buffer{};
+  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe))
+    out.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  std::filesystem::remove(file);
+  EXPECT_EQ(status, 0) << "python failed:\n" << code << "\n" << out;
+  return out;
+}
+
 std::vector<std::string> MigrationEnv::binary_env() const {
   return {
       "DATABASE_URL=" + database_->conninfo(),

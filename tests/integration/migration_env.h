@@ -50,6 +50,11 @@ class MigrationEnv {
   void put_multipart(const std::string& bucket, const std::string& key,
                      const std::vector<std::string>& parts);
 
+  /// Runs Python `code` with `s3` bound to the fault suite's signed client on this radosgw
+  /// (tests/faults/s3mini.py), for what rehome's own client does not do (tags, arbitrary
+  /// headers); returns what it printed. Fails the test when it raises.
+  std::string python(const std::string& code);
+
   /// Puts a bucket policy on `bucket` that denies s3:GetObject on the keys matching
   /// `key_pattern` ("image/avatar-7.png", "image/*") to everyone: radosgw then refuses GET,
   /// HEAD and CopyObject from them with 403 AccessDenied, even for the bucket's owner.

@@ -229,5 +229,47 @@ TEST_F(RealBuckets, an_archive_storage_class_is_refused_before_anything_is_touch
   EXPECT_EQ(env_->get(env_->production_bucket(), production_key(0)), std::nullopt);
 }
 
+// Section 6: between two endpoints (here the same radosgw by two names, so rehome cannot copy
+// server-side) a large object streams through rehome in parts, with its headers and tags.
+TEST_F(RealBuckets, a_large_object_streams_between_endpoints_in_parts_with_headers_and_tags) {
+  const std::string legacy = env_->legacy_bucket(), production = env_->production_bucket();
+  env_->python(
+      fmt::format("body = bytes((i * 7) % 251 for i in range(20 * 1024 * 1024 + 3))\n"
+                  "st, h, d = s3.request('PUT', '{}', 'image/big.png', body=body, headers={{"
+                  "'content-type': 'image/webp', 'cache-control': 'max-age=600', "
+                  "'x-amz-meta-owner': '42', 'x-amz-tagging': 'team=web&tier=hot'}})\n"
+                  "assert st == 200, (st, d)\n",
+                  legacy));
+  const auto id = env_->insert_row("image/big.png");
+  const std::string url = env_->config().legacy.client.endpoint.url;
+  const std::string other_name = "http://localhost:" + url.substr(url.rfind(':') + 1);
+  std::string out;
+  ASSERT_EQ(rehome({"run", "--legacy-endpoint", url, "--production-endpoint", other_name}, &out), 0)
+      << out;
+  EXPECT_EQ(env_->path_of(id), "avatar/big.png");
+  const std::string seen = env_->python(fmt::format(
+      "st, h, d = s3.get('{0}', 'avatar/big.png')\n"
+      "body = bytes((i * 7) % 251 for i in range(20 * 1024 * 1024 + 3))\n"
+      "print('same' if d == body else 'DIFFERENT')\n"
+      "print(h.get('content-type'), h.get('cache-control'), h.get('x-amz-meta-owner'))\n"
+      "print('mark' if h.get('x-amz-meta-rehome-source-etag') else 'no mark')\n"
+      "print('parts' if '-' in h.get('etag', '') else 'single')\n"
+      "st, h, d = s3.request('GET', '{0}', 'avatar/big.png', query={{'tagging': ''}})\n"
+      "print('tags' if b'team' in d and b'hot' in d else 'NO TAGS')\n",
+      production));
+  EXPECT_NE(seen.find("same"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("image/webp max-age=600 42"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("mark"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("parts"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("tags"), std::string::npos) << seen;
+  // A rerun knows the multipart twin as its own copy, by its mark.
+  ASSERT_EQ(
+      rehome({"run", "--relist", "--legacy-endpoint", url, "--production-endpoint", other_name},
+             &out),
+      0)
+      << out;
+  EXPECT_NE(out.find(" 0 copied,"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace rehome::testing

@@ -1,0 +1,218 @@
+#include "engine/streamed_copy.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "engine/copier.h"
+#include "util/crypto.h"
+
+namespace rehome::engine {
+
+namespace {
+
+constexpr std::int64_t kMaxParts = 10'000;  // S3's limit per multipart upload.
+
+}  // namespace
+
+struct StreamedCopy::Job {
+  StreamedWrite write;
+  std::function<void(Result<StreamedResult>)> done;
+  s3::ObjectInfo source;  // Described once read or HEADed.
+  std::string tagging;    // x-amz-tagging form, fetched when the source has tags.
+  std::string upload_id;
+  std::vector<std::string> part_etags;
+  std::int64_t offset = 0;  // Next byte to read, in a multipart copy.
+};
+
+std::int64_t StreamedCopy::part_size(std::int64_t bytes) {
+  constexpr std::int64_t kMiB = 1024 * 1024;
+  const std::int64_t needed = (bytes + kMaxParts - 1) / kMaxParts;
+  return std::max(kStreamPartBytes, (needed + kMiB - 1) / kMiB * kMiB);
+}
+
+void StreamedCopy::copy(StreamedWrite write, std::function<void(Result<StreamedResult>)> done) {
+  auto job = std::make_shared<Job>();
+  job->source = write.source;
+  job->write = std::move(write);
+  job->done = std::move(done);
+  if (job->source.size <= kStreamPartBytes) return copy_whole(job);
+  // A multipart copy names the source's headers before its first byte: describe it first.
+  source_.head_object(job->write.source_bucket, job->source.key,
+                      [this, job](Result<s3::ObjectInfo> head) {
+                        if (!head) return job->done(std::move(head).error());
+                        job->source = std::move(head.value());
+                        if (job->source.size <= kStreamPartBytes) return copy_whole(job);
+                        with_tags(job, [this, job] { start_upload(job); });
+                      });
+}
+
+// One GET, one PUT: the body is held once, within the budget, until the PUT has it.
+void StreamedCopy::copy_whole(std::shared_ptr<Job> job) {
+  const std::int64_t reserved = std::max<std::int64_t>(job->source.size, 1);
+  budget_.acquire(reserved, [this, job, reserved] {
+    s3::GetRequest get;
+    get.bucket = job->write.source_bucket;
+    get.key = job->source.key;
+    get.timeout = transfer_timeout(job->source.size);
+    source_.get_object(std::move(get), [this, job, reserved](Result<s3::GetResult> got) {
+      if (!got) {
+        budget_.release(reserved);
+        return job->done(std::move(got).error());
+      }
+      auto body = std::make_shared<std::string>(std::move(got.value().body));
+      job->source = std::move(got.value().info);  // What was read is what is copied.
+      job->source.size = static_cast<std::int64_t>(body->size());
+      with_tags(job, [this, job, body, reserved] {
+        s3::PutRequest put = headers_for(*job);
+        put.bucket = job->write.bucket;
+        put.key = job->write.key;
+        put.content_md5_base64 = base64_encode(md5(*body));
+        put.if_none_match = job->write.if_none_match;
+        put.if_match = job->write.if_match;
+        put.timeout = transfer_timeout(job->source.size);
+        put.body = std::move(*body);
+        destination_.put_object(std::move(put), [this, job, reserved](Result<s3::ObjectInfo> r) {
+          budget_.release(reserved);
+          if (!r) return job->done(std::move(r).error());
+          StreamedResult result;
+          result.source = job->source;
+          result.written = std::move(r.value());
+          result.written.size = job->source.size;
+          result.bytes = job->source.size;
+          job->done(std::move(result));
+        });
+      });
+    });
+  });
+}
+
+// Tags are not in a GET's headers (only their count is): a source that has some is asked for
+// them, so the copy carries them as CopyObject would.
+void StreamedCopy::with_tags(std::shared_ptr<Job> job, std::function<void()> next) {
+  if (job->source.tag_count <= 0) return next();
+  source_.get_object_tagging(job->write.source_bucket, job->source.key,
+                             [job, next = std::move(next)](Result<std::string> tags) {
+                               if (!tags) {
+                                 Error error = std::move(tags).error();
+                                 error.message +=
+                                     " (reading the tags to carry them over: "
+                                     "rehome needs s3:GetObjectTagging)";
+                                 return job->done(std::move(error));
+                               }
+                               job->tagging = std::move(tags.value());
+                               next();
+                             });
+}
+
+s3::PutRequest StreamedCopy::headers_for(const Job& job) const {
+  s3::PutRequest put;
+  put.content_type = job.source.content_type;
+  put.metadata = job.source.metadata;
+  if (job.write.mark && job.write.mark(job.source)) {
+    put.metadata.emplace_back(s3::kCopiedFromHeader, job.source.etag);
+  }
+  put.tagging = job.tagging;
+  put.acl = job.write.acl;
+  put.storage_class = job.write.storage_class;
+  return put;
+}
+
+void StreamedCopy::start_upload(std::shared_ptr<Job> job) {
+  s3::PutRequest create = headers_for(*job);
+  create.bucket = job->write.bucket;
+  create.key = job->write.key;
+  destination_.create_multipart_upload(std::move(create), [this, job](Result<std::string> id) {
+    if (!id) return job->done(std::move(id).error());
+    job->upload_id = std::move(id.value());
+    next_part(job);
+  });
+}
+
+// One part at a time per object (copies of other objects run meanwhile): read its range, on
+// the condition that the source is still the version described, then upload it.
+void StreamedCopy::next_part(std::shared_ptr<Job> job) {
+  if (job->offset >= job->source.size) return complete(job);
+  const std::int64_t length = std::min(part_size(job->source.size), job->source.size - job->offset);
+  budget_.acquire(length, [this, job, length] {
+    s3::GetRequest get;
+    get.bucket = job->write.source_bucket;
+    get.key = job->source.key;
+    get.range_first = job->offset;
+    get.range_last = job->offset + length - 1;
+    get.if_match = job->source.etag;
+    get.timeout = transfer_timeout(length);
+    source_.get_object(std::move(get), [this, job, length](Result<s3::GetResult> got) {
+      if (!got) {
+        budget_.release(length);
+        return abort(job, std::move(got).error());
+      }
+      if (static_cast<std::int64_t>(got.value().body.size()) != length) {
+        budget_.release(length);
+        return abort(job, Error::transient(fmt::format(
+                              "GET s3://{}/{} bytes {}-{}: {} bytes came back instead of {}",
+                              job->write.source_bucket, job->source.key, job->offset,
+                              job->offset + length - 1, got.value().body.size(), length)));
+      }
+      s3::UploadPartRequest part;
+      part.bucket = job->write.bucket;
+      part.key = job->write.key;
+      part.upload_id = job->upload_id;
+      part.part_number = static_cast<int>(job->part_etags.size()) + 1;
+      part.body = std::move(got.value().body);
+      part.timeout = transfer_timeout(length);
+      destination_.upload_part(std::move(part), [this, job, length](Result<std::string> etag) {
+        budget_.release(length);
+        if (!etag) return abort(job, std::move(etag).error());
+        job->part_etags.push_back(std::move(etag.value()));
+        job->offset += length;
+        next_part(job);
+      });
+    });
+  });
+}
+
+void StreamedCopy::complete(std::shared_ptr<Job> job) {
+  s3::CompleteRequest request;
+  request.bucket = job->write.bucket;
+  request.key = job->write.key;
+  request.upload_id = job->upload_id;
+  request.part_etags = job->part_etags;
+  request.if_none_match = job->write.if_none_match;
+  request.if_match = job->write.if_match;
+  request.timeout = transfer_timeout(job->source.size);
+  destination_.complete_multipart_upload(std::move(request), [this, job](Result<std::string> etag) {
+    if (!etag) return abort(job, std::move(etag).error());
+    StreamedResult result;
+    result.source = job->source;
+    result.written.key = job->write.key;
+    result.written.etag = std::move(etag.value());
+    result.written.size = job->source.size;
+    result.bytes = job->source.size;
+    if (job->tagging.empty()) return job->done(std::move(result));
+    // radosgw 16 ignores x-amz-tagging on CreateMultipartUpload: set the tags again (the
+    // same tags, so on AWS this changes nothing).
+    destination_.put_object_tagging(
+        job->write.bucket, job->write.key, job->tagging,
+        [job, result = std::move(result)](Result<Ok> tagged) mutable {
+          if (!tagged) {
+            Error error = std::move(tagged).error();
+            error.message += " (setting the copy's tags: rehome needs s3:PutObjectTagging)";
+            return job->done(std::move(error));
+          }
+          job->done(std::move(result));
+        });
+  });
+}
+
+// The parts of an upload that will not complete cost storage until aborted: abort it (best
+// effort: a bucket lifecycle rule for incomplete uploads is the backstop), then report.
+void StreamedCopy::abort(std::shared_ptr<Job> job, Error error) {
+  destination_.abort_multipart_upload(
+      job->write.bucket, job->write.key, job->upload_id,
+      [job, error = std::move(error)](Result<Ok>) mutable { job->done(std::move(error)); });
+}
+
+}  // namespace rehome::engine

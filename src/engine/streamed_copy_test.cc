@@ -1,0 +1,188 @@
+// Streamed copies in bounded memory (issue 16, section 6), on the in-tree fake S3.
+#include "engine/streamed_copy.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+
+#include "fake_s3.h"
+#include "util/crypto.h"
+
+namespace rehome::engine {
+namespace {
+
+using fakes::FakeS3;
+using Op = FakeS3::Op;
+
+constexpr std::int64_t kMiB = 1024 * 1024;
+
+std::string bytes_of(std::int64_t size, char seed) {
+  std::string body(static_cast<std::size_t>(size), '\0');
+  for (std::size_t i = 0; i < body.size(); ++i)
+    body[i] = static_cast<char>(static_cast<std::size_t>(seed) + i % 251);
+  return body;
+}
+
+class StreamedCopyTest : public ::testing::Test {
+ protected:
+  StreamedWrite write_of(const std::string& key) {
+    StreamedWrite w;
+    w.source_bucket = "legacy";
+    w.source.key = key;
+    w.source.size = static_cast<std::int64_t>(s3_.object("legacy", key)->body.size());
+    w.source.etag = s3_.object("legacy", key)->etag;
+    w.bucket = "production";
+    w.key = "copy/" + key;
+    w.if_none_match = true;
+    w.mark = [](const s3::ObjectInfo&) { return true; };
+    return w;
+  }
+  Result<StreamedResult> copy(StreamedWrite write) {
+    std::optional<Result<StreamedResult>> out;
+    StreamedCopy streamer(s3_, s3_, budget_);
+    streamer.copy(std::move(write), [&](Result<StreamedResult> r) { out.emplace(std::move(r)); });
+    if (!out) throw std::runtime_error("no result");
+    return std::move(*out);
+  }
+
+  FakeS3 s3_;
+  ByteBudget budget_{kStreamBudgetBytes};
+};
+
+TEST_F(StreamedCopyTest, a_large_object_goes_in_parts_never_held_whole) {
+  const std::string body = bytes_of(20 * kMiB + 5, 'a');
+  s3_.put("legacy", "big", body);
+  auto r = copy(write_of("big"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(s3_.object("production", "copy/big")->body, body);
+  EXPECT_EQ(s3_.calls(Op::kUploadPart), 3u);
+  EXPECT_LE(s3_.largest_body(), static_cast<std::size_t>(kStreamPartBytes));
+  EXPECT_EQ(r.value().bytes, 20 * kMiB + 5);
+  EXPECT_EQ(budget_.in_use(), 0);
+  EXPECT_EQ(s3_.open_uploads(), 0u);
+}
+
+TEST_F(StreamedCopyTest, the_copy_carries_content_headers_metadata_tags_and_the_mark) {
+  s3_.multipart_drops_tagging = true;  // As radosgw 16 does: the tags must still arrive.
+  for (std::int64_t size : {std::int64_t{10}, 9 * kMiB}) {
+    const std::string key = "k" + std::to_string(size);
+    s3_.put("legacy", key, bytes_of(size, 'x'));
+    s3_.set_headers("legacy", key, "image/webp",
+                    {{"cache-control", "max-age=60"}, {"x-amz-meta-owner", "42"}});
+    auto legacy = *s3_.object("legacy", key);
+    s3_.remove("legacy", key);
+    legacy.tagging = "team=web&tier=hot";
+    // Stored with tags, as an application would have uploaded it.
+    s3::PutRequest seed;
+    seed.bucket = "legacy";
+    seed.key = key;
+    seed.body = legacy.body;
+    seed.content_type = legacy.content_type;
+    seed.metadata = legacy.metadata;
+    seed.tagging = legacy.tagging;
+    s3_.put_object(seed, [](Result<s3::ObjectInfo>) {});
+    auto w = write_of(key);
+    w.acl = "public-read";
+    w.storage_class = "STANDARD_IA";
+    ASSERT_TRUE(copy(w)) << size;
+    auto copy_of = *s3_.object("production", "copy/" + key);
+    EXPECT_EQ(copy_of.content_type, "image/webp") << size;
+    EXPECT_EQ(copy_of.tagging, "team=web&tier=hot") << size;
+    EXPECT_EQ(copy_of.acl, "public-read");
+    EXPECT_EQ(copy_of.storage_class, "STANDARD_IA");
+    EXPECT_EQ(copy_of.metadata,
+              (http::Headers{{"cache-control", "max-age=60"},
+                             {"x-amz-meta-owner", "42"},
+                             {s3::kCopiedFromHeader, s3_.object("legacy", key)->etag}}))
+        << size;
+  }
+}
+
+TEST_F(StreamedCopyTest, a_source_rewritten_between_parts_aborts_the_upload_with_412) {
+  s3_.put("legacy", "big", bytes_of(17 * kMiB, 'a'));
+  int parts = 0;
+  s3_.before(Op::kUploadPart, [&](const std::string&) {
+    if (++parts == 1) s3_.put("legacy", "big", bytes_of(17 * kMiB, 'b'));
+  });
+  auto r = copy(write_of("big"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::kPreconditionFailed);
+  EXPECT_EQ(s3_.open_uploads(), 0u) << "an upload that will not complete is aborted";
+  EXPECT_FALSE(s3_.object("production", "copy/big"));
+  EXPECT_EQ(budget_.in_use(), 0);
+}
+
+TEST_F(StreamedCopyTest, a_failed_part_aborts_the_upload_and_reports_the_error) {
+  s3_.put("legacy", "big", bytes_of(10 * kMiB, 'a'));
+  s3_.fail(Op::kUploadPart, "copy/big", Error::transient("500 InternalError"));
+  auto r = copy(write_of("big"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "500 InternalError");
+  EXPECT_EQ(s3_.open_uploads(), 0u);
+}
+
+TEST_F(StreamedCopyTest, a_twin_that_appeared_meanwhile_refuses_the_completion) {
+  s3_.put("legacy", "big", bytes_of(10 * kMiB, 'a'));
+  s3_.before(Op::kComplete, [&](const std::string& key) { s3_.put("production", key, "app"); });
+  auto r = copy(write_of("big"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::kPreconditionFailed);
+  EXPECT_EQ(s3_.object("production", "copy/big")->body, "app");
+  EXPECT_EQ(s3_.open_uploads(), 0u);
+}
+
+TEST_F(StreamedCopyTest, tags_that_cannot_be_read_fail_the_copy_and_say_which_permission) {
+  s3::PutRequest seed;
+  seed.bucket = "legacy";
+  seed.key = "t";
+  seed.body = "tagged";
+  seed.tagging = "a=b";
+  s3_.put_object(seed, [](Result<s3::ObjectInfo>) {});
+  s3_.fail(Op::kTagging, "t", fakes::access_denied("t"));
+  auto r = copy(write_of("t"));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("s3:GetObjectTagging"), std::string::npos);
+  EXPECT_FALSE(s3_.object("production", "copy/t"));
+}
+
+TEST_F(StreamedCopyTest, many_large_copies_at_once_hold_no_more_than_the_budget) {
+  http::Loop loop;
+  FakeS3 s3(&loop);
+  ByteBudget budget(20 * kMiB);
+  StreamedCopy streamer(s3, s3, budget);
+  int done = 0;
+  for (int i = 0; i < 12; ++i) {
+    const std::string key = "o" + std::to_string(i);
+    s3.put("legacy", key, bytes_of(i % 2 == 0 ? 3 * kMiB : 18 * kMiB, static_cast<char>('a' + i)));
+    StreamedWrite w;
+    w.source_bucket = "legacy";
+    w.source.key = key;
+    w.source.size = static_cast<std::int64_t>(s3.object("legacy", key)->body.size());
+    w.bucket = "production";
+    w.key = key;
+    streamer.copy(std::move(w), [&](Result<StreamedResult> r) {
+      EXPECT_TRUE(r) << r.error().message;
+      ++done;
+    });
+  }
+  loop.run();
+  EXPECT_EQ(done, 12);
+  EXPECT_LE(budget.peak(), 20 * kMiB);
+  EXPECT_GT(budget.peak(), 8 * kMiB) << "copies did run side by side";
+  for (int i = 0; i < 12; ++i) {
+    const std::string key = "o" + std::to_string(i);
+    EXPECT_EQ(s3.object("production", key)->body, s3.object("legacy", key)->body);
+  }
+}
+
+TEST(StreamedCopyParts, objects_past_ten_thousand_parts_get_larger_parts) {
+  EXPECT_EQ(StreamedCopy::part_size(1), kStreamPartBytes);
+  EXPECT_EQ(StreamedCopy::part_size(80'000 * kMiB), kStreamPartBytes);
+  const std::int64_t five_tb = 5LL * 1024 * 1024 * kMiB;
+  EXPECT_LE((five_tb + StreamedCopy::part_size(five_tb) - 1) / StreamedCopy::part_size(five_tb),
+            10'000);
+}
+
+}  // namespace
+}  // namespace rehome::engine
