@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <system_error>
@@ -101,12 +102,12 @@ Result<SettingsFile> load(const EnvLookup& env, const char* override_var,
   std::error_code ec;
   if (!std::filesystem::exists(file.path, ec)) return file;
   std::ifstream in(file.path, std::ios::binary);
-  std::ostringstream text;
-  if (in.is_open()) text << in.rdbuf();
-  if (!in.is_open() || in.bad() || text.fail())
-    return invalid("cannot read " + file.path + ": check its permissions");
+  if (!in.is_open()) return invalid("cannot read " + file.path + ": check its permissions");
+  // Not `stream << rdbuf()`: that fails on an empty file, which is a valid (empty) settings file.
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) return invalid("cannot read " + file.path + ": check its permissions");
   file.exists = true;
-  file.ini = parse_ini(text.str());
+  file.ini = parse_ini(text);
   return file;
 }
 

@@ -215,6 +215,14 @@ TEST_F(CredentialsTest, NoHomeAndNoVariablesIsAClearError) {
   EXPECT_NE(settings.error().message.find("(no HOME, no file)"), std::string::npos);
 }
 
+TEST_F(CredentialsTest, an_empty_config_file_is_read_as_empty_not_as_unreadable) {
+  write("credentials", kCredentials);
+  write("config", "");  // `touch ~/.aws/config`
+  auto settings = resolve_aws_settings(env(), "dev");
+  ASSERT_TRUE(settings) << settings.error().message;
+  EXPECT_EQ(settings->credentials.access_key_id, "DEVKEY");
+}
+
 TEST(ProcessEnvironment, ReadsTheRealEnvironment) {
   auto env = process_environment();
   ASSERT_EQ(setenv("REHOME_CREDENTIALS_TEST", "value", 1), 0);
