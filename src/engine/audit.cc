@@ -87,11 +87,27 @@ Status prepare(const JobConfig& config, pg::Connection& db, StateStore& state, S
   if (auto st = rows.check_table(); !st) return st;
   S3Services s3(config);
   if (auto st = s3.check_access(config); !st) return st;
-  // The job's records, when a run has made them, prove twins the listings cannot (KMS ETags).
-  auto exists = state.exists();
-  if (!exists) return exists.error();
-  if (*exists) {
+  // The job's records, when a run has made them and this role may read them, prove twins the
+  // listings cannot (KMS ETags). A read-only role without access to the state schema still gets
+  // counts, from the listings alone. CASE, not AND: the order of the checks matters (a schema
+  // without USAGE cannot even be asked whether it holds a table).
+  auto access = db.exec(
+      "SELECT CASE WHEN NOT has_schema_privilege(n.oid, 'USAGE') THEN 'no access' "
+      "WHEN to_regclass(format('%I.objects', n.nspname)) IS NULL THEN 'absent' "
+      "WHEN has_table_privilege(format('%I.objects', n.nspname), 'SELECT') AND "
+      "has_table_privilege(format('%I.jobs', n.nspname), 'SELECT') THEN 'readable' "
+      "ELSE 'no access' END FROM pg_namespace n WHERE n.nspname = $1",
+      {config.state_schema});
+  if (!access) return access.error();
+  const std::string records = access->size() == 1 ? std::string(access->text(0, 0)) : "absent";
+  if (records == "readable") {
     if (auto found = state.find_job(); !found) return found.error();
+  } else if (records == "no access") {
+    summary.note_problem(fmt::format(
+        "this role cannot read rehome's records in schema {}: twins whose ETags are not MD5s "
+        "(SSE-KMS, multipart) count as conflicts; grant USAGE on the schema and SELECT on its "
+        "jobs and objects tables for exact counts",
+        config.state_schema));
   }
   if (auto st = snapshot_both(config, s3, db, state, summary); !st) return st;
   s3.count_requests(summary);

@@ -239,6 +239,20 @@ TEST_F(Privileges, readonly_role_runs_plan_and_verify) {
   ASSERT_EQ(rehome_as(names_.rehome_readonly, {"verify"}, &out), 0) << out;
 }
 
+TEST_F(Privileges, readonly_role_runs_plan_and_verify_after_a_run_made_the_state_schema) {
+  auto ids = env_->seed_legacy(4);
+  grant(kRehomeRole);
+  grant(kSchemaOption2);
+  grant(kReadonlyRole);
+  std::string out;
+  ASSERT_EQ(rehome_as(names_.rehome, {"run"}, &out), 0) << out;
+  // The read-only role has no access to rehome's records: it still gets its answers, from the
+  // listings alone, and is told what the records would add.
+  ASSERT_EQ(rehome_as(names_.rehome_readonly, {"verify"}, &out), 0) << out;
+  EXPECT_NE(out.find("cannot read rehome's records"), std::string::npos) << out;
+  ASSERT_EQ(rehome_as(names_.rehome_readonly, {"plan"}, &out), 0) << out;
+}
+
 TEST_F(Privileges, readonly_role_cannot_run_and_is_told_what_to_grant) {
   auto ids = env_->seed_legacy(2);
   grant(kReadonlyRole);
