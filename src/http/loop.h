@@ -35,7 +35,10 @@ struct Request {
   std::string method = "GET";
   std::string url;  ///< Fully encoded URL, including the query string.
   Headers headers;
-  std::string body;               ///< In-memory body; ignored when body_source is set.
+  std::string body;  ///< In-memory body; ignored when body_source is set.
+  /// An in-memory body shared with the caller instead of `body` (a retried S3 request sends
+  /// the same bytes again without a copy per attempt: large parts are held once).
+  std::shared_ptr<const std::string> shared_body;
   BodySource body_source;         ///< Streamed body of body_length bytes.
   std::int64_t body_length = -1;  ///< Required with body_source.
   /// When set, a 2xx body is streamed here, not kept in Response::body; any other status's
@@ -46,6 +49,9 @@ struct Request {
   /// Abort when fewer than low_speed_bytes/s arrive for low_speed_time (a stalled server).
   long low_speed_bytes = 1;
   std::chrono::seconds low_speed_time{30};
+
+  /// The in-memory body, wherever it is held.
+  std::string_view body_bytes() const { return shared_body ? *shared_body : body; }
 };
 
 /// What came back. `transport_error` is empty when an HTTP response was received in full.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -46,6 +47,21 @@ bool sink_takes_body(const Transfer& t) {
   return status >= 200 && status < 300;
 }
 
+// A body kept in memory is given its announced size at once: grown by doubling, an 8 MiB part
+// would leave up to twice that allocated while it is held.
+void reserve_for_body(Transfer& t, const Header& header) {
+  constexpr std::size_t kMaxReserve = 1ULL << 30;  // a length no body here could have
+  if (header.first != "content-length" || t.request.body_sink || t.request.method == "HEAD") {
+    return;
+  }
+  std::size_t length = 0;
+  const auto& text = header.second;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+  if (ec == std::errc{} && end == text.data() + text.size() && length <= kMaxReserve) {
+    t.response.body.reserve(length);
+  }
+}
+
 std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) noexcept {
   auto* t = static_cast<Transfer*>(user);
   const std::size_t total = size * count;
@@ -59,6 +75,7 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
     if (colon == std::string_view::npos) return total;  // the blank line ending the headers
     t->response.headers.emplace_back(lower(trim(line.substr(0, colon))),
                                      std::string(trim(line.substr(colon + 1))));
+    reserve_for_body(*t, t->response.headers.back());
     return total;
   } catch (const std::exception& e) {
     t->callback_error = std::string("reading response headers: ") + e.what();
@@ -92,7 +109,7 @@ std::size_t on_read(char* out, std::size_t size, std::size_t count, void* user) 
   const std::size_t room = size * count;
   try {
     if (t->request.body_source) return t->request.body_source(out, room);
-    const std::string& body = t->request.body;
+    const std::string_view body = t->request.body_bytes();
     std::size_t n = std::min(room, body.size() - t->upload_offset);
     std::copy_n(body.data() + t->upload_offset, n, out);
     t->upload_offset += n;
@@ -110,7 +127,7 @@ std::size_t on_read(char* out, std::size_t size, std::size_t count, void* user) 
 int on_seek(void* user, curl_off_t offset, int origin) noexcept {
   auto* t = static_cast<Transfer*>(user);
   if (t->request.body_source || origin != SEEK_SET || offset < 0 ||
-      static_cast<std::uint64_t>(offset) > t->request.body.size()) {
+      static_cast<std::uint64_t>(offset) > t->request.body_bytes().size()) {
     return CURL_SEEKFUNC_CANTSEEK;
   }
   t->upload_offset = static_cast<std::size_t>(offset);
@@ -119,20 +136,22 @@ int on_seek(void* user, curl_off_t offset, int origin) noexcept {
 
 curl_off_t upload_length(const Request& r) {
   return r.body_source ? static_cast<curl_off_t>(r.body_length)
-                       : static_cast<curl_off_t>(r.body.size());
+                       : static_cast<curl_off_t>(r.body_bytes().size());
 }
 
 void configure_method(CURL* easy, Transfer& t) {
   const Request& r = t.request;
-  const bool has_body = r.body_source || !r.body.empty();
+  const bool has_body = r.body_source || !r.body_bytes().empty();
   if (r.method == "GET") {
     curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
   } else if (r.method == "HEAD") {
     curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);  // CUSTOMREQUEST HEAD would wait for a body
   } else if (r.method == "POST" && !r.body_source) {
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, r.body.data());  // Transfer owns the bytes
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+    // The Transfer owns (or shares) the bytes for as long as curl reads them.
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, r.body_bytes().data());
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(r.body_bytes().size()));
   } else if (r.method == "POST") {
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, upload_length(r));

@@ -24,8 +24,9 @@ struct Exchange {
   ExchangeSpec spec;
   std::function<void(Result<http::Response>)> done;
   RequestTarget target;
-  SigningRequest signing;  // what every attempt signs; only the time changes
-  int attempt = 0;         // attempts sent so far
+  SigningRequest signing;                   // what every attempt signs; only the time changes
+  std::shared_ptr<const std::string> body;  // sent by every attempt, never copied per attempt
+  int attempt = 0;                          // attempts sent so far
   bool sink_refused = false;
 };
 using ExchangePtr = std::shared_ptr<Exchange>;
@@ -60,7 +61,7 @@ http::Request build_request(Exchange& x) {
     request.body_source = x.spec.body_source;
     request.body_length = x.spec.body_length;
   } else {
-    request.body = x.spec.body;
+    request.shared_body = x.body;
   }
   if (x.spec.timeout.count() > 0) request.timeout = x.spec.timeout;
   if (x.spec.body_sink) {
@@ -146,6 +147,7 @@ void run_exchange(std::shared_ptr<ClientCore> core, ExchangeSpec spec,
   auto x = std::make_shared<Exchange>();
   x->target = make_target(core->config.endpoint, spec.bucket, spec.key, spec.query);
   x->signing = signing_request(spec, x->target, *core);
+  x->body = std::make_shared<const std::string>(std::move(spec.body));
   x->core = std::move(core);
   x->spec = std::move(spec);
   x->done = std::move(done);
