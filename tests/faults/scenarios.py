@@ -11,11 +11,13 @@ probe throughout, drives rehome under its fault, and then measures the same thin
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -446,3 +448,85 @@ def app_writes(ctx, objects):
                app_lost_examples=lost[:10])
     w.close()
     return r
+
+
+def real_buckets(ctx, objects, kills):
+    """(e) the buckets production has, through the AWS-behaviour stand-in (aws_behaviour.py) in
+    front of radosgw: both buckets SSE-KMS (no ETag is an MD5), one legacy object in a hundred
+    archived (GLACIER), plus the seeded multipart-free conflicts and broken references. SIGKILLs
+    at random moments while copying; then runs until only the archived objects are left, failed
+    with restore advice and their rows legacy; then they are "restored" and a last run finishes.
+    Nothing may be lost, no KMS twin may be reported as a conflict, no object copied twice over."""
+    w = World(ctx, "realbuckets", avatars=2 * objects)
+    w.start_probe()
+    rng = random.Random(ctx.seed)
+    legacy_keys = sorted(k for k in w.manifest if not k.startswith("conflict-"))
+    archived = set(rng.sample(legacy_keys, max(1, len(legacy_keys) // 100)))
+    archived_pattern = "%s/image/(%s)" % (re.escape(w.legacy), "|".join(re.escape(k) for k in sorted(archived)))
+    cfg = {"kms_buckets": [w.legacy, w.production], "archived": archived_pattern}
+    cfg_file = os.path.join(w.dir, "aws.json")
+    with open(cfg_file, "w") as fh:
+        json.dump(cfg, fh)
+    port_file, stats_file = os.path.join(w.dir, "proxy.port"), os.path.join(w.dir, "proxy-stats.json")
+    proxy_log = open(os.path.join(w.dir, "proxy.log"), "ab")
+    proxy = subprocess.Popen([sys.executable, os.path.join(HERE, "fault_proxy.py"), "--upstream", ctx.rgw,
+                              "--aws", cfg_file, "--access-key", ctx.access_key, "--secret-key", ctx.secret_key,
+                              "--port-file", port_file, "--stats-file", stats_file], stdout=proxy_log, stderr=proxy_log)
+    db = pgmini.Connection(w.db_url)
+    kills_done, restored_ok = 0, False
+    failed_before_restore, advice_ok = 0, False
+    try:
+        for _ in range(100):
+            if os.path.exists(port_file) and os.path.getsize(port_file) > 0:
+                break
+            time.sleep(0.05)
+        with open(port_file) as fh:
+            endpoint = "http://127.0.0.1:%s" % fh.read().strip()
+        args = ["--max-rps", str(ctx.crash_rps), "--concurrency", "32"]
+        for _ in range(kills):
+            p, report = w.start(args, endpoint=endpoint)
+            time.sleep(rng.uniform(0.3, ctx.crash_max_delay))
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                kills_done += 1
+            status, _ = w.finish(p, report)
+            if status in (0, 3):
+                break
+        # Until only the archived objects are left (exit 3, each failed with restore advice).
+        for _ in range(4):
+            status, report = w.run(["--concurrency", "32"], endpoint=endpoint)
+            if status == 3 and report and report["objects"]["failed"] == len(archived):
+                break
+        rows = db.query("SELECT legacy_key, detail FROM rehome.objects WHERE state = 'failed'")
+        failed_before_restore = len(rows)
+        advice_ok = (sorted(k.split("/", 1)[1] for k, _ in rows) == sorted(archived) and
+                     all("InvalidObjectState" in d and "restore" in d for _, d in rows))
+        # Restored: the stand-in stops answering InvalidObjectState.
+        cfg.pop("archived")
+        req = urllib.request.Request(endpoint + "/__fault_proxy/aws", data=json.dumps(cfg).encode(), method="POST")
+        urllib.request.urlopen(req, timeout=10).read()
+        restored_ok = w.run_until_done(["--concurrency", "32"], endpoint=endpoint, max_runs=3)
+        relist_status, relist = w.run(["--relist"], endpoint=endpoint)
+    finally:
+        proxy.send_signal(signal.SIGTERM)
+        proxy.wait(timeout=30)
+        proxy_log.close()
+    with open(stats_file) as fh:
+        stats = json.load(fh)
+    conflicts = int(db.query("SELECT count(*) FROM rehome.objects WHERE state = 'conflict'")[0][0])
+    db.close()
+    probe = w.stop_probe()
+    audit = w.audit()
+    recopied = relist["objects"]["copied"] if relist else -1
+    r = result(w, "e. real buckets (KMS, archived; stand-in)",
+               restored_ok and advice_ok and conflicts == w.conflicts and recopied == 0,
+               "%d kills; %d archived failed with restore advice (%s), then restored; %d KMS ETags "
+               "rewritten, %d InvalidObjectState; conflicts %d (seeded %d); relist copied %d"
+               % (kills_done, failed_before_restore, "ok" if advice_ok else "WRONG",
+                  stats.get("aws_kms_etags", 0), stats.get("aws_invalid_object_state", 0), conflicts,
+                  w.conflicts, recopied),
+               probe, audit, kills=kills_done, archived=len(archived), archived_failed_with_advice=advice_ok,
+               conflicts_recorded=conflicts, relist_copied=recopied, proxy=stats)
+    w.close()
+    return r
+
