@@ -31,9 +31,15 @@ bool is_job_fatal(const Error& error, const JobConfig& config) {
       "NotSignedUp",           "AuthorizationHeaderMalformed"};
   if (error.kind == ErrorKind::kInvalidInput || error.code == "NoSuchBucket") return true;
   // A write option the production bucket refuses fails every copy alike (--acl, --storage-class).
-  // radosgw answers a storage class it does not offer with InvalidArgument.
+  // radosgw answers a storage class it does not offer with InvalidArgument: fatal only when a
+  // write into production (the message names the operation and the object) was refused so.
+  const bool production_write =
+      error.message.find("s3://" + config.production.bucket + "/") != std::string::npos &&
+      (error.message.starts_with("PUT ") || error.message.starts_with("COPY ") ||
+       error.message.starts_with("CREATE MULTIPART UPLOAD ") ||
+       error.message.starts_with("COMPLETE MULTIPART UPLOAD "));
   if (error.code == "AccessControlListNotSupported" || error.code == "InvalidStorageClass" ||
-      (!config.storage_class.empty() && error.code == "InvalidArgument")) {
+      (!config.storage_class.empty() && error.code == "InvalidArgument" && production_write)) {
     return true;
   }
   for (std::string_view code : kCredentialCodes) {
@@ -49,8 +55,11 @@ std::string object_refusal_advice(const Error& error) {
            "(s3api restore-object) and rerun; its rows stay legacy until then";
   }
   return "only this object is refused: a bucket policy or ACL on its key, a KMS key this role "
-         "may not use, or another account's object; grant access (s3:GetObject, kms:Decrypt) "
-         "and rerun; its rows stay legacy until then";
+         "may not use, or another account's object; grant what the refused request needs (the "
+         "request above: s3:GetObject and kms:Decrypt to read the legacy object, s3:PutObject "
+         "and kms:GenerateDataKey to write its copy, s3:GetObjectTagging / s3:PutObjectTagging "
+         "for a tagged object copied between endpoints) and rerun; its rows stay legacy until "
+         "then";
 }
 
 // A single-part object whose ETag is still not its MD5: SSE-KMS or SSE-C. Seen once, it is
@@ -116,6 +125,7 @@ struct Copier::Task {
   std::string replace_etag;
   std::optional<Error> refusal;  // The server refused this object with a 403 (is_job_fatal).
   std::int64_t bytes_copied = 0;
+  bool wrote = false;           // A write of this task succeeded (for counting: copied).
   bool bytes_compared = false;  // compare_bytes ran once already: it is not repeated.
   Done done;
 };
@@ -201,7 +211,10 @@ void Copier::judge_twin(std::shared_ptr<Task> task) {
   if (ours && has_encrypted_etag(twin)) mark_copies_ = true;  // production encrypts (SSE-KMS)
   switch (identity.verdict) {
     case Sameness::kSame:
-      return finish(task, ours ? CopyOutcome::Kind::kCopied : CopyOutcome::Kind::kAlreadyCopied);
+      // Counted as copied when this task wrote it, even if the write named no ETag (radosgw's
+      // CompleteMultipartUpload): `ours`, which allows a replace, needs the ETag.
+      return finish(task, ours || task->wrote ? CopyOutcome::Kind::kCopied
+                                              : CopyOutcome::Kind::kAlreadyCopied);
     case Sameness::kUnproven:
       // rehome wrote this twin from the legacy object as it still is (the copy named that ETag
       // as its source condition, or the PUT sent the bytes read under it): that is the proof.
@@ -391,6 +404,7 @@ void Copier::copy_streamed(std::shared_ptr<Task> task) {
 // look at both sides, which also catches a legacy object that changed after it was listed.
 void Copier::check_copy(std::shared_ptr<Task> task, s3::ObjectInfo written) {
   failpoint("after-a-copy-before-its-record");
+  task->wrote = true;
   task->written_etag = written.etag;
   task->written_from = task->legacy.etag;
   if (!written.etag.empty() && written.etag == task->legacy.etag) {

@@ -611,6 +611,26 @@ TEST_P(CopierKms, a_marked_copy_carries_the_legacy_objects_headers_and_the_mark)
                                            {s3::kCopiedFromHeader, kMultipartEtag}}));
 }
 
+TEST(CopierStreamed, a_multipart_copy_whose_completion_names_no_etag_counts_as_copied) {
+  JobConfig config;
+  FakeS3 s3;
+  s3.complete_without_etag = true;  // radosgw 16
+  const std::string body(9 * 1024 * 1024, 'p');
+  s3.put("legacy-s3", "image/big.png", body);
+  Copier copier(s3, s3, config, /*server_side=*/false);
+  s3::ObjectInfo listed;
+  listed.key = "image/big.png";
+  listed.etag = to_hex(md5(body));
+  listed.size = static_cast<std::int64_t>(body.size());
+  std::optional<CopyOutcome> out;
+  copier.settle(listed, std::nullopt, [&](CopyOutcome o) { out = std::move(o); });
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->kind, Kind::kCopied) << out->record.detail;
+  EXPECT_EQ(out->bytes_copied, static_cast<std::int64_t>(body.size()));
+  EXPECT_EQ(s3.calls(Op::kUploadPart), 2u);
+  EXPECT_EQ(s3.object("production-s3", "avatar/big.png")->body, body);
+}
+
 TEST(CopierTimeouts, a_transfer_may_take_longer_the_larger_the_object) {
   EXPECT_EQ(transfer_timeout(0), std::chrono::seconds(60));
   EXPECT_EQ(transfer_timeout(2048), std::chrono::seconds(60));

@@ -56,6 +56,9 @@ void StreamedCopy::copy_whole(std::shared_ptr<Job> job) {
     s3::GetRequest get;
     get.bucket = job->write.source_bucket;
     get.key = job->source.key;
+    // The version whose size was budgeted, or 412 (the Copier then looks again): an object
+    // that grew since it was listed is never held whole beyond the budget.
+    get.if_match = job->source.etag;
     get.timeout = transfer_timeout(job->source.size);
     source_.get_object(std::move(get), [this, job, reserved](Result<s3::GetResult> got) {
       if (!got) {
@@ -65,37 +68,43 @@ void StreamedCopy::copy_whole(std::shared_ptr<Job> job) {
       auto body = std::make_shared<std::string>(std::move(got.value().body));
       job->source = std::move(got.value().info);  // What was read is what is copied.
       job->source.size = static_cast<std::int64_t>(body->size());
-      with_tags(job, [this, job, body, reserved] {
-        s3::PutRequest put = headers_for(*job);
-        put.bucket = job->write.bucket;
-        put.key = job->write.key;
-        put.content_md5_base64 = base64_encode(md5(*body));
-        put.if_none_match = job->write.if_none_match;
-        put.if_match = job->write.if_match;
-        put.timeout = transfer_timeout(job->source.size);
-        put.body = std::move(*body);
-        destination_.put_object(std::move(put), [this, job, reserved](Result<s3::ObjectInfo> r) {
-          budget_.release(reserved);
-          if (!r) return job->done(std::move(r).error());
-          StreamedResult result;
-          result.source = job->source;
-          result.written = std::move(r.value());
-          result.written.size = job->source.size;
-          result.bytes = job->source.size;
-          job->done(std::move(result));
-        });
-      });
+      with_tags(
+          job,
+          [this, job, body, reserved] {
+            s3::PutRequest put = headers_for(*job);
+            put.bucket = job->write.bucket;
+            put.key = job->write.key;
+            put.content_md5_base64 = base64_encode(md5(*body));
+            put.if_none_match = job->write.if_none_match;
+            put.if_match = job->write.if_match;
+            put.timeout = transfer_timeout(job->source.size);
+            put.body = std::move(*body);
+            destination_.put_object(std::move(put),
+                                    [this, job, reserved](Result<s3::ObjectInfo> r) {
+                                      budget_.release(reserved);
+                                      if (!r) return job->done(std::move(r).error());
+                                      StreamedResult result;
+                                      result.source = job->source;
+                                      result.written = std::move(r.value());
+                                      result.written.size = job->source.size;
+                                      result.bytes = job->source.size;
+                                      job->done(std::move(result));
+                                    });
+          },
+          reserved);
     });
   });
 }
 
 // Tags are not in a GET's headers (only their count is): a source that has some is asked for
 // them, so the copy carries them as CopyObject would.
-void StreamedCopy::with_tags(std::shared_ptr<Job> job, std::function<void()> next) {
+void StreamedCopy::with_tags(std::shared_ptr<Job> job, std::function<void()> next,
+                             std::int64_t held) {
   if (job->source.tag_count <= 0) return next();
   source_.get_object_tagging(job->write.source_bucket, job->source.key,
-                             [job, next = std::move(next)](Result<std::string> tags) {
+                             [this, job, held, next = std::move(next)](Result<std::string> tags) {
                                if (!tags) {
+                                 if (held > 0) budget_.release(held);
                                  Error error = std::move(tags).error();
                                  error.message +=
                                      " (reading the tags to carry them over: "
@@ -144,24 +153,39 @@ void StreamedCopy::next_part(std::shared_ptr<Job> job) {
     get.range_last = job->offset + length - 1;
     get.if_match = job->source.etag;
     get.timeout = transfer_timeout(length);
-    source_.get_object(std::move(get), [this, job, length](Result<s3::GetResult> got) {
+    // The part is gathered here, never past its length: a server that ignored the Range header
+    // and sent the whole object would otherwise be held whole.
+    auto part_body = std::make_shared<std::string>();
+    auto overflow = std::make_shared<bool>(false);
+    part_body->reserve(static_cast<std::size_t>(length));
+    get.body_sink = [part_body, overflow, length](std::string_view chunk) {
+      *overflow = static_cast<std::int64_t>(part_body->size() + chunk.size()) > length;
+      if (!*overflow) part_body->append(chunk);
+      return !*overflow;
+    };
+    get.on_restart = [part_body] { part_body->clear(); };
+    source_.get_object(std::move(get), [this, job, length, part_body,
+                                        overflow](Result<s3::GetResult> got) {
+      const std::string range = fmt::format("GET s3://{}/{} bytes {}-{}", job->write.source_bucket,
+                                            job->source.key, job->offset, job->offset + length - 1);
       if (!got) {
         budget_.release(length);
-        return abort(job, std::move(got).error());
+        if (!*overflow) return abort(job, std::move(got).error());
+        return abort(job,
+                     Error::permanent(range + ": the server sent more than the range (it "
+                                              "ignores Range): cannot stream from it in parts"));
       }
-      if (static_cast<std::int64_t>(got.value().body.size()) != length) {
+      if (static_cast<std::int64_t>(part_body->size()) != length) {
         budget_.release(length);
-        return abort(job, Error::transient(fmt::format(
-                              "GET s3://{}/{} bytes {}-{}: {} bytes came back instead of {}",
-                              job->write.source_bucket, job->source.key, job->offset,
-                              job->offset + length - 1, got.value().body.size(), length)));
+        return abort(job, Error::transient(fmt::format("{}: {} bytes came back instead of {}",
+                                                       range, part_body->size(), length)));
       }
       s3::UploadPartRequest part;
       part.bucket = job->write.bucket;
       part.key = job->write.key;
       part.upload_id = job->upload_id;
       part.part_number = static_cast<int>(job->part_etags.size()) + 1;
-      part.body = std::move(got.value().body);
+      part.body = std::move(*part_body);
       part.timeout = transfer_timeout(length);
       destination_.upload_part(std::move(part), [this, job, length](Result<std::string> etag) {
         budget_.release(length);

@@ -62,7 +62,9 @@ class StreamedCopy {
  private:
   struct Job;
   void copy_whole(std::shared_ptr<Job> job);
-  void with_tags(std::shared_ptr<Job> job, std::function<void()> next);
+  /// Reads the source's tags (when it has any), then runs `next`; on failure reports it, giving
+  /// back `held` bytes of the budget first.
+  void with_tags(std::shared_ptr<Job> job, std::function<void()> next, std::int64_t held = 0);
   void start_upload(std::shared_ptr<Job> job);
   void next_part(std::shared_ptr<Job> job);
   void complete(std::shared_ptr<Job> job);

@@ -144,6 +144,7 @@ TEST_F(StreamedCopyTest, tags_that_cannot_be_read_fail_the_copy_and_say_which_pe
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("s3:GetObjectTagging"), std::string::npos);
   EXPECT_FALSE(s3_.object("production", "copy/t"));
+  EXPECT_EQ(budget_.in_use(), 0) << "the bytes held for the body are given back";
 }
 
 TEST_F(StreamedCopyTest, many_large_copies_at_once_hold_no_more_than_the_budget) {
@@ -174,6 +175,17 @@ TEST_F(StreamedCopyTest, many_large_copies_at_once_hold_no_more_than_the_budget)
     const std::string key = "o" + std::to_string(i);
     EXPECT_EQ(s3.object("production", key)->body, s3.object("legacy", key)->body);
   }
+}
+
+TEST_F(StreamedCopyTest, an_object_rewritten_since_it_was_listed_is_not_read_whole) {
+  s3_.put("legacy", "small", "listed");
+  auto w = write_of("small");
+  s3_.put("legacy", "small", bytes_of(7 * kMiB, 'z'));  // Grew after the listing.
+  auto r = copy(w);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::kPreconditionFailed) << "the Copier looks again";
+  EXPECT_EQ(budget_.in_use(), 0);
+  EXPECT_FALSE(s3_.object("production", "copy/small"));
 }
 
 TEST(StreamedCopyParts, objects_past_ten_thousand_parts_get_larger_parts) {

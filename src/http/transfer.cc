@@ -50,7 +50,9 @@ bool sink_takes_body(const Transfer& t) {
 // A body kept in memory is given its announced size at once: grown by doubling, an 8 MiB part
 // would leave up to twice that allocated while it is held.
 void reserve_for_body(Transfer& t, const Header& header) {
-  constexpr std::size_t kMaxReserve = 1ULL << 30;  // a length no body here could have
+  // Bodies kept in memory are parts (8 MiB), small objects and XML pages: a larger announced
+  // length is not taken at its word.
+  constexpr std::size_t kMaxReserve = 64ULL << 20;
   if (header.first != "content-length" || t.request.body_sink || t.request.method == "HEAD") {
     return;
   }

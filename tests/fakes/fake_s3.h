@@ -119,6 +119,8 @@ class FakeS3 final : public s3::Api {
                           s3::Callback<Ok> done) override;
   /// Like radosgw 16: CreateMultipartUpload ignores x-amz-tagging (AWS honours it).
   bool multipart_drops_tagging = false;
+  /// Like radosgw 16: CompleteMultipartUpload answers <ETag></ETag>.
+  bool complete_without_etag = false;
 
   /// Multipart uploads begun and neither completed nor aborted.
   std::size_t open_uploads() const { return uploads_.size(); }
