@@ -69,6 +69,30 @@ Status RowStore::check_table() {
                     "(choose the path column with --path-column)",
                     config_.table, config_.path_column, path_type));
   }
+  return check_row_security();
+}
+
+// Row-level security filters rows silently: rehome would see only the rows the policies show
+// it, call the job complete, and cleanup would then delete objects hidden rows still name. A
+// table whose policies apply to this role is refused (and every connection runs with
+// row_security = off, so a query PostgreSQL would filter fails instead).
+Status RowStore::check_row_security() {
+  auto r = db_.exec(
+      "SELECT c.relrowsecurity AND NOT (r.rolsuper OR r.rolbypassrls) "
+      "AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE')), current_user "
+      "FROM pg_class c, pg_roles r WHERE c.oid = $1::regclass AND r.rolname = current_user",
+      {table_});
+  if (!r) return r.error();
+  if (r->size() == 1 && r->text(0, 0) == "t") {
+    return Error::of(
+        ErrorKind::kAccessDenied,
+        fmt::format("table {} has row-level security and its policies apply to role {}: rehome "
+                    "would see only the rows they show it, call the job done and let cleanup "
+                    "delete objects the other rows still name. Run rehome as a role with "
+                    "BYPASSRLS (ALTER ROLE {} BYPASSRLS) or as the table's owner (without FORCE "
+                    "ROW LEVEL SECURITY): docs/PRIVILEGES.md",
+                    config_.table, r->text(0, 1), r->text(0, 1)));
+  }
   return Ok{};
 }
 

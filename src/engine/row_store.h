@@ -50,6 +50,8 @@ class RowStore {
   /// Checks that the table and both columns exist, that the key is an integer and the path is
   /// text, so a typo fails before any work with a message that says what to fix.
   Status check_table();
+  /// Refuses a table whose row-level security policies apply to this role (check_table calls it).
+  Status check_row_security();
   /// Checks that this role may rewrite the path column, so `run` fails before copying anything
   /// rather than at its first rewrite.
   Status check_can_rewrite();

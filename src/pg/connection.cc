@@ -318,6 +318,11 @@ Result<Connection> Connection::open(const ConnectionConfig& config) {
       conn.get(), [](void*, const char*) {}, nullptr);
 
   Connection connection(config, std::move(conn));
+  // A query that row-level security would filter fails instead: rehome must see every row or
+  // none (a filtered table looks like a finished job).
+  if (Result<Rows> set = connection.exec("SELECT set_config('row_security', 'off', false)"); !set) {
+    return std::move(set).error();
+  }
   if (config.statement_timeout_ms > 0) {
     // set_config() rather than SET so that the value is a parameter like every other.
     Result<Rows> set = connection.exec("SELECT set_config('statement_timeout', $1, false)",

@@ -253,6 +253,30 @@ TEST_F(Privileges, readonly_role_runs_plan_and_verify_after_a_run_made_the_state
   ASSERT_EQ(rehome_as(names_.rehome_readonly, {"plan"}, &out), 0) << out;
 }
 
+// Issue 17, section 5: a role the table's row-level security applies to would see some rows
+// only, call the job done, and let cleanup delete what hidden rows still name.
+TEST_F(Privileges, a_table_whose_row_security_applies_to_the_role_is_refused_before_any_work) {
+  auto ids = env_->seed_legacy(6);
+  grant(kRehomeRole);
+  grant(kSchemaOption2);
+  env_->sql("ALTER TABLE avatars ENABLE ROW LEVEL SECURITY");
+  env_->sql(
+      fmt::format("CREATE POLICY some_rows ON avatars TO {} USING (id % 2 = 0)", names_.rehome));
+  for (const char* command : {"run", "plan", "verify", "cleanup"}) {
+    std::string out;
+    ASSERT_EQ(rehome_as(names_.rehome, {command}, &out), 1) << command << "\n" << out;
+    EXPECT_NE(out.find("row-level security"), std::string::npos) << out;
+    EXPECT_NE(out.find("BYPASSRLS"), std::string::npos) << out;
+  }
+  EXPECT_EQ(env_->sql("SELECT count(*) FROM avatars WHERE path LIKE 'avatar/%'").int64(0, 0), 0);
+  EXPECT_EQ(env_->get(env_->production_bucket(), "avatar/avatar-0.png"), std::nullopt);
+  // With BYPASSRLS the same role does the whole job.
+  env_->sql(fmt::format("ALTER ROLE {} BYPASSRLS", names_.rehome));
+  std::string out;
+  ASSERT_EQ(rehome_as(names_.rehome, {"run"}, &out), 0) << out;
+  expect_all_rewritten(ids);
+}
+
 TEST_F(Privileges, readonly_role_cannot_run_and_is_told_what_to_grant) {
   auto ids = env_->seed_legacy(2);
   grant(kReadonlyRole);
