@@ -104,9 +104,15 @@ void print_startup(const std::string& command, const ResolvedConfig& resolved, b
     for (const auto& p : resolved.provenance) {
       settings.push_back({{"setting", p.setting}, {"value", p.value}, {"from", p.origin}});
     }
-    nlohmann::json line = {{"event", "start"}, {"command", command}, {"settings", settings}};
-    fmt::print(stderr, "{}\n", line.dump());
+    nlohmann::json line = {{"event", "start"},
+                           {"command", command},
+                           {"settings", settings},
+                           {"warnings", resolved.warnings}};
+    fmt::print(stderr, "{}\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   } else {
+    for (const auto& warning : resolved.warnings) {
+      fmt::print(stderr, "rehome {}: warning: {}\n", command, warning);
+    }
     fmt::print(stderr, "rehome {}: starting with\n", command);
     for (const auto& line : describe(resolved.provenance)) fmt::print(stderr, "  {}\n", line);
   }
@@ -162,7 +168,7 @@ int run_command(const std::string& name, const Flags& f, const GivenFlags& given
   }
   print_summary(summary);
   if (!f.report.empty()) {
-    if (auto st = write_report(f.report, summary.to_json().dump(2) + "\n"); !st) {
+    if (auto st = write_report(f.report, report_json(summary)); !st) {
       fmt::print(stderr, "rehome: error: {}\n", st.error().message);
       return engine::kExitFailed;
     }

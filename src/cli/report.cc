@@ -1,9 +1,11 @@
 #include "cli/report.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -43,9 +45,20 @@ Status check_report_path(const std::string& path) {
 
 /// Writes the report to a temporary file beside `path`, then renames it into place.
 Status write_report(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
-  std::FILE* out = std::fopen(temporary.c_str(), "w");
-  if (!out) return report_error(path, "creating the temporary file failed");
+  // mkstemp: a name nobody can guess and claim first (O_EXCL), readable by its owner only.
+  std::string temporary = path + ".tmp-XXXXXX";
+  const int fd = ::mkstemp(temporary.data());
+  if (fd < 0) return report_error(path, "creating the temporary file failed");
+  // As a file created the ordinary way: readable by whoever the umask lets read it.
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  ::fchmod(fd, 0666 & ~mask);
+  std::FILE* out = ::fdopen(fd, "w");
+  if (!out) {
+    ::close(fd);
+    std::remove(temporary.c_str());
+    return report_error(path, "creating the temporary file failed");
+  }
   bool ok = std::fwrite(text.data(), 1, text.size(), out) == text.size();
   ok = std::fflush(out) == 0 && ok;
   ok = std::fclose(out) == 0 && ok;
@@ -54,6 +67,10 @@ Status write_report(const std::string& path, const std::string& text) {
     return report_error(path, "writing it failed");
   }
   return Ok{};
+}
+
+std::string report_json(const engine::Summary& summary) {
+  return summary.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 void print_summary(const engine::Summary& s) {

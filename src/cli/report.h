@@ -14,6 +14,10 @@ namespace rehome::cli {
 Status check_report_path(const std::string& path);
 
 /// Writes the report to a temporary file beside `path`, then renames it into place.
+/// The summary as the report's JSON text. Text from servers and databases may be invalid UTF-8
+/// (a SQL_ASCII database, a proxy's page): such bytes become U+FFFD instead of throwing.
+std::string report_json(const engine::Summary& summary);
+
 Status write_report(const std::string& path, const std::string& text);
 
 /// The human summary on stdout; the fatal error, if any, as "rehome: error: ..." on stderr.

@@ -169,6 +169,12 @@ Result<ResolvedConfig> resolve_config(const GivenFlags& flags, const s3::EnvLook
   {
     Found found = pick(flags, env, spec_of("--database-url"));
     config.database.conninfo = found.value;
+    if (found.origin == "--database-url" && pg::conninfo_has_password(found.value)) {
+      out.warnings.push_back(
+          "--database-url carries a password, which every local user can read in "
+          "/proc/<pid>/cmdline (ps): give it in PGPASSWORD or ~/.pgpass, or the whole URL in "
+          "DATABASE_URL, instead");
+    }
     if (found.origin == "default") found.origin = "libpq defaults (PGHOST, PGPORT, PGUSER...)";
     out.provenance.push_back({"database", pg::describe_conninfo(found.value), found.origin});
   }

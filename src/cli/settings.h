@@ -40,6 +40,8 @@ struct Provenance {
 struct ResolvedConfig {
   engine::JobConfig config;
   std::vector<Provenance> provenance;
+  /// Printed at start-up before the settings: a setting that works but is unsafe.
+  std::vector<std::string> warnings;
 };
 
 /// Builds the job's configuration from the given flags, then the environment (`env`), then AWS

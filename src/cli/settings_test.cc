@@ -269,5 +269,27 @@ TEST(Settings, acl_and_storage_class_are_shown_at_start_up_only_when_asked_for) 
   EXPECT_TRUE(shown);
 }
 
+TEST(Settings, a_password_on_the_command_line_is_warned_about_but_not_in_the_environment) {
+  auto flagged = resolve_config({{"--database-url", "postgresql://app:s3cret@db.example/app"}},
+                                lookup(base_env()));
+  ASSERT_TRUE(flagged);
+  ASSERT_EQ(flagged->warnings.size(), 1u);
+  EXPECT_NE(flagged->warnings[0].find("PGPASSWORD"), std::string::npos);
+  EXPECT_EQ(flagged->warnings[0].find("s3cret"), std::string::npos) << "never the secret itself";
+  auto keyword =
+      resolve_config({{"--database-url", "host=db password=s3cret"}}, lookup(base_env()));
+  ASSERT_TRUE(keyword);
+  EXPECT_EQ(keyword->warnings.size(), 1u);
+  auto env = base_env();
+  env["DATABASE_URL"] = "postgresql://app:s3cret@db.example/app";
+  auto from_env = resolve_config({}, lookup(env));
+  ASSERT_TRUE(from_env);
+  EXPECT_TRUE(from_env->warnings.empty());
+  auto no_password =
+      resolve_config({{"--database-url", "postgresql://app@db.example/app"}}, lookup(base_env()));
+  ASSERT_TRUE(no_password);
+  EXPECT_TRUE(no_password->warnings.empty());
+}
+
 }  // namespace
 }  // namespace rehome::cli

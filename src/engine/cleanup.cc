@@ -19,6 +19,7 @@
 #include "engine/services.h"
 #include "engine/state_store.h"
 #include "pg/identifier.h"
+#include "s3/xml.h"
 
 namespace rehome::engine {
 
@@ -128,8 +129,28 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options, const Co
       summary.objects_deleted += safe->size();
       return;
     }
-    auto result = s3::run_to_completion<s3::DeleteResult>(
-        s3.loop, [&](auto done) { s3.legacy.delete_objects(config.legacy.bucket, *safe, done); });
+    // A key XML 1.0 cannot carry (a control character) would make the whole DeleteObjects
+    // document malformed, on every run: such keys go one by one, named in the URL.
+    std::vector<std::string> in_batch;
+    for (auto& key : *safe) {
+      if (s3::xml_can_carry(key)) {
+        in_batch.push_back(std::move(key));
+        continue;
+      }
+      auto one = s3::run_to_completion<Ok>(
+          s3.loop, [&](auto done) { s3.legacy.delete_object(config.legacy.bucket, key, done); });
+      if (!one) {
+        ++summary.objects_kept;
+        summary.note_problem(fmt::format("could not delete s3://{}/{}: {}", config.legacy.bucket,
+                                         key, one.error().message));
+        continue;
+      }
+      ++summary.objects_deleted;
+    }
+    if (in_batch.empty()) return;
+    auto result = s3::run_to_completion<s3::DeleteResult>(s3.loop, [&](auto done) {
+      s3.legacy.delete_objects(config.legacy.bucket, in_batch, done);
+    });
     if (!result) {
       fatal = result.error();
       return;

@@ -51,7 +51,7 @@ void Progress::report(const char* phase) {
                            {"retries", s.retries},
                            {"throttled", s.throttled},
                            {"problems", errors}};
-    fmt::print(out_, "{}\n", line.dump());
+    fmt::print(out_, "{}\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
   std::fflush(out_);
 }

@@ -76,6 +76,17 @@ std::string describe_conninfo(const std::string& conninfo) {
   return out;
 }
 
+bool conninfo_has_password(const std::string& conninfo) {
+  char* raw_error = nullptr;
+  OptionsPtr given(PQconninfoParse(conninfo.c_str(), &raw_error), &PQconninfoFree);
+  if (!given) {
+    PQfreemem(raw_error);
+    return false;
+  }
+  const char* password = option_value(given.get(), "password");
+  return password != nullptr && password[0] != '\0';
+}
+
 namespace {
 
 // A message about `conn`, with its password removed should anything have echoed it.

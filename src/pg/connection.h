@@ -33,6 +33,10 @@ struct ConnectionConfig {
 /// password. For the start-up lines, before any connection is made.
 std::string describe_conninfo(const std::string& conninfo);
 
+/// True when the connection string itself carries a password (URI user:password@, or
+/// password=...): on a command line every local user can read it in /proc/<pid>/cmdline.
+bool conninfo_has_password(const std::string& conninfo);
+
 /// A text parameter; std::nullopt is SQL NULL.
 using Param = std::optional<std::string>;
 using Params = std::vector<Param>;

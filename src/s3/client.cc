@@ -415,6 +415,19 @@ void Client::put_object_tagging(std::string bucket, std::string key, std::string
   });
 }
 
+void Client::delete_object(std::string bucket, std::string key, Callback<Ok> done) {
+  auto& core = impl_->core;
+  ExchangeSpec spec;
+  spec.what = describe(*core, "DELETE", bucket, key);
+  spec.method = "DELETE";
+  spec.bucket = std::move(bucket);
+  spec.key = std::move(key);
+  run_exchange(core, std::move(spec), [done = std::move(done)](Result<http::Response> r) {
+    if (!r) return done(std::move(r).error());
+    done(Ok{});
+  });
+}
+
 void Client::delete_objects(std::string bucket, std::vector<std::string> keys,
                             Callback<DeleteResult> done) {
   auto& core = impl_->core;

@@ -59,6 +59,7 @@ class Client final : public Api {
   void get_object_tagging(std::string bucket, std::string key, Callback<std::string> done) override;
   void put_object_tagging(std::string bucket, std::string key, std::string tagging,
                           Callback<Ok> done) override;
+  void delete_object(std::string bucket, std::string key, Callback<Ok> done) override;
   /// DeleteObjects for up to 1,000 keys; per-key failures are in the result, not an error.
   void delete_objects(std::string bucket, std::vector<std::string> keys,
                       Callback<DeleteResult> done) override;

@@ -126,11 +126,16 @@ const char* reason_phrase(long status) {
 
 // Server-sent text, cut short and kept on one line so a message stays one log line.
 std::string quoted(std::string_view text) {
-  std::string out(text.substr(0, kMaxQuoted));
+  std::size_t cut = std::min(text.size(), kMaxQuoted);
+  // Never in the middle of a UTF-8 character: back off continuation bytes (10xxxxxx).
+  while (cut < text.size() && cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+    --cut;
+  }
+  std::string out(text.substr(0, cut));
   for (char& c : out) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
   }
-  if (text.size() > kMaxQuoted) out += "...";
+  if (cut < text.size()) out += "...";
   return out;
 }
 

@@ -139,6 +139,18 @@ TEST(MakeError, SaysWhatHappenedToWhatAndWhatToDo) {
   }
 }
 
+TEST(MakeError, a_long_server_message_is_cut_between_characters_not_inside_one) {
+  // 299 ASCII bytes, then "é" (2 bytes) straddling the 300-byte cut.
+  const std::string message = std::string(299, 'a') + "\xC3\xA9" + std::string(20, 'b');
+  http::Response response;
+  response.status = 400;
+  response.body = "<Error><Code>InvalidArgument</Code><Message>" + message +
+                  "</Message><RequestId>tx1</RequestId></Error>";
+  const Error e = make_error("PUT s3://b/k", response, "TESTKEY");
+  EXPECT_NE(e.message.find(std::string(299, 'a') + "..."), std::string::npos) << e.message;
+  EXPECT_EQ(e.message.find("\xC3..."), std::string::npos) << "half a character";
+}
+
 TEST(MakeError, NamesTheStatusWhenThereIsNoBody) {
   // HEAD answers carry no body; proxies answer with HTML.
   struct Case {

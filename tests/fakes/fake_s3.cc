@@ -438,4 +438,11 @@ void FakeS3::put_object_tagging(std::string bucket, std::string key, std::string
   deliver(key, [done] { done(Ok{}); });
 }
 
+void FakeS3::delete_object(std::string bucket, std::string key, s3::Callback<Ok> done) {
+  run_hooks(Op::kDelete, key);
+  if (auto e = take_fault(Op::kDelete, key)) return deliver(key, [done, e = *e] { done(e); });
+  buckets_[bucket].erase(key);
+  deliver(key, [done] { done(Ok{}); });
+}
+
 }  // namespace rehome::fakes

@@ -107,6 +107,7 @@ class FakeS3 final : public s3::Api {
   void copy_object(s3::CopyRequest request, s3::Callback<s3::CopyResult> done) override;
   void delete_objects(std::string bucket, std::vector<std::string> keys,
                       s3::Callback<s3::DeleteResult> done) override;
+  void delete_object(std::string bucket, std::string key, s3::Callback<Ok> done) override;
   void create_multipart_upload(s3::PutRequest request, s3::Callback<std::string> done) override;
   void upload_part(s3::UploadPartRequest request, s3::Callback<std::string> done) override;
   void complete_multipart_upload(s3::CompleteRequest request,

@@ -212,6 +212,30 @@ TEST_F(Migration, cleanup_deletes_only_copied_unreferenced_objects_after_the_gra
   EXPECT_TRUE(env_->get(env_->legacy_bucket(), "image/conflicted.png"));  // no identical twin
 }
 
+// Issue 17, section 7: XML 1.0 cannot carry a control character, so a DeleteObjects batch
+// naming such a key was malformed on every run; the key is now deleted on its own.
+TEST_F(Migration, cleanup_deletes_a_key_with_a_control_character_on_its_own) {
+  const std::string odd =
+      "image/ctl\x01"
+      "bell\x07.png";
+  env_->put(env_->legacy_bucket(), odd, "odd");
+  const auto odd_row = env_->insert_row(odd);
+  auto ids = env_->seed_legacy(3);
+  ASSERT_EQ(run().outcome, Outcome::kComplete);
+  EXPECT_EQ(env_->path_of(odd_row),
+            "avatar/ctl\x01"
+            "bell\x07.png");
+  auto summary = engine::cleanup(env_->config(), {std::chrono::seconds(0), false}, {});
+  ASSERT_EQ(summary.outcome, Outcome::kComplete) << summary.error;
+  EXPECT_EQ(summary.objects_deleted, 4u) << summary.error;
+  EXPECT_FALSE(env_->get(env_->legacy_bucket(), odd));
+  EXPECT_FALSE(env_->get(env_->legacy_bucket(), legacy_key(0)));
+  EXPECT_EQ(env_->get(env_->production_bucket(),
+                      "avatar/ctl\x01"
+                      "bell\x07.png"),
+            "odd");
+}
+
 // Promise 6.
 TEST_F(Migration, resumes_after_kill_between_copy_and_rewrite) {
   auto ids = env_->seed_legacy(30);
