@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/duration.h"
 #include "pg/connection.h"
 
 namespace rehome::cli {
@@ -150,6 +151,9 @@ const std::vector<OptionSpec>& job_options() {
       {"--storage-class", "REHOME_STORAGE_CLASS", "",
        "Storage class of the copies (none: the bucket's default, STANDARD); GLACIER and "
        "DEEP_ARCHIVE are refused"},
+      {"--lock-timeout", "REHOME_LOCK_TIMEOUT", "1s",
+       "Longest a rewrite waits for a lock (rows the application holds are skipped and retried "
+       "once free)"},
       {"--max-streamed-object", "REHOME_MAX_STREAMED_OBJECT", "0",
        "Largest object (bytes) copied through rehome between endpoints, or read to compare "
        "(0: no limit; memory stays bounded either way)"},
@@ -220,6 +224,19 @@ Result<ResolvedConfig> resolve_config(const GivenFlags& flags, const s3::EnvLook
         number("--row-workers", config.row_workers, "a whole number"),
         number("--max-streamed-object", config.max_streamed_object, "a number of bytes")}) {
     if (!st) return st.error();
+  }
+  {
+    Found found = pick(flags, env, spec_of("--lock-timeout"));
+    auto parsed = parse_duration(found.value);
+    if (!parsed) {
+      return invalid(
+          fmt::format("--lock-timeout \"{}\"{}: {}", found.value,
+                      found.origin == "--lock-timeout" ? "" : " (from " + found.origin + ")",
+                      parsed.error().message));
+    }
+    config.lock_timeout = *parsed;
+    if (found.origin != "default")
+      out.provenance.push_back({"lock-timeout", found.value, found.origin});
   }
   if (auto st = engine::validate(config); !st) return st.error();
   return out;

@@ -66,6 +66,8 @@ const std::vector<Row>& rows() {
       {"--acl", "public-read", "bucket-owner-full-control", [](const C& c) { return c.acl; }},
       {"--storage-class", "STANDARD_IA", "INTELLIGENT_TIERING",
        [](const C& c) { return c.storage_class; }},
+      {"--lock-timeout", "3s", "5s",
+       [](const C& c) { return std::to_string(c.lock_timeout.count()) + "s"; }},
       {"--max-streamed-object", "1048576", "2097152",
        [](const C& c) { return to_text(c.max_streamed_object); }},
   };

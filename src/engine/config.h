@@ -49,6 +49,12 @@ struct JobConfig {
   /// Connections rewriting ranges side by side (1: the main connection alone).
   std::size_t row_workers = 2;
   std::size_t record_batch = 1000;  ///< Object outcomes recorded per transaction.
+  /// The longest a rewrite waits for a lock (lock_timeout, per transaction). Rows the
+  /// application holds are skipped (SKIP LOCKED) and retried once free; this bounds the wait
+  /// for anything else (a table lock), so the application never queues behind rehome longer.
+  std::chrono::seconds lock_timeout{1};
+  /// How long locked rows are retried before the run leaves them for the next one.
+  std::chrono::seconds locked_rows_patience{60};
   /// Largest object copied through this process when a server-side copy is impossible, and
   /// largest read to compare a twin's bytes when nothing else can prove it identical; 0 = no
   /// limit (memory is bounded by the streaming budget whatever the sizes: streamed_copy.h).

@@ -159,6 +159,13 @@ Result<FlipResult> RowStore::flip_range(std::int64_t lo, std::int64_t hi) {
   const std::string& s = state_.schema();
   auto tx = pg::Transaction::begin(db_);
   if (!tx) return tx.error();
+  // A lock this transaction cannot get within the timeout fails it (55P03, retried later)
+  // rather than leaving the application's requests queued behind it.
+  if (auto set = db_.exec("SELECT set_config('lock_timeout', $1, true)",
+                          {std::to_string(config_.lock_timeout.count() * 1000)});
+      !set) {
+    return set.error();
+  }
   auto batch =
       db_.exec(fmt::format("INSERT INTO {}.batches (job_id) VALUES ($1) RETURNING batch_id", s),
                {state_.job_id()});
@@ -166,15 +173,21 @@ Result<FlipResult> RowStore::flip_range(std::int64_t lo, std::int64_t hi) {
   const std::int64_t batch_id = batch->int64(0, 0);
   // The compare-and-swap: "t.path = o.legacy_key" is re-checked by PostgreSQL against the
   // row's newest version if the application updated it concurrently, so its write wins.
-  // The same statement counts the range's legacy rows (in its snapshot, before the update):
-  // when every one was rewritten, the caller has nothing left to look up in this range.
+  // Rows the application holds locked are skipped, never waited for (SKIP LOCKED): the
+  // caller retries them once free. The same statement counts the range's legacy rows (in
+  // its snapshot, before the update) and those it could lock: when every one was rewritten,
+  // the caller has nothing left to look up in this range.
   auto flipped = db_.exec(
       fmt::format(R"(
-    WITH flipped AS (
+    WITH lockable AS (
+      SELECT t.{i} AS id FROM {t} AS t
+      WHERE t.{i} > $1::bigint AND t.{i} <= $2::bigint AND {is_legacy}
+      FOR UPDATE SKIP LOCKED),
+    flipped AS (
       UPDATE {t} AS t
       SET {p} = {to_production}
       FROM {s}.objects AS o
-      WHERE t.{i} > $1::bigint AND t.{i} <= $2::bigint
+      WHERE t.{i} IN (SELECT id FROM lockable)
         AND {is_legacy}
         AND o.job_id = $5 AND o.legacy_key = t.{p} COLLATE "C" AND o.state = 'copied'
       RETURNING t.{i} AS id, o.legacy_key AS old_path, t.{p} AS new_path),
@@ -184,14 +197,16 @@ Result<FlipResult> RowStore::flip_range(std::int64_t lo, std::int64_t hi) {
       RETURNING 1)
     SELECT (SELECT count(*) FROM logged),
            (SELECT count(*) FROM {t} AS t
-            WHERE t.{i} > $1::bigint AND t.{i} <= $2::bigint AND {is_legacy}))",
+            WHERE t.{i} > $1::bigint AND t.{i} <= $2::bigint AND {is_legacy}),
+           (SELECT count(*) FROM lockable))",
                   fmt::arg("t", table_), fmt::arg("p", path_), fmt::arg("i", id_), fmt::arg("s", s),
                   fmt::arg("is_legacy", KeyMap::sql_is_under("t." + path_, "$3")),
                   fmt::arg("to_production", KeyMap::sql_swap_prefix("t." + path_, "$3", "$4"))),
       {std::to_string(lo), std::to_string(hi), config_.legacy.prefix, config_.production.prefix,
        state_.job_id(), std::to_string(batch_id)});
   if (!flipped) return flipped.error();
-  FlipResult result{flipped->int64(0, 0), flipped->int64(0, 1)};
+  FlipResult result{flipped->int64(0, 0), flipped->int64(0, 1),
+                    std::max<std::int64_t>(0, flipped->int64(0, 1) - flipped->int64(0, 2))};
   failpoint("between-update-and-commit");
   if (auto st = tx->commit(); !st) {
     if (st.error().kind == ErrorKind::kInDoubt) return settle_in_doubt(batch_id);

@@ -41,6 +41,8 @@ struct FlipResult {
   /// Rows of the range under the legacy prefix when the statement began (-1: unknown). More
   /// than `rewritten` means some rows are still pending.
   std::int64_t legacy_rows = -1;
+  /// Of those, rows another transaction held locked: skipped, not waited for (SKIP LOCKED).
+  std::int64_t locked = 0;
 };
 
 class RowStore {

@@ -1,9 +1,12 @@
 #include "engine/row_sync.h"
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <future>
 #include <optional>
+#include <thread>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -150,7 +153,7 @@ Status RowSync::run(const std::string& run_started) {
         failed = flipped.error();
         continue;
       }
-      if (auto st = settle_range(next.lo, next.hi, *flipped, 0, run_started); !st) {
+      if (auto st = settle_range(next.lo, next.hi, *flipped, 0, run_started, true); !st) {
         failed = st.error();
       }
       ctx_.report_progress("rows");
@@ -161,25 +164,57 @@ Status RowSync::run(const std::string& run_started) {
     // The application may have added rows while we worked: go on until the end stays put.
     auto again = id_bounds();
     if (!again) return again.error();
-    if (again->empty || again->max <= max) return Ok{};
+    if (again->empty || again->max <= max) return retry_locked(run_started);
     max = again->max;
   }
+}
+
+// Ranges with rows the application held locked are rewritten again, with a growing pause,
+// until the rows are free or --locked patience runs out; what is still locked then is counted
+// and left for the next run, which rewrites it.
+Status RowSync::retry_locked(const std::string& run_started) {
+  const auto deadline = std::chrono::steady_clock::now() + ctx_.config.locked_rows_patience;
+  auto pause = std::chrono::milliseconds(200);
+  while (!locked_ranges_.empty() && !ctx_.stop_requested()) {
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(2000));
+    const bool last = std::chrono::steady_clock::now() >= deadline;
+    auto ranges = std::exchange(locked_ranges_, {});
+    for (const auto& [lo, hi] : ranges) {
+      auto flipped = flip_with_retry(store_.db(), rows_, lo, hi);
+      if (!flipped) return flipped.error();
+      if (last && flipped->locked > 0) {
+        ctx_.summary.note_problem(fmt::format(
+            "{} row(s) with {} in ({}, {}] stayed locked by another transaction for {}s: left "
+            "legacy; the next run rewrites them",
+            flipped->locked, ctx_.config.id_column, lo, hi,
+            ctx_.config.locked_rows_patience.count()));
+      }
+      if (auto st = settle_range(lo, hi, *flipped, 0, run_started, !last); !st) return st;
+    }
+  }
+  return Ok{};
 }
 
 Status RowSync::flip_on_main(std::int64_t lo, std::int64_t hi, const std::string& run_started) {
   auto flipped = flip_with_retry(store_.db(), rows_, lo, hi);
   if (!flipped) return flipped.error();
-  return settle_range(lo, hi, *flipped, 0, run_started);
+  return settle_range(lo, hi, *flipped, 0, run_started, true);
 }
 
 // After a range's rewrite: counts it, and when legacy rows are left, finds out why. Objects
 // rehome has not seen get one look (and a copy) and the range one more rewrite; what is
 // still pending after that is counted and reported.
 Status RowSync::settle_range(std::int64_t lo, std::int64_t hi, FlipResult flipped, int round,
-                             const std::string& run_started) {
+                             const std::string& run_started, bool may_defer) {
   ctx_.summary.rows_rewritten += static_cast<std::uint64_t>(flipped.rewritten);
   // The common case: every legacy row of the range was rewritten, nothing to look up.
   if (flipped.legacy_rows >= 0 && flipped.legacy_rows <= flipped.rewritten) return Ok{};
+  // Rows the application holds: come back to the range once the others are done.
+  if (flipped.locked > 0 && may_defer) {
+    locked_ranges_.emplace_back(lo, hi);
+    return Ok{};
+  }
 
   auto pending = pg::retry_db_value<std::vector<PendingRow>>(
       store_.db(), [&] { return rows_.pending_in_range(lo, hi, run_started); });
@@ -189,7 +224,7 @@ Status RowSync::settle_range(std::int64_t lo, std::int64_t hi, FlipResult flippe
     if (auto st = settle_and_record(ctx_, verdict.to_settle); !st) return st;
     auto again = flip_with_retry(store_.db(), rows_, lo, hi);
     if (!again) return again.error();
-    return settle_range(lo, hi, *again, round + 1, run_started);
+    return settle_range(lo, hi, *again, round + 1, run_started, may_defer);
   }
   ctx_.summary.rows_conflict += verdict.conflict;
   ctx_.summary.rows_broken += verdict.broken;

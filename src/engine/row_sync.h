@@ -52,13 +52,17 @@ class RowSync {
   Status open_workers();
   Result<std::int64_t> next_range_end(std::int64_t lo, std::int64_t max);
   Status flip_on_main(std::int64_t lo, std::int64_t hi, const std::string& run_started);
+  /// Rewrites again the ranges that had locked rows, until free or out of patience.
+  Status retry_locked(const std::string& run_started);
+  /// `may_defer`: a range with rows another transaction holds is set aside for retry_locked.
   Status settle_range(std::int64_t lo, std::int64_t hi, FlipResult flipped, int round,
-                      const std::string& run_started);
+                      const std::string& run_started, bool may_defer);
 
   Context& ctx_;
   RowStore& rows_;
   StateStore& store_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::pair<std::int64_t, std::int64_t>> locked_ranges_;  // (lo, hi] to retry
 };
 
 }  // namespace rehome::engine

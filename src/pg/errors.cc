@@ -25,7 +25,9 @@ ErrorKind classify_sqlstate(std::string_view sqlstate, bool during_commit) {
   // Serialization failure and deadlock: the server rolled back; the transaction may be retried.
   if (sqlstate == "40001" || sqlstate == "40P01") return ErrorKind::kTransient;
   // Too many connections; query canceled or statement_timeout.
-  if (sqlstate == "53300" || sqlstate == "57014") return ErrorKind::kTransient;
+  // 55P03: lock_timeout (rehome's own, or a DBA's), like a statement_timeout: try again later.
+  if (sqlstate == "53300" || sqlstate == "57014" || sqlstate == "55P03")
+    return ErrorKind::kTransient;
   if (sqlstate == "42501" || is_class(sqlstate, "28")) return ErrorKind::kAccessDenied;
   if (sqlstate == "42P01" || sqlstate == "42703" || sqlstate == "42804" || sqlstate == "22P02") {
     return ErrorKind::kInvalidInput;

@@ -8,6 +8,7 @@
 #include "engine/row_store.h"
 #include "engine/state_store.h"
 #include "migration_env.h"
+#include "pg/connection.h"
 
 namespace rehome::testing {
 namespace {
@@ -100,28 +101,25 @@ TEST_F(Migration, compare_and_swap_lets_the_application_write_win) {
   ASSERT_TRUE(app->begin());
   ASSERT_TRUE(app->exec("UPDATE avatars SET path = 'avatar/uploaded-by-user.png' WHERE id = $1",
                         {std::to_string(ids[1])}));
-  // ...while rehome rewrites the range (it waits on the row lock), then the app commits.
+  // ...while rehome rewrites the range: it does not wait for the row (SKIP LOCKED), it
+  // rewrites the others and reports the held one as locked.
   auto db = pg::Connection::open(config.database);
   ASSERT_TRUE(db);
   engine::StateStore state(*db, config.state_schema, engine::job_name(config));
   auto found = state.find_job();
   ASSERT_TRUE(found && *found);
   engine::RowStore rows(*db, config, state);
-  Result<engine::FlipResult> flipped = engine::FlipResult{};
-  const std::string rehome_pid = std::to_string(db->backend_pid());
-  std::thread rehome([&] { flipped = rows.flip_range(0, 1'000'000); });
-  // The app commits only once rehome's statement waits on its row lock.
-  const bool waiting = testing::wait_until([&] {
-    auto r = env_->sql("SELECT count(*) FROM pg_locks WHERE pid = $1::int AND NOT granted",
-                       {rehome_pid});
-    return r.text(0, 0) == "1";
-  });
-  EXPECT_TRUE(waiting) << "rehome's rewrite never waited on the application's row lock";
-  ASSERT_TRUE(app->commit());
-  rehome.join();
+  Result<engine::FlipResult> flipped = rows.flip_range(0, 1'000'000);
   ASSERT_TRUE(flipped) << flipped.error().message;
   EXPECT_EQ(flipped->rewritten, 2);
-  EXPECT_EQ(flipped->legacy_rows, 3);  // Row 1 was legacy in the statement's snapshot.
+  EXPECT_EQ(flipped->legacy_rows, 3);  // Row 1 was legacy in the statement's snapshot...
+  EXPECT_EQ(flipped->locked, 1);       // ...and held by the application.
+  ASSERT_TRUE(app->commit());
+  // Once free, the row holds the application's path: the retry finds nothing to rewrite.
+  Result<engine::FlipResult> again = rows.flip_range(0, 1'000'000);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->rewritten, 0);
+  EXPECT_EQ(again->legacy_rows, 0);
   EXPECT_EQ(env_->path_of(ids[0]), production_key(0));
   EXPECT_EQ(env_->path_of(ids[1]), "avatar/uploaded-by-user.png");
   EXPECT_EQ(env_->path_of(ids[2]), production_key(2));
@@ -234,6 +232,60 @@ TEST_F(Migration, cleanup_deletes_a_key_with_a_control_character_on_its_own) {
                       "avatar/ctl\x01"
                       "bell\x07.png"),
             "odd");
+}
+
+// Issue 17, section 3: the application holds a row locked. rehome never waits for it (SKIP
+// LOCKED): every other row is rewritten while the lock is held, and the held row once it is
+// free, in the same run.
+TEST_F(Migration, a_row_the_application_holds_locked_is_skipped_then_rewritten_once_free) {
+  auto ids = env_->seed_legacy(20);
+  auto app = pg::Connection::open(env_->config().database);
+  ASSERT_TRUE(app) << app.error().message;
+  ASSERT_TRUE(app->exec("BEGIN"));
+  ASSERT_TRUE(
+      app->exec("SELECT path FROM avatars WHERE id = $1 FOR UPDATE", {std::to_string(ids[5])}));
+  auto config = env_->config();
+  config.lock_timeout = std::chrono::seconds(1);
+  config.locked_rows_patience = std::chrono::seconds(60);
+  std::optional<engine::Summary> summary;
+  std::thread job([&] { summary = engine::run(config, {}); });
+  // Every other row moves while the lock is held: nothing waits behind it.
+  const bool others_moved = wait_until(
+      [&] {
+        return env_->sql("SELECT count(*) FROM avatars WHERE path LIKE 'avatar/%'").int64(0, 0) ==
+               19;
+      },
+      std::chrono::seconds(60));
+  EXPECT_TRUE(others_moved);
+  EXPECT_EQ(env_->path_of(ids[5]), legacy_key(5));
+  ASSERT_TRUE(app->exec("COMMIT"));  // The application lets go.
+  job.join();
+  ASSERT_TRUE(summary);
+  EXPECT_EQ(summary->outcome, Outcome::kComplete) << summary->error;
+  EXPECT_EQ(summary->rows_rewritten, 20u);
+  EXPECT_EQ(env_->path_of(ids[5]), production_key(5));
+}
+
+TEST_F(Migration, a_row_locked_longer_than_the_patience_is_left_for_the_next_run_and_said_so) {
+  auto ids = env_->seed_legacy(6);
+  auto app = pg::Connection::open(env_->config().database);
+  ASSERT_TRUE(app) << app.error().message;
+  ASSERT_TRUE(app->exec("BEGIN"));
+  ASSERT_TRUE(
+      app->exec("SELECT path FROM avatars WHERE id = $1 FOR UPDATE", {std::to_string(ids[2])}));
+  auto config = env_->config();
+  config.locked_rows_patience = std::chrono::seconds(1);
+  auto summary = engine::run(config, {});
+  EXPECT_EQ(summary.outcome, Outcome::kIncomplete);
+  EXPECT_EQ(summary.rows_rewritten, 5u);
+  bool said = false;
+  for (const auto& p : summary.problems)
+    said |= p.find("locked by another transaction") != std::string::npos;
+  EXPECT_TRUE(said);
+  EXPECT_EQ(env_->path_of(ids[2]), legacy_key(2));
+  ASSERT_TRUE(app->exec("ROLLBACK"));
+  EXPECT_EQ(run().outcome, Outcome::kComplete);
+  EXPECT_EQ(env_->path_of(ids[2]), production_key(2));
 }
 
 // Promise 6.
