@@ -238,6 +238,18 @@ Result<FlipResult> RowStore::settle_in_doubt(std::int64_t batch_id) {
       fmt::format("batch {} did not commit (connection lost during COMMIT)", batch_id));
 }
 
+Result<std::vector<std::int64_t>> RowStore::legacy_ids_in_range(std::int64_t lo, std::int64_t hi) {
+  auto r = db_.exec(fmt::format("SELECT {0} FROM {1} WHERE {0} > $1::bigint AND {0} <= $2::bigint "
+                                "AND {2} ORDER BY {0}",
+                                id_, table_, KeyMap::sql_is_under(path_, "$3")),
+                    {std::to_string(lo), std::to_string(hi), config_.legacy.prefix});
+  if (!r) return r.error();
+  std::vector<std::int64_t> ids;
+  ids.reserve(static_cast<std::size_t>(r->size()));
+  for (int i = 0; i < r->size(); ++i) ids.push_back(r->int64(i, 0));
+  return ids;
+}
+
 Result<std::vector<PendingRow>> RowStore::pending_in_range(std::int64_t lo, std::int64_t hi,
                                                            const std::string& run_started) {
   auto r = db_.exec(fmt::format(R"(

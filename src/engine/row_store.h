@@ -74,6 +74,8 @@ class RowStore {
   Result<FlipResult> flip_range(std::int64_t lo, std::int64_t hi);
   /// Rows with lo < id <= hi still under the legacy prefix, joined with the object records.
   /// `run_started` (from server_now()) tells which records this run wrote.
+  /// Ids of the rows in (lo, hi] whose path is under the legacy prefix, in order.
+  Result<std::vector<std::int64_t>> legacy_ids_in_range(std::int64_t lo, std::int64_t hi);
   Result<std::vector<PendingRow>> pending_in_range(std::int64_t lo, std::int64_t hi,
                                                    const std::string& run_started);
 

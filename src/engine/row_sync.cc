@@ -37,6 +37,13 @@ Result<FlipResult> flip_with_retry(pg::Connection& db, RowStore& rows, std::int6
 
 }  // namespace
 
+bool is_row_error(const Error& error) {
+  // Data exceptions (22: a value too long, out of range), integrity constraints (23: CHECK,
+  // unique, not null, foreign key) and an exception raised by a trigger (P0001): about one row's
+  // new value, the same on every retry.
+  return error.code.starts_with("22") || error.code.starts_with("23") || error.code == "P0001";
+}
+
 PendingVerdict judge_pending(const std::vector<PendingRow>& rows, int round) {
   PendingVerdict verdict;
   if (round == 0) {
@@ -149,11 +156,7 @@ Status RowSync::run(const std::string& run_started) {
       Result<FlipResult> flipped = next.result.get();
       idle.push_back(next.worker);
       if (failed) continue;  // Drain what is in flight, then report the first error.
-      if (!flipped) {
-        failed = flipped.error();
-        continue;
-      }
-      if (auto st = settle_range(next.lo, next.hi, *flipped, 0, run_started, true); !st) {
+      if (auto st = finish_range(next.lo, next.hi, std::move(flipped), run_started); !st) {
         failed = st.error();
       }
       ctx_.report_progress("rows");
@@ -182,7 +185,10 @@ Status RowSync::retry_locked(const std::string& run_started) {
     auto ranges = std::exchange(locked_ranges_, {});
     for (const auto& [lo, hi] : ranges) {
       auto flipped = flip_with_retry(store_.db(), rows_, lo, hi);
-      if (!flipped) return flipped.error();
+      if (!flipped) {
+        if (auto st = finish_range(lo, hi, std::move(flipped), run_started); !st) return st;
+        continue;
+      }
       if (last && flipped->locked > 0) {
         ctx_.summary.note_problem(fmt::format(
             "{} row(s) with {} in ({}, {}] stayed locked by another transaction for {}s: left "
@@ -197,9 +203,34 @@ Status RowSync::retry_locked(const std::string& run_started) {
 }
 
 Status RowSync::flip_on_main(std::int64_t lo, std::int64_t hi, const std::string& run_started) {
-  auto flipped = flip_with_retry(store_.db(), rows_, lo, hi);
-  if (!flipped) return flipped.error();
-  return settle_range(lo, hi, *flipped, 0, run_started, true);
+  return finish_range(lo, hi, flip_with_retry(store_.db(), rows_, lo, hi), run_started);
+}
+
+// A range's rewrite: settled when it went through; when one of its rows cannot be rewritten
+// (the new path too long for the column, a CHECK or unique constraint, a trigger that raises),
+// the whole statement rolled back: the range is bisected until that row stands alone, which
+// is reported and left legacy while every other row is rewritten.
+Status RowSync::finish_range(std::int64_t lo, std::int64_t hi, Result<FlipResult> flipped,
+                             const std::string& run_started) {
+  if (flipped) return settle_range(lo, hi, *flipped, 0, run_started, true);
+  if (!is_row_error(flipped.error())) return flipped.error();
+  auto ids = pg::retry_db_value<std::vector<std::int64_t>>(
+      store_.db(), [&] { return rows_.legacy_ids_in_range(lo, hi); });
+  if (!ids) return ids.error();
+  if (ids->size() <= 1) {
+    ++ctx_.summary.rows_failed;
+    ctx_.summary.note_problem(fmt::format(
+        "row {}={} cannot be rewritten: {}; it stays legacy: fix the table or the row (widen "
+        "the column, relax the constraint or trigger) and rerun",
+        ctx_.config.id_column, ids->empty() ? hi : ids->front(), flipped.error().message));
+    return Ok{};
+  }
+  const std::int64_t mid = (*ids)[ids->size() / 2 - 1];
+  if (auto st = finish_range(lo, mid, flip_with_retry(store_.db(), rows_, lo, mid), run_started);
+      !st) {
+    return st;
+  }
+  return finish_range(mid, hi, flip_with_retry(store_.db(), rows_, mid, hi), run_started);
 }
 
 // After a range's rewrite: counts it, and when legacy rows are left, finds out why. Objects
@@ -223,7 +254,7 @@ Status RowSync::settle_range(std::int64_t lo, std::int64_t hi, FlipResult flippe
   if (!verdict.to_settle.empty()) {
     if (auto st = settle_and_record(ctx_, verdict.to_settle); !st) return st;
     auto again = flip_with_retry(store_.db(), rows_, lo, hi);
-    if (!again) return again.error();
+    if (!again) return finish_range(lo, hi, std::move(again), run_started);
     return settle_range(lo, hi, *again, round + 1, run_started, may_defer);
   }
   ctx_.summary.rows_conflict += verdict.conflict;

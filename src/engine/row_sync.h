@@ -32,6 +32,10 @@ struct PendingVerdict {
   std::vector<PendingRow> broken_rows;  ///< For the problem lines.
 };
 
+/// Pure: true when a rewrite failed because of one row's new value (SQLSTATE class 22 or 23,
+/// or a trigger's P0001), which no retry fixes: the range is bisected to that row.
+bool is_row_error(const Error& error);
+
 /// Pure: decides about a range's pending rows in round `round` (0, then 1).
 PendingVerdict judge_pending(const std::vector<PendingRow>& rows, int round);
 
@@ -52,6 +56,8 @@ class RowSync {
   Status open_workers();
   Result<std::int64_t> next_range_end(std::int64_t lo, std::int64_t max);
   Status flip_on_main(std::int64_t lo, std::int64_t hi, const std::string& run_started);
+  Status finish_range(std::int64_t lo, std::int64_t hi, Result<FlipResult> flipped,
+                      const std::string& run_started);
   /// Rewrites again the ranges that had locked rows, until free or out of patience.
   Status retry_locked(const std::string& run_started);
   /// `may_defer`: a range with rows another transaction holds is set aside for retry_locked.

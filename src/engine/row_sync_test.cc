@@ -61,5 +61,14 @@ TEST(JudgePending, no_rows_means_nothing_to_do) {
   EXPECT_EQ(v.conflict + v.broken + v.failed, 0u);
 }
 
+TEST(RowErrors, one_rows_new_value_is_a_row_error_and_a_lost_connection_is_not) {
+  for (const char* code : {"22001", "22003", "23505", "23514", "23502", "P0001"}) {
+    EXPECT_TRUE(is_row_error(Error::of(ErrorKind::kPermanent, "x", code))) << code;
+  }
+  for (const char* code : {"08006", "57014", "55P03", "42501", "40001", ""}) {
+    EXPECT_FALSE(is_row_error(Error::of(ErrorKind::kPermanent, "x", code))) << code;
+  }
+}
+
 }  // namespace
 }  // namespace rehome::engine

@@ -215,7 +215,11 @@ Error statement_error(const PGconn* conn, const PGresult* result, bool during_co
   } else {
     what += one_line(result ? PQresultErrorMessage(result) : PQerrorMessage(conn));
   }
-  if (detail != nullptr) what += ": " + one_line(detail);
+  // "Failing row contains (...)" quotes every column of the row: other columns' data (emails,
+  // tokens) must not reach logs and reports.
+  if (detail != nullptr && !std::string_view(detail).starts_with("Failing row contains")) {
+    what += ": " + one_line(detail);
+  }
   return make_error(conn, what, sqlstate, kind, hint_for(kind, classified_as));
 }
 
