@@ -121,6 +121,41 @@ Status prepare(const JobConfig& config, pg::Connection& db, StateStore& state, S
   return Ok{};
 }
 
+/// A varchar(n) or char(n) path column may not fit the new prefix (avatar/ is one byte longer
+/// than image/): the rows that will not fit are named before the run, which would leave them
+/// legacy (row_sync.cc isolates them).
+Status report_paths_too_long(const JobConfig& config, pg::Connection& db, Summary& summary) {
+  const std::string t = *pg::quote_identifier(config.table);
+  const std::string p = *pg::quote_identifier(config.path_column);
+  const std::string i = *pg::quote_identifier(config.id_column);
+  // atttypmod holds n + 4 for varchar(n) and char(n); -1 when unbounded.
+  auto limit = db.exec(
+      "SELECT a.atttypmod - 4 FROM pg_attribute a WHERE a.attrelid = $1::regclass "
+      "AND a.attname = $2 AND a.atttypmod > 4 AND a.atttypid IN ('varchar'::regtype, "
+      "'bpchar'::regtype)",
+      {t, config.path_column});
+  if (!limit) return limit.error();
+  if (limit->size() == 0) return Ok{};
+  const std::int64_t max = limit->int64(0, 0);
+  auto r = db.exec(fmt::format("SELECT count(*), string_agg({i}::text, ', ' ORDER BY {i}) "
+                               "FILTER (WHERE n <= 20) FROM (SELECT {i}, row_number() OVER "
+                               "(ORDER BY {i}) AS n FROM {t} WHERE {is_legacy} AND "
+                               "char_length({new_path}) > $3::int) x",
+                               fmt::arg("i", i), fmt::arg("t", t),
+                               fmt::arg("is_legacy", KeyMap::sql_is_under(p, "$1")),
+                               fmt::arg("new_path", KeyMap::sql_swap_prefix(p, "$1", "$2"))),
+                   {config.legacy.prefix, config.production.prefix, std::to_string(max)});
+  if (!r) return r.error();
+  const std::int64_t too_long = r->int64(0, 0);
+  if (too_long == 0) return Ok{};
+  summary.note_problem(fmt::format(
+      "{} row(s) will not fit column {}.{} (at most {} characters) once rewritten to {}: they "
+      "would stay legacy; widen the column before the run (rows {}={}{})",
+      too_long, config.table, config.path_column, max, config.production.prefix, config.id_column,
+      r->text(0, 1), too_long > 20 ? ", ..." : ""));
+  return Ok{};
+}
+
 }  // namespace
 
 Summary plan(const JobConfig& config, const CommandHooks&) {
@@ -156,6 +191,7 @@ Summary plan(const JobConfig& config, const CommandHooks&) {
   a.summary.rows_broken = count(*r, 0);
   a.summary.rows_conflict = count(*r, 1);
   a.summary.objects_unreferenced = count(*r, 2);
+  if (auto st = report_paths_too_long(config, *db, a.summary); !st) return a.fail(st.error());
   a.summary.outcome = Outcome::kComplete;
   return a.done();
 }

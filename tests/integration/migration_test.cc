@@ -298,6 +298,13 @@ TEST_F(Migration, a_row_whose_new_path_does_not_fit_the_column_is_isolated_and_t
   env_->sql("ALTER TABLE avatars ALTER COLUMN path TYPE varchar(34)");
   env_->sql("ALTER TABLE avatars ADD COLUMN email text DEFAULT 'someone@example.com'");
   std::string out;
+  // plan names the row before anything is done.
+  ASSERT_EQ(run_rehome({"plan", "--progress", "none"}, env_->binary_env(), &out), 0) << out;
+  const std::string expected_plan =
+      "1 row(s) will not fit column avatars.path (at most 34 characters)";
+  EXPECT_NE(out.find(expected_plan), std::string::npos) << out;
+  const std::string expected_id = "rows id=" + std::to_string(long_row) + ")";
+  EXPECT_NE(out.find(expected_id), std::string::npos) << out;
   for (int attempt = 0; attempt < 2; ++attempt) {  // The rerun gets past it too.
     ASSERT_EQ(
         run_rehome({"run", "--progress", "none", "--row-range", "16"}, env_->binary_env(), &out), 3)
