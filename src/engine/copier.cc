@@ -176,8 +176,14 @@ std::string Copier::twin_uri(const Task& task) const {
 
 // Describes the legacy object afresh (HEAD), then looks at its twin and decides again.
 void Copier::refresh_legacy(std::shared_ptr<Task> task) {
+  describe_legacy(task, [this, task] { recheck_destination(task); });
+}
+
+// HEADs the legacy object into task->legacy, then runs `then`; a vanished object is
+// source-missing, another error fails the object.
+void Copier::describe_legacy(std::shared_ptr<Task> task, std::function<void()> then) {
   legacy_.head_object(config_.legacy.bucket, task->legacy.key,
-                      [this, task](Result<s3::ObjectInfo> head) {
+                      [this, task, then = std::move(then)](Result<s3::ObjectInfo> head) {
                         if (!head) {
                           if (is_missing_key(head.error()))
                             return finish(task, CopyOutcome::Kind::kSourceMissing);
@@ -185,7 +191,7 @@ void Copier::refresh_legacy(std::shared_ptr<Task> task) {
                         }
                         task->legacy = std::move(head.value());
                         if (has_encrypted_etag(task->legacy)) mark_copies_ = true;
-                        recheck_destination(task);
+                        then();
                       });
 }
 
@@ -302,16 +308,7 @@ void Copier::start_copy(std::shared_ptr<Task> task) {
                     (task->legacy.described && !has_md5_etag(task->legacy));
   if (!mark || task->legacy.described) return copy_server_side(task, mark);
   // A marked copy replaces the metadata, so it must first learn what to carry over.
-  legacy_.head_object(config_.legacy.bucket, task->legacy.key,
-                      [this, task](Result<s3::ObjectInfo> head) {
-                        if (!head) {
-                          if (is_missing_key(head.error()))
-                            return finish(task, CopyOutcome::Kind::kSourceMissing);
-                          return fail(task, head.error());
-                        }
-                        task->legacy = std::move(head.value());
-                        copy_server_side(task, true);
-                      });
+  describe_legacy(task, [this, task] { copy_server_side(task, true); });
 }
 
 void Copier::copy_server_side(std::shared_ptr<Task> task, bool mark) {

@@ -66,6 +66,7 @@ class Copier {
  private:
   struct Task;
   void refresh_legacy(std::shared_ptr<Task> task);
+  void describe_legacy(std::shared_ptr<Task> task, std::function<void()> then);
   void recheck_destination(std::shared_ptr<Task> task);
   void judge_twin(std::shared_ptr<Task> task);
   void compare_bytes(std::shared_ptr<Task> task);

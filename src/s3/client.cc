@@ -120,6 +120,26 @@ std::function<std::optional<Error>(http::Response&)> parse_into(std::shared_ptr<
   };
 }
 
+// Runs `spec`; `done` gets what `parse` read from the 2xx answer's document.
+template <typename T, typename Parse>
+void run_parsed(const std::shared_ptr<ClientCore>& core, ExchangeSpec spec, Parse parse,
+                Callback<T> done) {
+  auto slot = std::make_shared<T>();
+  spec.accept = parse_into(slot, parse);
+  run_exchange(core, std::move(spec), [slot, done = std::move(done)](Result<http::Response> r) {
+    if (!r) return done(std::move(r).error());
+    done(std::move(*slot));
+  });
+}
+
+// Runs `spec` for an operation whose answer says nothing beyond success.
+void run_ok(const std::shared_ptr<ClientCore>& core, ExchangeSpec spec, Callback<Ok> done) {
+  run_exchange(core, std::move(spec), [done = std::move(done)](Result<http::Response> r) {
+    if (!r) return done(std::move(r).error());
+    done(Ok{});
+  });
+}
+
 }  // namespace
 
 struct Client::Impl {
@@ -155,12 +175,9 @@ void Client::list_objects_v2(ListRequest request, Callback<ListPage> done) {
   } else if (!request.start_after.empty()) {
     spec.query.emplace_back("start-after", request.start_after);
   }
-  auto page = std::make_shared<ListPage>();
-  spec.accept = parse_into(page, [](std::string_view xml) { return parse_list_page(xml, true); });
-  run_exchange(core, std::move(spec), [page, done = std::move(done)](Result<http::Response> r) {
-    if (!r) return done(std::move(r).error());
-    done(std::move(*page));
-  });
+  run_parsed<ListPage>(
+      core, std::move(spec), [](std::string_view xml) { return parse_list_page(xml, true); },
+      std::move(done));
 }
 
 void Client::head_object(std::string bucket, std::string key, Callback<ObjectInfo> done) {
@@ -289,13 +306,10 @@ void Client::copy_object(CopyRequest request, Callback<CopyResult> done) {
     spec.headers.emplace_back("x-amz-copy-source-if-match",
                               "\"" + normalize_etag(request.source_if_match) + "\"");
   }
-  auto copied = std::make_shared<CopyResult>();
   // A 200 may still carry an <Error>, or lack the ETag that proves the copy: both fail here.
-  spec.accept = parse_into(copied, [](std::string_view xml) { return parse_copy_result(xml); });
-  run_exchange(core, std::move(spec), [copied, done = std::move(done)](Result<http::Response> r) {
-    if (!r) return done(std::move(r).error());
-    done(std::move(*copied));
-  });
+  run_parsed<CopyResult>(
+      core, std::move(spec), [](std::string_view xml) { return parse_copy_result(xml); },
+      std::move(done));
 }
 
 void Client::create_multipart_upload(PutRequest request, Callback<std::string> done) {
@@ -311,13 +325,9 @@ void Client::create_multipart_upload(PutRequest request, Callback<std::string> d
   for (auto& header : request.metadata) spec.headers.push_back(std::move(header));
   if (!request.tagging.empty()) spec.headers.emplace_back("x-amz-tagging", request.tagging);
   add_write_options(spec.headers, request.acl, request.storage_class);
-  auto upload_id = std::make_shared<std::string>();
-  spec.accept = parse_into(upload_id, [](std::string_view xml) { return parse_upload_id(xml); });
-  run_exchange(core, std::move(spec),
-               [upload_id, done = std::move(done)](Result<http::Response> r) {
-                 if (!r) return done(std::move(r).error());
-                 done(std::move(*upload_id));
-               });
+  run_parsed<std::string>(
+      core, std::move(spec), [](std::string_view xml) { return parse_upload_id(xml); },
+      std::move(done));
 }
 
 void Client::upload_part(UploadPartRequest request, Callback<std::string> done) {
@@ -355,13 +365,10 @@ void Client::complete_multipart_upload(CompleteRequest request, Callback<std::st
   if (!request.if_match.empty())
     spec.headers.emplace_back("if-match", "\"" + normalize_etag(request.if_match) + "\"");
   spec.timeout = request.timeout;
-  auto etag = std::make_shared<std::string>();
   // Like CopyObject, a completion may answer 200 OK and still have failed.
-  spec.accept = parse_into(etag, [](std::string_view xml) { return parse_complete_result(xml); });
-  run_exchange(core, std::move(spec), [etag, done = std::move(done)](Result<http::Response> r) {
-    if (!r) return done(std::move(r).error());
-    done(std::move(*etag));
-  });
+  run_parsed<std::string>(
+      core, std::move(spec), [](std::string_view xml) { return parse_complete_result(xml); },
+      std::move(done));
 }
 
 void Client::abort_multipart_upload(std::string bucket, std::string key, std::string upload_id,
@@ -375,10 +382,7 @@ void Client::abort_multipart_upload(std::string bucket, std::string key, std::st
   spec.query = {{"uploadId", std::move(upload_id)}};
   // An upload already gone (completed or aborted) is what was wanted.
   spec.tolerate = [](const Error& error) { return error.code == "NoSuchUpload"; };
-  run_exchange(core, std::move(spec), [done = std::move(done)](Result<http::Response> r) {
-    if (!r) return done(std::move(r).error());
-    done(Ok{});
-  });
+  run_ok(core, std::move(spec), std::move(done));
 }
 
 void Client::get_object_tagging(std::string bucket, std::string key, Callback<std::string> done) {
@@ -389,12 +393,9 @@ void Client::get_object_tagging(std::string bucket, std::string key, Callback<st
   spec.bucket = std::move(bucket);
   spec.key = std::move(key);
   spec.query = {{"tagging", ""}};
-  auto tags = std::make_shared<std::string>();
-  spec.accept = parse_into(tags, [](std::string_view xml) { return parse_tagging(xml); });
-  run_exchange(core, std::move(spec), [tags, done = std::move(done)](Result<http::Response> r) {
-    if (!r) return done(std::move(r).error());
-    done(std::move(*tags));
-  });
+  run_parsed<std::string>(
+      core, std::move(spec), [](std::string_view xml) { return parse_tagging(xml); },
+      std::move(done));
 }
 
 void Client::put_object_tagging(std::string bucket, std::string key, std::string tagging,
@@ -409,10 +410,7 @@ void Client::put_object_tagging(std::string bucket, std::string key, std::string
   spec.body = build_tagging_body(tagging);
   spec.headers.emplace_back("content-md5", base64_encode(md5(spec.body)));
   spec.headers.emplace_back("content-type", "application/xml");
-  run_exchange(core, std::move(spec), [done = std::move(done)](Result<http::Response> r) {
-    if (!r) return done(std::move(r).error());
-    done(Ok{});
-  });
+  run_ok(core, std::move(spec), std::move(done));
 }
 
 void Client::delete_object(std::string bucket, std::string key, Callback<Ok> done) {
@@ -422,10 +420,7 @@ void Client::delete_object(std::string bucket, std::string key, Callback<Ok> don
   spec.method = "DELETE";
   spec.bucket = std::move(bucket);
   spec.key = std::move(key);
-  run_exchange(core, std::move(spec), [done = std::move(done)](Result<http::Response> r) {
-    if (!r) return done(std::move(r).error());
-    done(Ok{});
-  });
+  run_ok(core, std::move(spec), std::move(done));
 }
 
 void Client::delete_objects(std::string bucket, std::vector<std::string> keys,
@@ -454,12 +449,9 @@ void Client::delete_objects(std::string bucket, std::vector<std::string> keys,
   spec.body = build_delete_body(keys);
   spec.headers.emplace_back("content-md5", base64_encode(md5(spec.body)));
   spec.headers.emplace_back("content-type", "application/xml");
-  auto result = std::make_shared<DeleteResult>();
-  spec.accept = parse_into(result, [](std::string_view xml) { return parse_delete_result(xml); });
-  run_exchange(core, std::move(spec), [result, done = std::move(done)](Result<http::Response> r) {
-    if (!r) return done(std::move(r).error());
-    done(std::move(*result));
-  });
+  run_parsed<DeleteResult>(
+      core, std::move(spec), [](std::string_view xml) { return parse_delete_result(xml); },
+      std::move(done));
 }
 
 void Client::create_bucket(std::string bucket, Callback<Ok> done) {
@@ -476,10 +468,7 @@ void Client::create_bucket(std::string bucket, Callback<Ok> done) {
         xml_escape(region) + "</LocationConstraint></CreateBucketConfiguration>";
   }
   spec.tolerate = [](const Error& error) { return error.code == "BucketAlreadyOwnedByYou"; };
-  run_exchange(core, std::move(spec), [done = std::move(done)](Result<http::Response> r) {
-    if (!r) return done(std::move(r).error());
-    done(Ok{});
-  });
+  run_ok(core, std::move(spec), std::move(done));
 }
 
 const ClientStats& Client::stats() const { return impl_->core->stats; }

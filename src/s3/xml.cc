@@ -195,39 +195,38 @@ Result<DeleteResult> parse_delete_result(std::string_view xml) {
   return result;
 }
 
-Result<std::string> parse_upload_id(std::string_view xml) {
-  std::string root, upload_id;
+namespace {
+
+// The text of <root><field>, in a document that must have that root ("" when it lacks the
+// field).
+Result<std::string> parse_field(std::string_view xml, const char* root_name, const char* field) {
+  std::string root, value;
   XmlEvents events;
   events.on_open = [&](const XmlPath& path) {
     if (path.size() == 1) root = path[0];
   };
   events.on_close = [&](const XmlPath& path, std::string_view text) {
-    if (path_is(path, {"InitiateMultipartUploadResult", "UploadId"})) upload_id = text;
+    if (path_is(path, {root_name, field})) value = text;
   };
   auto failure = read_xml(xml, events);
-  if (auto error = check_document(xml, failure, root, "InitiateMultipartUploadResult")) {
-    return *error;
-  }
-  if (upload_id.empty()) {
+  if (auto error = check_document(xml, failure, root, root_name)) return *error;
+  return value;
+}
+
+}  // namespace
+
+Result<std::string> parse_upload_id(std::string_view xml) {
+  auto upload_id = parse_field(xml, "InitiateMultipartUploadResult", "UploadId");
+  if (upload_id && upload_id->empty()) {
     return Error::permanent("InitiateMultipartUploadResult without an UploadId");
   }
   return upload_id;
 }
 
 Result<std::string> parse_complete_result(std::string_view xml) {
-  std::string root, etag;
-  XmlEvents events;
-  events.on_open = [&](const XmlPath& path) {
-    if (path.size() == 1) root = path[0];
-  };
-  events.on_close = [&](const XmlPath& path, std::string_view text) {
-    if (path_is(path, {"CompleteMultipartUploadResult", "ETag"})) etag = normalize_etag(text);
-  };
-  auto failure = read_xml(xml, events);
-  if (auto error = check_document(xml, failure, root, "CompleteMultipartUploadResult")) {
-    return *error;
-  }
-  return etag;
+  auto etag = parse_field(xml, "CompleteMultipartUploadResult", "ETag");
+  if (!etag) return etag;
+  return normalize_etag(*etag);
 }
 
 std::string build_complete_body(const std::vector<std::string>& part_etags) {
