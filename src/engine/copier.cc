@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "engine/copy_errors.h"
 #include "engine/object_decision.h"
 #include "s3/addressing.h"
 #include "util/crypto.h"
@@ -18,73 +19,10 @@ namespace {
 // legacy object was rewritten under us); after that it is left for the next run.
 constexpr int kMaxCopyRounds = 3;
 
-// Errors about the job rather than one object: every other object would fail the same way
-// (credentials that broke mid-run, a clock to fix, a bucket gone, bad input). A 403 that names
-// no such cause is about the object (a policy on its key, its KMS key, its storage class, its
-// owner): it fails that object only, and ObjectSync stops the job when the first objects all
-// meet it (a deny on the whole prefix).
-bool is_job_fatal(const Error& error, const JobConfig& config) {
-  static constexpr std::string_view kCredentialCodes[] = {
-      "SignatureDoesNotMatch", "InvalidAccessKeyId",          "ExpiredToken",
-      "InvalidToken",          "TokenRefreshRequired",        "AllAccessDisabled",
-      "AccountProblem",        "RequestTimeTooSkewed",        "InvalidSecurity",
-      "NotSignedUp",           "AuthorizationHeaderMalformed"};
-  if (error.kind == ErrorKind::kInvalidInput || error.code == "NoSuchBucket") return true;
-  // A write option the production bucket refuses fails every copy alike (--acl, --storage-class).
-  // radosgw answers a storage class it does not offer with InvalidArgument: fatal only when a
-  // write into production (the message names the operation and the object) was refused so.
-  const bool production_write =
-      error.message.find("s3://" + config.production.bucket + "/") != std::string::npos &&
-      (error.message.starts_with("PUT ") || error.message.starts_with("COPY ") ||
-       error.message.starts_with("CREATE MULTIPART UPLOAD ") ||
-       error.message.starts_with("COMPLETE MULTIPART UPLOAD "));
-  if (error.code == "AccessControlListNotSupported" || error.code == "InvalidStorageClass" ||
-      (!config.storage_class.empty() && error.code == "InvalidArgument" && production_write)) {
-    return true;
-  }
-  for (std::string_view code : kCredentialCodes) {
-    if (error.code == code) return true;
-  }
-  return false;
-}
-
-// What to do about an object the server refused, for its record and the summary.
-std::string object_refusal_advice(const Error& error) {
-  if (error.code == "InvalidObjectState") {
-    return "the object is archived (GLACIER, DEEP_ARCHIVE or an archive tier): restore it "
-           "(s3api restore-object) and rerun; its rows stay legacy until then";
-  }
-  return "only this object is refused: a bucket policy or ACL on its key, a KMS key this role "
-         "may not use, or another account's object; grant what the refused request needs (the "
-         "request above: s3:GetObject and kms:Decrypt to read the legacy object, s3:PutObject "
-         "and kms:GenerateDataKey to write its copy, s3:GetObjectTagging / s3:PutObjectTagging "
-         "for a tagged object copied between endpoints) and rerun; its rows stay legacy until "
-         "then";
-}
-
 // A single-part object whose ETag is still not its MD5: SSE-KMS or SSE-C. Seen once, it is
 // likely the bucket's default, so every later copy is marked.
 bool has_encrypted_etag(const s3::ObjectInfo& object) {
   return object.described && !is_multipart_etag(object.etag) && !has_md5_etag(object);
-}
-
-// What to do about a write option the bucket refuses, added to the error that stops the job.
-Error with_job_advice(const Error& error, const JobConfig& config) {
-  Error out = error;
-  if (error.code == "AccessControlListNotSupported") {
-    out.message += fmt::format(
-        " (the production bucket {} has ACLs disabled (Object Ownership: bucket owner "
-        "enforced), so --acl {} cannot be applied: run without --acl, and grant access with a "
-        "bucket policy instead)",
-        config.production.bucket, config.acl);
-  } else if (error.code == "InvalidStorageClass" ||
-             (!config.storage_class.empty() && error.code == "InvalidArgument")) {
-    out.message += fmt::format(
-        " (if the server refused --storage-class {}: this endpoint does not offer it; run with "
-        "a class it has, or without --storage-class)",
-        config.storage_class);
-  }
-  return out;
 }
 
 bool is_missing_key(const Error& error) {
