@@ -90,6 +90,12 @@ void print_summary(const engine::Summary& s) {
         "  objects: {} listed, {} copied, {} already copied, {} conflicts, {} missing, {} failed\n",
         s.objects_listed, s.objects_copied, s.objects_already_copied, s.objects_conflict,
         s.objects_missing, s.objects_failed);
+    if (s.objects_refreshed > 0) {
+      fmt::print(out,
+                 "  refreshed: {} of rehome's copies, whose legacy object was re-uploaded in "
+                 "place after it was copied\n",
+                 s.objects_refreshed);
+    }
     if (s.ranges_split > 0) {
       fmt::print(out, "  listing: {} key ranges split to keep every lane busy\n", s.ranges_split);
     }
@@ -116,6 +122,12 @@ void print_summary(const engine::Summary& s) {
                "conflicts: {}; legacy objects still present: {}\n",
                s.rows_dangling, s.rows_pending, s.rows_broken, s.objects_conflict,
                s.legacy_objects_present);
+    if (s.objects_stale > 0) {
+      fmt::print(out,
+                 "  copies older than their legacy object (re-uploaded in place after the "
+                 "copy): {}; `rehome run --relist` refreshes them\n",
+                 s.objects_stale);
+    }
   } else if (s.command == Command::kCleanup) {
     fmt::print(out, "  legacy objects deleted: {}; kept (not yet safe): {}\n", s.objects_deleted,
                s.objects_kept);

@@ -156,6 +156,34 @@ Status report_paths_too_long(const JobConfig& config, pg::Connection& db, Summar
   return Ok{};
 }
 
+/// Legacy objects re-uploaded in place after rehome copied them, whose twin is still the copy
+/// rehome recorded: a row rewritten to it (or about to be) serves the older picture. Known
+/// only from the job's records; `run --relist` refreshes them (copier.cc).
+Status report_stale_copies(const JobConfig& config, pg::Connection& db, const StateStore& state,
+                           Summary& summary) {
+  if (state.job_id().empty()) return Ok{};
+  auto r = db.exec(fmt::format(R"(
+    SELECT count(*), string_agg(key, ', ' ORDER BY key) FILTER (WHERE n <= 20) FROM (
+      SELECT o.legacy_key AS key, row_number() OVER (ORDER BY o.legacy_key) AS n
+      FROM pg_temp.legacy_listing l
+      JOIN {s}.objects o ON o.job_id = {job} AND o.legacy_key = {key} COLLATE "C"
+      JOIN pg_temp.production_listing p USING (suffix)
+      WHERE o.state = 'copied' AND (o.etag <> l.etag OR o.size <> l.size)
+        AND p.etag = o.production_etag) x)",
+                               fmt::arg("s", state.schema()), fmt::arg("job", state.job_id()),
+                               fmt::arg("key", KeyMap::sql_join("$1", "l.suffix"))),
+                   {config.legacy.prefix});
+  if (!r) return r.error();
+  summary.objects_stale = count(*r, 0);
+  if (summary.objects_stale == 0) return Ok{};
+  summary.note_problem(fmt::format(
+      "{} legacy object(s) were re-uploaded after rehome copied them, and production still "
+      "holds rehome's older copy (rows rewritten to it serve the older content): run `rehome "
+      "run --relist` to refresh those copies (first 20: {}{})",
+      summary.objects_stale, r->text(0, 1), summary.objects_stale > 20 ? ", ..." : ""));
+  return Ok{};
+}
+
 }  // namespace
 
 Summary plan(const JobConfig& config, const CommandHooks&) {
@@ -235,7 +263,10 @@ Summary verify(const JobConfig& config, const CommandHooks&) {
     a.summary.note_problem(
         fmt::format("rows naming a missing object (first 20): {}", r->text(0, 2)));
   }
-  a.summary.outcome = a.summary.rows_dangling == 0 ? Outcome::kComplete : Outcome::kIncomplete;
+  if (auto st = report_stale_copies(config, *db, state, a.summary); !st) return a.fail(st.error());
+  a.summary.outcome = a.summary.rows_dangling == 0 && a.summary.objects_stale == 0
+                          ? Outcome::kComplete
+                          : Outcome::kIncomplete;
   return a.done();
 }
 

@@ -65,13 +65,17 @@ struct Copier::Task {
   std::int64_t bytes_copied = 0;
   bool wrote = false;           // A write of this task succeeded (for counting: copied).
   bool bytes_compared = false;  // compare_bytes ran once already: it is not repeated.
+  bool looked_up = false;       // The recorded copy was looked up (once per task).
+  bool refreshed = false;       // A copy replaced rehome's own copy of an older version.
   Done done;
 };
 
-Copier::Copier(s3::Api& legacy, s3::Api& production, const JobConfig& config, bool server_side)
+Copier::Copier(s3::Api& legacy, s3::Api& production, const JobConfig& config, bool server_side,
+               RecordedCopies recorded)
     : legacy_(legacy),
       production_(production),
       config_(config),
+      recorded_(std::move(recorded)),
       map_(config.legacy.prefix, config.production.prefix),
       server_side_(server_side),
       budget_(kStreamBudgetBytes),
@@ -88,10 +92,7 @@ void Copier::settle(s3::ObjectInfo legacy, std::optional<s3::ObjectInfo> product
   }
   switch (decide(task->legacy, task->production)) {
     case ObjectAction::kAlreadyCopied: return finish(task, CopyOutcome::Kind::kAlreadyCopied);
-    case ObjectAction::kConflict:
-      return finish(task, CopyOutcome::Kind::kConflict,
-                    describe_difference(task->legacy, *task->production,
-                                        compare(task->legacy, *task->production), twin_uri(*task)));
+    case ObjectAction::kConflict: return judge_twin(task);  // Unless it is rehome's own copy.
     case ObjectAction::kLookCloser: return refresh_legacy(task);
     case ObjectAction::kCopy: return start_copy(task);
   }
@@ -148,23 +149,40 @@ void Copier::recheck_destination(std::shared_ptr<Task> task) {
                           });
 }
 
+Result<bool> Copier::is_own_copy(Task& task, const s3::ObjectInfo& twin) {
+  if (!task.written_etag.empty() && twin.etag == task.written_etag) return true;
+  if (task.wrote || task.looked_up || !recorded_) return false;
+  task.looked_up = true;
+  auto recorded = recorded_(task.legacy.key);
+  if (!recorded) return std::move(recorded).error();
+  if (!*recorded || (*recorded)->etag.empty() || (*recorded)->etag != twin.etag) return false;
+  task.written_etag = (*recorded)->etag;
+  task.written_from = (*recorded)->from_etag;
+  return true;
+}
+
 void Copier::judge_twin(std::shared_ptr<Task> task) {
   const s3::ObjectInfo& twin = *task->production;
   const Identity identity = compare(task->legacy, twin);
-  const bool ours = !task->written_etag.empty() && twin.etag == task->written_etag;
+  bool ours = !task->written_etag.empty() && twin.etag == task->written_etag;
+  // Only a twin that is not proven identical needs to know whose it is (a database read).
+  if (identity.verdict != Sameness::kSame) {
+    auto own = is_own_copy(*task, twin);
+    if (!own) return fail(task, own.error());
+    ours = *own;
+  }
   if (ours && has_encrypted_etag(twin)) mark_copies_ = true;  // production encrypts (SSE-KMS)
+  const auto made = task->wrote ? CopyOutcome::Kind::kCopied : CopyOutcome::Kind::kAlreadyCopied;
   switch (identity.verdict) {
     case Sameness::kSame:
       // Counted as copied when this task wrote it, even if the write named no ETag (radosgw's
       // CompleteMultipartUpload): `ours`, which allows a replace, needs the ETag.
-      return finish(task, ours || task->wrote ? CopyOutcome::Kind::kCopied
-                                              : CopyOutcome::Kind::kAlreadyCopied);
+      return finish(task, made);
     case Sameness::kUnproven:
       // rehome wrote this twin from the legacy object as it still is (the copy named that ETag
-      // as its source condition, or the PUT sent the bytes read under it): that is the proof.
-      if (ours && task->written_from == task->legacy.etag) {
-        return finish(task, CopyOutcome::Kind::kCopied);
-      }
+      // as its source condition, or the PUT sent the bytes read under it; or an earlier run
+      // recorded that pair): that is the proof.
+      if (ours && task->written_from == task->legacy.etag) return finish(task, made);
       // Nothing the servers store can tell (an unmarked twin: another writer's, or a copy
       // whose process died before it could learn to mark): read both and compare the bytes.
       if (!ours && !task->bytes_compared && within_stream_limit(task->legacy.size)) {
@@ -173,9 +191,11 @@ void Copier::judge_twin(std::shared_ptr<Task> task) {
       [[fallthrough]];
     case Sameness::kDifferent:
       if (ours) {
-        // The legacy object changed after rehome copied it: replace rehome's own copy, and
-        // only while it is still rehome's (If-Match).
+        // The legacy object changed after rehome copied it (re-uploaded in place): replace
+        // rehome's own copy, and only while it is still rehome's (If-Match). Rows already
+        // rewritten to it serve the newer content from then on.
         task->replace_etag = twin.etag;
+        task->refreshed = true;
         return start_copy(task);
       }
       return finish(task, CopyOutcome::Kind::kConflict,
@@ -354,6 +374,7 @@ void Copier::finish(std::shared_ptr<Task> task, CopyOutcome::Kind kind, std::str
   CopyOutcome out;
   out.kind = kind;
   out.refusal = task->refusal;
+  out.refreshed = task->refreshed && kind == CopyOutcome::Kind::kCopied;
   out.fatal = std::move(fatal);
   out.bytes_copied = kind == CopyOutcome::Kind::kCopied ? task->bytes_copied : 0;
   auto& rec = out.record;
@@ -388,6 +409,7 @@ void count_outcome(Summary& summary, const CopyOutcome& outcome) {
   switch (outcome.kind) {
     case CopyOutcome::Kind::kCopied:
       ++summary.objects_copied;
+      if (outcome.refreshed) ++summary.objects_refreshed;
       summary.bytes_copied += outcome.bytes_copied;
       break;
     case CopyOutcome::Kind::kAlreadyCopied: ++summary.objects_already_copied; break;

@@ -2,8 +2,11 @@
 // This is where promise 1 and 3 live: a twin counts only once the identity rule
 // (object_decision.h) proves it holds the legacy object's bytes (copy conditions are not
 // trusted: radosgw ignores them), and a production object that is not rehome's own is never
-// overwritten: a new twin is written with If-None-Match, a recopy over rehome's own copy with
-// If-Match on the ETag rehome's write returned.
+// overwritten: a new twin is written with If-None-Match. The one object rehome replaces is
+// its own copy of an older version of the same legacy object (the application re-uploaded it
+// in place after the copy): the copy this settle wrote, or the one an earlier run recorded,
+// and only while it still has the ETag rehome wrote or recorded (If-Match on it; on a server
+// that ignores the condition, the twin was just seen with that ETag).
 #pragma once
 
 #include <chrono>
@@ -39,7 +42,14 @@ struct CopyOutcome {
   /// the record says what to do. ObjectSync stops the job if the first objects are all refused
   /// the same way.
   std::optional<Error> refusal;
+  /// rehome replaced its own copy of an older version of the legacy object (re-uploaded in
+  /// place since the copy was made).
+  bool refreshed = false;
 };
+
+/// Looks up the copy an earlier run recorded for a legacy key (JobState::recorded_copy).
+using RecordedCopies =
+    std::function<Result<std::optional<RecordedCopy>>(const std::string& legacy_key)>;
 
 const char* to_string(CopyOutcome::Kind kind) noexcept;
 
@@ -55,8 +65,10 @@ class Copier {
   using Done = std::function<void(CopyOutcome)>;
 
   /// Clients must outlive the copier. With `server_side` CopyObject is used; otherwise each
-  /// object is read from legacy and written to production through this process.
-  Copier(s3::Api& legacy, s3::Api& production, const JobConfig& config, bool server_side);
+  /// object is read from legacy and written to production through this process. `recorded`
+  /// names the copies earlier runs made (without it, only a copy this run wrote is rehome's).
+  Copier(s3::Api& legacy, s3::Api& production, const JobConfig& config, bool server_side,
+         RecordedCopies recorded = {});
 
   /// Settles an object whose legacy listing entry and production twin (if any) are known.
   void settle(s3::ObjectInfo legacy, std::optional<s3::ObjectInfo> production, Done done);
@@ -69,6 +81,9 @@ class Copier {
   void describe_legacy(std::shared_ptr<Task> task, std::function<void()> then);
   void recheck_destination(std::shared_ptr<Task> task);
   void judge_twin(std::shared_ptr<Task> task);
+  /// True when `twin` is rehome's own copy: written by this task, or recorded by an earlier
+  /// run with the ETag it has now (which then becomes the task's own, as if written by it).
+  Result<bool> is_own_copy(Task& task, const s3::ObjectInfo& twin);
   void compare_bytes(std::shared_ptr<Task> task);
   void digest(s3::Api& api, const std::string& bucket, const std::string& key,
               const s3::ObjectInfo& seen, std::function<void(Result<std::string>)> done);
@@ -90,6 +105,7 @@ class Copier {
   s3::Api& legacy_;
   s3::Api& production_;
   const JobConfig& config_;
+  RecordedCopies recorded_;
   KeyMap map_;
   bool server_side_;
   // Bodies streamed through this process share one budget of memory (streamed_copy.h).

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -33,7 +34,7 @@ class CopierTest : public ::testing::TestWithParam<bool> {
 
   // One S3 for both buckets, as when one endpoint and one set of credentials reach both.
   CopyOutcome settle_listed(const std::string& key) {
-    Copier copier(s3_, s3_, config_, server_side());
+    Copier copier(s3_, s3_, config_, server_side(), lookup());
     auto legacy = listed(kLegacy, key);
     std::optional<s3::ObjectInfo> twin;
     auto production_key = "avatar/" + key.substr(6);
@@ -42,7 +43,7 @@ class CopierTest : public ::testing::TestWithParam<bool> {
   }
 
   CopyOutcome settle_key(const std::string& key) {
-    Copier copier(s3_, s3_, config_, server_side());
+    Copier copier(s3_, s3_, config_, server_side(), lookup());
     return wait([&](Copier::Done done) { copier.settle_key(key, std::move(done)); });
   }
 
@@ -75,8 +76,23 @@ class CopierTest : public ::testing::TestWithParam<bool> {
     return o ? o->body : "(absent)";
   }
 
+  // The copies "earlier runs" recorded, as JobState::recorded_copy would answer.
+  RecordedCopies lookup() {
+    return [this](const std::string& key) -> Result<std::optional<RecordedCopy>> {
+      ++lookups_;
+      auto it = recorded_.find(key);
+      if (it == recorded_.end()) return std::optional<RecordedCopy>{};
+      return std::optional<RecordedCopy>{it->second};
+    };
+  }
+  void remember(const CopyOutcome& out) {
+    recorded_[out.record.legacy_key] = RecordedCopy{out.record.etag, out.record.production_etag};
+  }
+
   JobConfig config_;
   FakeS3 s3_;
+  std::map<std::string, RecordedCopy> recorded_;
+  int lookups_ = 0;
 };
 
 TEST_P(CopierTest, copies_an_object_without_a_twin_and_verifies_it) {
@@ -132,6 +148,76 @@ TEST_P(CopierTest, a_twin_written_by_the_app_during_the_copy_is_never_overwritte
   EXPECT_EQ(out.kind, Kind::kConflict);
   EXPECT_EQ(production_body("avatar/a.png"), "app upload");
   EXPECT_EQ(s3_.overwrites(), 0u);
+}
+
+TEST_P(CopierTest,
+       a_copy_an_earlier_run_recorded_is_refreshed_when_the_legacy_object_is_reuploaded) {
+  // The application re-uploads image/a.png in place after rehome copied it: rows rewritten
+  // to avatar/a.png would serve the older picture. The next settle (run --relist) replaces
+  // rehome's own copy, and only it, with the newer content.
+  for (const char* newer : {"BBBB", "a longer picture"}) {  // same size (HEAD both), or not
+    SCOPED_TRACE(newer);
+    s3_.put(kLegacy, "image/a.png", "AAAA");
+    s3_.remove(kProduction, "avatar/a.png");
+    auto first = settle_listed("image/a.png");
+    ASSERT_EQ(first.kind, Kind::kCopied);
+    remember(first);
+    s3_.put(kLegacy, "image/a.png", newer);
+    auto out = settle_listed("image/a.png");
+    EXPECT_EQ(out.kind, Kind::kCopied) << out.record.detail;
+    EXPECT_TRUE(out.refreshed);
+    EXPECT_EQ(production_body("avatar/a.png"), newer);
+    EXPECT_EQ(out.record.etag, to_hex(md5(newer)));
+    remember(out);
+    // Settled again: identical now, nothing written.
+    const auto writes = s3_.calls(Op::kCopy) + s3_.calls(Op::kPut);
+    EXPECT_EQ(settle_listed("image/a.png").kind, Kind::kAlreadyCopied);
+    EXPECT_EQ(s3_.calls(Op::kCopy) + s3_.calls(Op::kPut), writes);
+  }
+}
+
+TEST_P(CopierTest, a_twin_the_app_overwrote_after_rehomes_copy_is_never_replaced) {
+  s3_.put(kLegacy, "image/a.png", "AAAA");
+  auto first = settle_listed("image/a.png");
+  ASSERT_EQ(first.kind, Kind::kCopied);
+  remember(first);
+  s3_.put(kLegacy, "image/a.png", "BBBB");
+  s3_.put(kProduction, "avatar/a.png", "app's own upload");  // not rehome's copy any more
+  auto out = settle_listed("image/a.png");
+  EXPECT_EQ(out.kind, Kind::kConflict);
+  EXPECT_FALSE(out.refreshed);
+  EXPECT_EQ(production_body("avatar/a.png"), "app's own upload");
+}
+
+TEST_P(CopierTest, a_twin_nobody_recorded_as_rehomes_copy_is_never_replaced) {
+  s3_.put(kLegacy, "image/a.png", "AAAA");
+  s3_.put(kProduction, "avatar/a.png", "BBBB");
+  recorded_["image/a.png"] = RecordedCopy{to_hex(md5("CCCC")), to_hex(md5("CCCC"))};
+  EXPECT_EQ(settle_listed("image/a.png").kind, Kind::kConflict);
+  EXPECT_EQ(production_body("avatar/a.png"), "BBBB");
+}
+
+TEST_P(CopierTest, the_app_writing_rehomes_copy_during_the_refresh_wins) {
+  // AWS honours If-Match: the app's write just before rehome's refresh makes it fail with 412,
+  // and the look that follows finds a twin that is no longer rehome's: a conflict.
+  s3_.put(kLegacy, "image/a.png", "AAAA");
+  auto first = settle_listed("image/a.png");
+  ASSERT_EQ(first.kind, Kind::kCopied);
+  remember(first);
+  s3_.put(kLegacy, "image/a.png", "BBBB");
+  s3_.before(server_side() ? Op::kCopy : Op::kPut, [&](const std::string& key) {
+    if (key == "avatar/a.png") s3_.put(kProduction, key, "app upload");
+  });
+  auto out = settle_listed("image/a.png");
+  EXPECT_EQ(out.kind, Kind::kConflict) << out.record.detail;
+  EXPECT_EQ(production_body("avatar/a.png"), "app upload");
+}
+
+TEST_P(CopierTest, an_identical_twin_never_asks_for_the_record) {
+  s3_.put(kLegacy, "image/a.png", "AAAA");
+  s3_.put(kProduction, "avatar/a.png", "AAAA");
+  EXPECT_EQ(settle_listed("image/a.png").kind, Kind::kAlreadyCopied);
+  EXPECT_EQ(lookups_, 0);
 }
 
 TEST_P(CopierTest, a_legacy_object_that_vanished_is_source_missing) {

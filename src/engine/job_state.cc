@@ -33,6 +33,11 @@ Result<std::vector<ObjectRecord>> PgJobState::records_in_state(
       store_.db(), [&] { return store_.records_in_state(states, after, limit); });
 }
 
+Result<std::optional<RecordedCopy>> PgJobState::recorded_copy(const std::string& legacy_key) {
+  return pg::retry_db_value<std::optional<RecordedCopy>>(
+      store_.db(), [&] { return store_.recorded_copy(legacy_key); });
+}
+
 Status PgJobState::record(const std::vector<ObjectRecord>& records) {
   return pg::retry_db(
       store_.db(), [&] { return store_.record(records, {}); }, /*replay_in_doubt=*/true);

@@ -31,6 +31,8 @@ class JobState {
   virtual Result<std::vector<ObjectRecord>> records_in_state(const std::vector<ObjectState>& states,
                                                              const std::string& after,
                                                              int limit) = 0;
+  /// The copy recorded for a legacy key in an earlier run, if any (StateStore::recorded_copy).
+  virtual Result<std::optional<RecordedCopy>> recorded_copy(const std::string& legacy_key) = 0;
   /// Records outcomes at once, outside the sink (objects settled by key, a few at a time).
   virtual Status record(const std::vector<ObjectRecord>& records) = 0;
   /// Opens the sink for the objects phase's batches; closed (destroyed) before the row phase.
@@ -49,6 +51,7 @@ class PgJobState final : public JobState {
   Result<std::vector<RangeProgress>> save_ranges(const std::vector<KeyRange>& plan) override;
   Result<std::vector<ObjectRecord>> records_in_state(const std::vector<ObjectState>& states,
                                                      const std::string& after, int limit) override;
+  Result<std::optional<RecordedCopy>> recorded_copy(const std::string& legacy_key) override;
   Status record(const std::vector<ObjectRecord>& records) override;
   Result<std::unique_ptr<OutcomeSink>> open_outcome_sink() override;
 

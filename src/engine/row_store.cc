@@ -121,6 +121,14 @@ Result<IdBounds> RowStore::id_bounds() {
   return b;
 }
 
+Result<std::int64_t> RowStore::legacy_rows_after(std::int64_t bound) {
+  auto r = db_.exec(fmt::format("SELECT count(*) FROM {} WHERE {} > $1::bigint AND {}", table_, id_,
+                                KeyMap::sql_is_under(path_, "$2")),
+                    {std::to_string(bound), config_.legacy.prefix});
+  if (!r) return r.error();
+  return r->int64(0, 0);
+}
+
 Result<std::optional<std::int64_t>> RowStore::range_end_after(std::int64_t lo, std::int64_t width) {
   auto r = db_.exec(fmt::format("SELECT {0} FROM {1} WHERE {0} > $1::bigint ORDER BY {0} "
                                 "OFFSET $2::bigint LIMIT 1",

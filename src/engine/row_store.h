@@ -63,6 +63,8 @@ class RowStore {
   /// primary key), or nullopt when fewer rows follow. Ranges then hold `width` rows however
   /// sparse the keys are.
   Result<std::optional<std::int64_t>> range_end_after(std::int64_t lo, std::int64_t width);
+  /// Legacy rows with an id above `bound` (rows inserted after the rows phase began).
+  Result<std::int64_t> legacy_rows_after(std::int64_t bound);
   /// Counts rows by path kind (one sequential scan).
   Result<PathCounts> count_paths();
   /// The server's clock now, as text: the start of a run.

@@ -113,6 +113,12 @@ Status RowSync::run(const std::string& run_started) {
   auto bounds = id_bounds();
   if (!bounds) return bounds.error();
   if (bounds->empty) return Ok{};
+  // The phase ends at the highest id it saw when it began: an application that keeps inserting
+  // would otherwise be chased forever. Later rows are left to the next run (and counted).
+  if (auto st = pg::retry_db(store_.db(), [&] { return store_.record_rows_bound(bounds->max); });
+      !st) {
+    return st;
+  }
   if (auto st = open_workers(); !st) return st;
 
   struct InFlight {
@@ -164,12 +170,24 @@ Status RowSync::run(const std::string& run_started) {
     }
     if (failed) return *failed;
     if (ctx_.stop_requested()) return Ok{};
-    // The application may have added rows while we worked: go on until the end stays put.
-    auto again = id_bounds();
-    if (!again) return again.error();
-    if (again->empty || again->max <= max) return retry_locked(run_started);
-    max = again->max;
+    if (auto st = retry_locked(run_started); !st) return st;
+    return note_rows_after(max);
   }
+}
+
+// Legacy rows the application inserted after the phase began (ids past its bound): left for
+// the next run, and said so, since they keep the job from being complete.
+Status RowSync::note_rows_after(std::int64_t bound) {
+  auto later =
+      pg::retry_db_value<std::int64_t>(store_.db(), [&] { return rows_.legacy_rows_after(bound); });
+  if (!later) return later.error();
+  if (*later > 0) {
+    ctx_.summary.note_problem(fmt::format(
+        "{} legacy row(s) were added after the rows phase began ({} > {}): left for the next "
+        "run, which rewrites them",
+        *later, ctx_.config.id_column, bound));
+  }
+  return Ok{};
 }
 
 // Ranges with rows the application held locked are rewritten again, with a growing pause,

@@ -59,6 +59,7 @@ class RowSync {
   Status finish_range(std::int64_t lo, std::int64_t hi, Result<FlipResult> flipped,
                       const std::string& run_started);
   /// Rewrites again the ranges that had locked rows, until free or out of patience.
+  Status note_rows_after(std::int64_t bound);
   Status retry_locked(const std::string& run_started);
   /// `may_defer`: a range with rows another transaction holds is set aside for retry_locked.
   Status settle_range(std::int64_t lo, std::int64_t hi, FlipResult flipped, int round,

@@ -52,10 +52,11 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
   if (!run_started) return finish(failed(summary, run_started.error()));
   if (auto counts = rows.count_paths(); counts) summary.rows_total_legacy = counts->legacy;
 
-  Copier copier(s3.legacy, s3.production, config, server_side_copy_possible(config));
+  PgJobState job_state(state, config);
+  Copier copier(s3.legacy, s3.production, config, server_side_copy_possible(config),
+                [&job_state](const std::string& key) { return job_state.recorded_copy(key); });
   Progress progress(hooks.progress_out, hooks.progress_terminal, summary,
                     [&] { s3.count_requests(summary); });
-  PgJobState job_state(state, config);
   Context ctx{config,
               s3.loop,
               s3.legacy,

@@ -35,6 +35,10 @@ Status StateStore::ensure_schema() {
       PRIMARY KEY (job_id, legacy_key));
     CREATE INDEX IF NOT EXISTS objects_to_recheck ON {0}.objects (job_id, legacy_key)
       WHERE state IN ('conflict', 'failed');
+    ALTER TABLE {0}.jobs ADD COLUMN IF NOT EXISTS rows_bound bigint;
+    ALTER TABLE {0}.jobs ADD COLUMN IF NOT EXISTS rows_bound_at timestamptz;
+    ALTER TABLE {0}.objects ADD COLUMN IF NOT EXISTS copied_from text NOT NULL DEFAULT '';
+    ALTER TABLE {0}.objects ADD COLUMN IF NOT EXISTS copied_etag text NOT NULL DEFAULT '';
     CREATE TABLE IF NOT EXISTS {0}.ranges (
       job_id integer NOT NULL,
       range_no integer NOT NULL,

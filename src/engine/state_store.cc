@@ -105,6 +105,9 @@ Status StateStore::upsert_objects(const std::vector<ObjectRecord>& records) {
       ON CONFLICT (job_id, legacy_key) DO UPDATE
       SET state = EXCLUDED.state, etag = EXCLUDED.etag, size = EXCLUDED.size,
           production_etag = EXCLUDED.production_etag, detail = EXCLUDED.detail,
+          copied_from = CASE WHEN o.state = 'copied' THEN o.etag ELSE o.copied_from END,
+          copied_etag = CASE WHEN o.state = 'copied' THEN o.production_etag
+                             ELSE o.copied_etag END,
           updated_at = now())",
                                 quoted_schema_),
                     {job_id_, pg::text_array_literal(keys), pg::text_array_literal(states),
@@ -198,6 +201,16 @@ Status StateStore::split_range(int number, const std::string& last, const std::s
   return Ok{};
 }
 
+Status StateStore::record_rows_bound(std::int64_t max_id) {
+  auto r =
+      db_.exec(fmt::format("UPDATE {}.jobs SET rows_bound = $2::bigint, rows_bound_at = now(), "
+                           "updated_at = now() WHERE job_id = $1",
+                           quoted_schema_),
+               {job_id_, std::to_string(max_id)});
+  if (!r) return r.error();
+  return Ok{};
+}
+
 Status StateStore::reset_listing() {
   auto tx = pg::Transaction::begin(db_);
   if (!tx) return tx.error();
@@ -208,6 +221,22 @@ Status StateStore::reset_listing() {
     if (!r) return r.error();
   }
   return tx->commit();
+}
+
+Result<std::optional<RecordedCopy>> StateStore::recorded_copy(const std::string& legacy_key) {
+  // The record of the last copy outlives a later outcome (a failed or conflicting recheck
+  // keeps it in copied_from/copied_etag, see upsert_objects), so a repair that failed once
+  // can still be made by the next run.
+  auto r = db_.exec(fmt::format("SELECT CASE WHEN state = 'copied' THEN etag ELSE copied_from END, "
+                                "CASE WHEN state = 'copied' THEN production_etag "
+                                "ELSE copied_etag END FROM {}.objects "
+                                "WHERE job_id = $1 AND legacy_key = $2",
+                                quoted_schema_),
+                    {job_id_, legacy_key});
+  if (!r) return r.error();
+  if (r->size() == 0 || r->text(0, 1).empty()) return std::optional<RecordedCopy>{};
+  return std::optional<RecordedCopy>{
+      RecordedCopy{std::string(r->text(0, 0)), std::string(r->text(0, 1))}};
 }
 
 Result<std::vector<ObjectRecord>> StateStore::records_in_state(

@@ -3,7 +3,9 @@
 //   jobs      one row per job: whether the legacy listing has been recorded to its end
 //   ranges    the job's key ranges of the legacy listing, each with its own watermark
 //   objects   one row per legacy object whose fate is known: copied (production holds an
-//             identical copy), conflict, missing (a row names it, the bucket does not), failed
+//             identical copy), conflict, missing (a row names it, the bucket does not), failed;
+//             and the last copy recorded (what it was made from, its ETag), which outlives a
+//             later outcome so that a re-uploaded object's copy can still be repaired
 //   rewrites  every row rehome rewrote, when, from what to what (cleanup's grace period)
 //   batches   one row per committed rewrite transaction (to settle an in-doubt COMMIT)
 #pragma once
@@ -31,6 +33,15 @@ struct ObjectRecord {
   std::string
       production_etag;  ///< What production holds (equal to etag unless multipart or conflict).
   std::string detail;   ///< Why it failed or conflicts, for the report.
+};
+
+/// The twin rehome last recorded as its verified copy of a legacy object: the legacy ETag it
+/// was made from, and the production object's ETag. A twin that still has that ETag is
+/// rehome's own copy, the one production object rehome may replace (with If-Match on it)
+/// when the legacy object was re-uploaded in place since.
+struct RecordedCopy {
+  std::string from_etag;
+  std::string etag;
 };
 
 struct JobProgress {
@@ -110,6 +121,10 @@ class StateStore {
   /// range still ends at `last`).
   Status split_range(int number, const std::string& last, const std::string& point, int new_number);
 
+  /// Records the highest row id the current rows phase works up to (rows inserted later are
+  /// the next run's), with the job.
+  Status record_rows_bound(std::int64_t max_id);
+
   /// Forgets the listing's progress and its ranges, so the next run lists the legacy bucket
   /// again (and plans anew).
   Status reset_listing();
@@ -117,6 +132,10 @@ class StateStore {
   /// Records whose state is one of `states`, in key order after `after`, at most `limit`.
   Result<std::vector<ObjectRecord>> records_in_state(const std::vector<ObjectState>& states,
                                                      const std::string& after, int limit);
+
+  /// The copy recorded for `legacy_key`, kept even when a later outcome (a failed repair, a
+  /// conflict) replaced its record; nullopt when no copy was ever recorded.
+  Result<std::optional<RecordedCopy>> recorded_copy(const std::string& legacy_key);
 
   /// The quoted schema name, for SQL built by other parts of the engine.
   const std::string& schema() const { return quoted_schema_; }

@@ -47,6 +47,8 @@ nlohmann::json Summary::to_json() const {
         {"conflict", objects_conflict},
         {"missing", objects_missing},
         {"failed", objects_failed},
+        {"refreshed", objects_refreshed},
+        {"stale", objects_stale},
         {"ranges_split", ranges_split},
         {"bytes_copied", bytes_copied},
         {"to_copy", objects_to_copy},

@@ -33,6 +33,12 @@ struct Summary {
   std::uint64_t objects_conflict = 0;
   std::uint64_t objects_missing = 0;  ///< Referenced by a row but absent, or vanished.
   std::uint64_t objects_failed = 0;
+  /// Of objects_copied: rehome's own copy replaced because the legacy object was re-uploaded
+  /// in place after it was copied.
+  std::uint64_t objects_refreshed = 0;
+  /// verify: legacy objects re-uploaded in place since rehome copied them, whose twin is still
+  /// rehome's older copy (`run --relist` refreshes it).
+  std::uint64_t objects_stale = 0;
   std::uint64_t ranges_split = 0;  ///< Key ranges split for lanes that ran out (range_split.h).
   std::int64_t bytes_copied = 0;
 

@@ -72,8 +72,23 @@ Result<std::vector<ObjectRecord>> FakeJobState::records_in_state(
   return out;
 }
 
+Result<std::optional<engine::RecordedCopy>> FakeJobState::recorded_copy(
+    const std::string& legacy_key) {
+  auto it = copies.find(legacy_key);
+  if (it == copies.end()) return std::optional<engine::RecordedCopy>{};
+  return std::optional<engine::RecordedCopy>{it->second};
+}
+
+void FakeJobState::keep(const ObjectRecord& r) {
+  records[r.legacy_key] = r;
+  // Like the upsert: the last copy recorded outlives later outcomes.
+  if (r.state == engine::ObjectState::kCopied) {
+    copies[r.legacy_key] = engine::RecordedCopy{r.etag, r.production_etag};
+  }
+}
+
 Status FakeJobState::record(const std::vector<ObjectRecord>& batch) {
-  for (const auto& r : batch) records[r.legacy_key] = r;
+  for (const auto& r : batch) keep(r);
   return Ok{};
 }
 
@@ -84,7 +99,7 @@ Result<std::unique_ptr<engine::OutcomeSink>> FakeJobState::open_outcome_sink() {
 Status FakeJobState::apply(OutcomeBatch batch) {
   if (split_error && !batch.splits.empty()) return *split_error;
   for (const auto& s : batch.splits) split(s);
-  for (const auto& r : batch.records) records[r.legacy_key] = r;
+  for (const auto& r : batch.records) keep(r);
   for (const auto& mark : batch.marks) {
     auto it = std::find_if(saved_ranges.begin(), saved_ranges.end(),
                            [&](const RangeProgress& r) { return r.number == mark.number; });

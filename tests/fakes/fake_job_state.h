@@ -20,6 +20,8 @@ class FakeJobState final : public engine::JobState {
   engine::JobProgress job;
   std::vector<engine::RangeProgress> saved_ranges;  ///< In key order, as ranges() returns them.
   std::map<std::string, engine::ObjectRecord> records;
+  /// The last copy recorded per legacy key (outlives later outcomes, as in PostgreSQL).
+  std::map<std::string, engine::RecordedCopy> copies;
   /// Every batch the sink recorded, in order.
   std::vector<engine::OutcomeBatch> batches;
   /// Keys the sink saw a watermark pass before their outcome was recorded: must stay empty.
@@ -40,9 +42,12 @@ class FakeJobState final : public engine::JobState {
       const std::vector<engine::KeyRange>& plan) override;
   Result<std::vector<engine::ObjectRecord>> records_in_state(
       const std::vector<engine::ObjectState>& states, const std::string& after, int limit) override;
+  Result<std::optional<engine::RecordedCopy>> recorded_copy(const std::string& legacy_key) override;
   Status record(const std::vector<engine::ObjectRecord>& batch) override;
   Result<std::unique_ptr<engine::OutcomeSink>> open_outcome_sink() override;
 
+  /// Keeps one record, as the upsert does.
+  void keep(const engine::ObjectRecord& record);
   /// Applies a batch as one transaction would (used by the sink).
   Status apply(engine::OutcomeBatch batch);
   /// Applies one split as the statement would (a replay changes nothing).
