@@ -96,6 +96,12 @@ void print_summary(const engine::Summary& s) {
                  "place after it was copied\n",
                  s.objects_refreshed);
     }
+    if (s.records_rechecked > 0) {
+      fmt::print(out,
+                 "  rechecked: {} copies recorded by earlier runs, against production's listing; "
+                 "{} missing or changed there, settled again\n",
+                 s.records_rechecked, s.records_resettled);
+    }
     if (s.ranges_split > 0) {
       fmt::print(out, "  listing: {} key ranges split to keep every lane busy\n", s.ranges_split);
     }

@@ -3,23 +3,34 @@
 //   - production holds an identical twin, seen in a fresh listing: the same ETag and size, or
 //     (where ETags are not MD5s: SSE-KMS, multipart) the very twin rehome proved identical by
 //     the identity rule and recorded;
-//   - rehome recorded the twin as copied, for this same ETag and size;
-//   - no row names the legacy key (checked in the same statement that picks the batch);
-//   - the last rewrite of a row that named it (or the copy, if none did) is older than --grace.
-// The row check and the DELETE are not atomic (S3 and PostgreSQL share no transaction): an
-// application that starts writing legacy paths again after the migration would race it. The
-// grace period exists for exactly those stragglers (caches, queued jobs).
+//   - rehome recorded the twin as copied, for this same ETag and size (a legacy object
+//     re-uploaded in place since is never deleted);
+//   - no row names the legacy key: checked when the batch is picked, and again right before
+//     every attempt of the DeleteObjects request (cleanup retries it itself, so the window is
+//     one request, not the minutes a retried request can take);
+//   - the last rewrite of a row that named it, the copy's record, and the object's own last
+//     write (LastModified) are all older than --grace;
+//   - on servers that honour it (AWS), the object still has the ETag it was judged by: each key
+//     is deleted with that ETag as its condition.
+// The row check and the DELETE still cannot share a transaction (S3 and PostgreSQL have none
+// in common): the grace period covers an application that goes on writing legacy paths.
+// On a versioned legacy bucket a delete adds a delete marker and reclaims nothing until a
+// lifecycle rule expires the old versions: the summary says which it is.
 #include <fmt/format.h>
+
+#include <map>
+#include <set>
 
 #include "engine/commands.h"
 #include "engine/key_map.h"
+#include "engine/legacy_delete.h"
 #include "engine/lister.h"
 #include "engine/object_decision.h"
 #include "engine/row_store.h"
 #include "engine/services.h"
 #include "engine/state_store.h"
 #include "pg/identifier.h"
-#include "s3/xml.h"
+#include "s3/retry.h"
 
 namespace rehome::engine {
 
@@ -32,15 +43,16 @@ struct Candidate {
   std::string etag;
   std::int64_t size;
   std::string twin_etag;
-  bool proven;  ///< The listings alone prove the twin identical (object_decision.h).
+  bool proven;                ///< The listings alone prove the twin identical (object_decision.h).
+  std::string last_modified;  ///< The legacy object's, from the listing (ISO 8601; "" unknown).
 };
 
 /// Of `batch`, the keys that are safe to delete now.
-Result<std::vector<std::string>> safe_to_delete(pg::Connection& db, const JobConfig& config,
-                                                const StateStore& state,
-                                                const std::vector<Candidate>& batch,
-                                                std::chrono::seconds grace) {
-  std::vector<std::string> keys, etags, twin_etags, proven;
+Result<std::vector<s3::DeleteTarget>> safe_to_delete(pg::Connection& db, const JobConfig& config,
+                                                     const StateStore& state,
+                                                     const std::vector<Candidate>& batch,
+                                                     std::chrono::seconds grace) {
+  std::vector<std::string> keys, etags, twin_etags, proven, modified;
   std::vector<std::int64_t> sizes;
   for (const auto& c : batch) {
     keys.push_back(c.key);
@@ -48,16 +60,18 @@ Result<std::vector<std::string>> safe_to_delete(pg::Connection& db, const JobCon
     sizes.push_back(c.size);
     twin_etags.push_back(c.twin_etag);
     proven.push_back(c.proven ? "t" : "f");
+    modified.push_back(c.last_modified);
   }
   const std::string t = *pg::quote_identifier(config.table);
   const std::string p = *pg::quote_identifier(config.path_column);
   // One scan of the table per batch finds every reference (hashed = ANY); an index on the
   // path column makes it an index lookup instead. A twin the listings cannot prove identical
   // (SSE-KMS, multipart ETags) counts when it is the very object rehome proved and recorded.
-  auto r = db.exec(fmt::format(R"(
+  auto r = db.exec(
+      fmt::format(R"(
     WITH candidate AS (
-      SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $6::text[], $7::bool[])
-               AS c(key, etag, size, twin_etag, proven)),
+      SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $6::text[], $7::bool[],
+                           $8::text[]) AS c(key, etag, size, twin_etag, proven, modified)),
     referenced AS (
       SELECT DISTINCT x.{p}::text COLLATE "C" AS key FROM {t} x WHERE x.{p} = ANY($1::text[]))
     SELECT c.key FROM candidate c
@@ -65,18 +79,67 @@ Result<std::vector<std::string>> safe_to_delete(pg::Connection& db, const JobCon
                       AND o.state = 'copied' AND o.etag = c.etag AND o.size = c.size
                       AND (c.proven OR (o.production_etag <> '' AND o.production_etag = c.twin_etag))
     WHERE c.key COLLATE "C" NOT IN (SELECT key FROM referenced)
-      AND COALESCE((SELECT max(w.rewritten_at) FROM {s}.rewrites w
-                    WHERE w.job_id = $4 AND w.old_path = c.key COLLATE "C"), o.updated_at)
+      AND GREATEST((SELECT max(w.rewritten_at) FROM {s}.rewrites w
+                    WHERE w.job_id = $4 AND w.old_path = c.key COLLATE "C"), o.updated_at,
+                   NULLIF(c.modified, '')::timestamptz)
           <= now() - make_interval(secs => $5::double precision)
     ORDER BY c.key COLLATE "C")",
-                               fmt::arg("t", t), fmt::arg("p", p), fmt::arg("s", state.schema())),
-                   {pg::text_array_literal(keys), pg::text_array_literal(etags),
-                    pg::int_array_literal(sizes), state.job_id(), std::to_string(grace.count()),
-                    pg::text_array_literal(twin_etags), pg::text_array_literal(proven)});
+                  fmt::arg("t", t), fmt::arg("p", p), fmt::arg("s", state.schema())),
+      {pg::text_array_literal(keys), pg::text_array_literal(etags), pg::int_array_literal(sizes),
+       state.job_id(), std::to_string(grace.count()), pg::text_array_literal(twin_etags),
+       pg::text_array_literal(proven), pg::text_array_literal(modified)});
   if (!r) return r.error();
-  std::vector<std::string> out;
-  for (int i = 0; i < r->size(); ++i) out.emplace_back(r->text(i, 0));
+  std::map<std::string, std::string> etag_of;
+  for (const auto& c : batch) etag_of.emplace(c.key, c.etag);
+  std::vector<s3::DeleteTarget> out;
+  for (int i = 0; i < r->size(); ++i) {
+    std::string key(r->text(i, 0));
+    out.push_back(s3::DeleteTarget{key, etag_of[key]});
+  }
   return out;
+}
+
+/// Of `targets`, those no row names now (the check repeated right before a delete is sent).
+Result<std::vector<s3::DeleteTarget>> still_unreferenced(pg::Connection& db,
+                                                         const JobConfig& config,
+                                                         std::vector<s3::DeleteTarget> targets) {
+  std::vector<std::string> keys;
+  for (const auto& t : targets) keys.push_back(t.key);
+  auto r =
+      db.exec(fmt::format("SELECT DISTINCT x.{p}::text FROM {t} x WHERE x.{p} = ANY($1::text[])",
+                          fmt::arg("t", *pg::quote_identifier(config.table)),
+                          fmt::arg("p", *pg::quote_identifier(config.path_column))),
+              {pg::text_array_literal(keys)});
+  if (!r) return r.error();
+  std::set<std::string> referenced;
+  for (int i = 0; i < r->size(); ++i) referenced.emplace(r->text(i, 0));
+  std::erase_if(targets, [&](const auto& t) { return referenced.contains(t.key); });
+  return targets;
+}
+
+/// What cleanup can say about the legacy bucket's versioning: a delete on a versioned bucket
+/// adds a marker and reclaims nothing by itself.
+void note_versioning(S3Services& s3, const JobConfig& config, Summary& summary) {
+  auto status = s3::run_to_completion<std::string>(
+      s3.loop, [&](auto done) { s3.legacy.get_bucket_versioning(config.legacy.bucket, done); });
+  const std::string bucket = "s3://" + config.legacy.bucket;
+  if (!status) {
+    summary.note_problem(fmt::format(
+        "could not tell whether {} keeps old versions ({}): grant s3:GetBucketVersioning to "
+        "know whether deletes reclaim space",
+        bucket, status.error().message));
+  } else if (*status == "Enabled" || *status == "Suspended") {
+    summary.note_problem(fmt::format(
+        "{} has versioning {}: each delete adds a delete marker and keeps the object as a "
+        "noncurrent version (recoverable, still billed) until a lifecycle rule expires "
+        "noncurrent versions",
+        bucket, *status == "Enabled" ? "enabled" : "suspended"));
+  } else {
+    summary.note_problem(fmt::format(
+        "{} is not versioned: deleted objects cannot be recovered; consider enabling versioning "
+        "with a lifecycle rule that expires noncurrent versions after a few days before cleanup",
+        bucket));
+  }
 }
 
 }  // namespace
@@ -109,12 +172,22 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options, const Co
   }
   S3Services s3(config);
   if (auto st = s3.check_access(config); !st) return finish(Outcome::kFailed, st.error().message);
+  note_versioning(s3, config, summary);
 
   Lister legacy(s3.legacy, config.legacy.bucket, config.legacy.prefix, "", [] {});
   Lister production(s3.production, config.production.bucket, config.production.prefix, "", [] {});
   std::vector<Candidate> batch;
   std::optional<Error> fatal;
 
+  // Deletes go through a client that does not retry: LegacyDelete retries them itself,
+  // asking the rows again before every attempt.
+  s3::Client deleter(s3.loop, s3.pacer, config.legacy.client, s3::RetryPolicy{.max_attempts = 1});
+  LegacyDelete remover(
+      deleter, s3.loop, config.legacy.bucket,
+      [&](std::vector<s3::DeleteTarget> targets) {
+        return still_unreferenced(*db, config, std::move(targets));
+      },
+      summary);
   auto delete_batch = [&]() {
     if (batch.empty()) return;
     auto safe = safe_to_delete(*db, config, state, batch, options.grace);
@@ -129,38 +202,7 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options, const Co
       summary.objects_deleted += safe->size();
       return;
     }
-    // A key XML 1.0 cannot carry (a control character) would make the whole DeleteObjects
-    // document malformed, on every run: such keys go one by one, named in the URL.
-    std::vector<std::string> in_batch;
-    for (auto& key : *safe) {
-      if (s3::xml_can_carry(key)) {
-        in_batch.push_back(std::move(key));
-        continue;
-      }
-      auto one = s3::run_to_completion<Ok>(
-          s3.loop, [&](auto done) { s3.legacy.delete_object(config.legacy.bucket, key, done); });
-      if (!one) {
-        ++summary.objects_kept;
-        summary.note_problem(fmt::format("could not delete s3://{}/{}: {}", config.legacy.bucket,
-                                         key, one.error().message));
-        continue;
-      }
-      ++summary.objects_deleted;
-    }
-    if (in_batch.empty()) return;
-    auto result = s3::run_to_completion<s3::DeleteResult>(s3.loop, [&](auto done) {
-      s3.legacy.delete_objects(config.legacy.bucket, in_batch, done);
-    });
-    if (!result) {
-      fatal = result.error();
-      return;
-    }
-    summary.objects_deleted += result->deleted.size();
-    for (const auto& e : result->errors) {
-      ++summary.objects_kept;
-      summary.note_problem(fmt::format("could not delete s3://{}/{}: {} {}", config.legacy.bucket,
-                                       e.key, e.code, e.message));
-    }
+    if (auto st = remover.run(std::move(safe.value())); !st) fatal = st.error();
   };
 
   auto wait = [&](Lister& l) {
@@ -183,8 +225,8 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options, const Co
     ++summary.objects_listed;
     const Sameness sameness = twin ? compare(object, *twin).verdict : Sameness::kDifferent;
     if (twin && sameness != Sameness::kDifferent) {
-      batch.push_back(
-          Candidate{object.key, object.etag, object.size, twin->etag, sameness == Sameness::kSame});
+      batch.push_back(Candidate{object.key, object.etag, object.size, twin->etag,
+                                sameness == Sameness::kSame, object.last_modified});
     } else {
       ++summary.objects_kept;  // No identical twin: never deleted.
     }
@@ -193,6 +235,9 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options, const Co
   }
   if (!fatal && !hooks.stop_requested()) delete_batch();
   s3.count_requests(summary);
+  summary.requests += deleter.stats().requests;
+  summary.retries += deleter.stats().retries;
+  summary.throttled += deleter.stats().throttled;
   if (fatal) return finish(Outcome::kFailed, fatal->message);
   if (hooks.stop_requested()) return finish(Outcome::kInterrupted);
   return finish(Outcome::kComplete);

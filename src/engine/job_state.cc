@@ -33,6 +33,13 @@ Result<std::vector<ObjectRecord>> PgJobState::records_in_state(
       store_.db(), [&] { return store_.records_in_state(states, after, limit); });
 }
 
+Result<std::vector<ObjectRecord>> PgJobState::copied_before(const std::string& before,
+                                                            const std::string& after,
+                                                            const std::string& last, int limit) {
+  return pg::retry_db_value<std::vector<ObjectRecord>>(
+      store_.db(), [&] { return store_.copied_before(before, after, last, limit); });
+}
+
 Result<std::optional<RecordedCopy>> PgJobState::recorded_copy(const std::string& legacy_key) {
   return pg::retry_db_value<std::optional<RecordedCopy>>(
       store_.db(), [&] { return store_.recorded_copy(legacy_key); });

@@ -31,6 +31,11 @@ class JobState {
   virtual Result<std::vector<ObjectRecord>> records_in_state(const std::vector<ObjectState>& states,
                                                              const std::string& after,
                                                              int limit) = 0;
+  /// Copied records last written before `before` (an earlier run's), in key order within
+  /// (after, last] ("" = unbounded), at most `limit` (StateStore::copied_before).
+  virtual Result<std::vector<ObjectRecord>> copied_before(const std::string& before,
+                                                          const std::string& after,
+                                                          const std::string& last, int limit) = 0;
   /// The copy recorded for a legacy key in an earlier run, if any (StateStore::recorded_copy).
   virtual Result<std::optional<RecordedCopy>> recorded_copy(const std::string& legacy_key) = 0;
   /// Records outcomes at once, outside the sink (objects settled by key, a few at a time).
@@ -51,6 +56,9 @@ class PgJobState final : public JobState {
   Result<std::vector<RangeProgress>> save_ranges(const std::vector<KeyRange>& plan) override;
   Result<std::vector<ObjectRecord>> records_in_state(const std::vector<ObjectState>& states,
                                                      const std::string& after, int limit) override;
+  Result<std::vector<ObjectRecord>> copied_before(const std::string& before,
+                                                  const std::string& after, const std::string& last,
+                                                  int limit) override;
   Result<std::optional<RecordedCopy>> recorded_copy(const std::string& legacy_key) override;
   Status record(const std::vector<ObjectRecord>& records) override;
   Result<std::unique_ptr<OutcomeSink>> open_outcome_sink() override;

@@ -1,5 +1,6 @@
 // `rehome run`: the phases in the order the promise needs them.
-//   1. objects: every legacy object gets a verified twin in production (recorded);
+//   1. objects: every legacy object gets a verified twin in production (recorded); copies
+//      earlier runs recorded are checked against production's listing (record_check.h);
 //   2. rows: rows flip to the production path, only where a verified twin is recorded, and
 //      only if they still hold the legacy path;
 //   3. count: what remains, and why.
@@ -10,6 +11,7 @@
 #include "engine/copier.h"
 #include "engine/object_sync.h"
 #include "engine/progress.h"
+#include "engine/record_check.h"
 #include "engine/row_store.h"
 #include "engine/row_sync.h"
 #include "engine/services.h"
@@ -82,6 +84,18 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
     return finish(failed(summary, st.error()));
   }
   failpoint("between-copy-and-rewrite");
+  // Records an earlier run made are not trusted blindly: production's listing must still hold
+  // each copy before rows are rewritten to it.
+  if (!hooks.stop_requested()) {
+    auto checked = check_earlier_records(ctx, *run_started);
+    if (!checked) {
+      progress.finish();
+      s3.count_requests(summary);
+      return finish(failed(summary, checked.error()));
+    }
+    summary.records_rechecked = checked->checked;
+    summary.records_resettled = checked->resettled;
+  }
   // Phase 2: rows.
   if (!hooks.stop_requested()) {
     const auto rows_started = Clock::now();

@@ -239,6 +239,27 @@ Result<std::optional<RecordedCopy>> StateStore::recorded_copy(const std::string&
       RecordedCopy{std::string(r->text(0, 0)), std::string(r->text(0, 1))}};
 }
 
+namespace {
+
+// Rows of (legacy_key, state, etag, size, production_etag, detail).
+std::vector<ObjectRecord> parse_records(const pg::Rows& r) {
+  std::vector<ObjectRecord> out;
+  out.reserve(static_cast<std::size_t>(r.size()));
+  for (int i = 0; i < r.size(); ++i) {
+    ObjectRecord rec;
+    rec.legacy_key = std::string(r.text(i, 0));
+    rec.state = parse_object_state(r.text(i, 1)).value_or(ObjectState::kFailed);
+    rec.etag = std::string(r.text(i, 2));
+    rec.size = r.int64(i, 3);
+    rec.production_etag = std::string(r.text(i, 4));
+    rec.detail = std::string(r.text(i, 5));
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<std::vector<ObjectRecord>> StateStore::records_in_state(
     const std::vector<ObjectState>& states, const std::string& after, int limit) {
   std::vector<std::string> names;
@@ -249,19 +270,20 @@ Result<std::vector<ObjectRecord>> StateStore::records_in_state(
                                 quoted_schema_),
                     {job_id_, pg::text_array_literal(names), after, std::to_string(limit)});
   if (!r) return r.error();
-  std::vector<ObjectRecord> out;
-  out.reserve(static_cast<std::size_t>(r->size()));
-  for (int i = 0; i < r->size(); ++i) {
-    ObjectRecord rec;
-    rec.legacy_key = std::string(r->text(i, 0));
-    rec.state = parse_object_state(r->text(i, 1)).value_or(ObjectState::kFailed);
-    rec.etag = std::string(r->text(i, 2));
-    rec.size = r->int64(i, 3);
-    rec.production_etag = std::string(r->text(i, 4));
-    rec.detail = std::string(r->text(i, 5));
-    out.push_back(std::move(rec));
-  }
-  return out;
+  return parse_records(*r);
+}
+
+Result<std::vector<ObjectRecord>> StateStore::copied_before(const std::string& before,
+                                                            const std::string& after,
+                                                            const std::string& last, int limit) {
+  auto r = db_.exec(fmt::format("SELECT legacy_key, state, etag, size, production_etag, detail "
+                                "FROM {}.objects WHERE job_id = $1 AND state = 'copied' AND "
+                                "updated_at < $2::timestamptz AND legacy_key > $3 AND "
+                                "($4 = '' OR legacy_key <= $4) ORDER BY legacy_key LIMIT $5",
+                                quoted_schema_),
+                    {job_id_, before, after, last, std::to_string(limit)});
+  if (!r) return r.error();
+  return parse_records(*r);
 }
 
 }  // namespace rehome::engine

@@ -133,6 +133,12 @@ class StateStore {
   Result<std::vector<ObjectRecord>> records_in_state(const std::vector<ObjectState>& states,
                                                      const std::string& after, int limit);
 
+  /// Records in state copied last written before `before` (a timestamp: an earlier run's), in
+  /// key order within (after, last] ("" = unbounded), at most `limit`.
+  Result<std::vector<ObjectRecord>> copied_before(const std::string& before,
+                                                  const std::string& after, const std::string& last,
+                                                  int limit);
+
   /// The copy recorded for `legacy_key`, kept even when a later outcome (a failed repair, a
   /// conflict) replaced its record; nullopt when no copy was ever recorded.
   Result<std::optional<RecordedCopy>> recorded_copy(const std::string& legacy_key);

@@ -50,6 +50,8 @@ nlohmann::json Summary::to_json() const {
         {"refreshed", objects_refreshed},
         {"stale", objects_stale},
         {"ranges_split", ranges_split},
+        {"records_rechecked", records_rechecked},
+        {"records_resettled", records_resettled},
         {"bytes_copied", bytes_copied},
         {"to_copy", objects_to_copy},
         {"unreferenced", objects_unreferenced},

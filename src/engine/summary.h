@@ -39,6 +39,10 @@ struct Summary {
   /// verify: legacy objects re-uploaded in place since rehome copied them, whose twin is still
   /// rehome's older copy (`run --relist` refreshes it).
   std::uint64_t objects_stale = 0;
+  /// Copies recorded by earlier runs, checked against production's listing before the rows
+  /// phase, and those found missing or changed there (settled again).
+  std::uint64_t records_rechecked = 0;
+  std::uint64_t records_resettled = 0;
   std::uint64_t ranges_split = 0;  ///< Key ranges split for lanes that ran out (range_split.h).
   std::int64_t bytes_copied = 0;
 

@@ -51,10 +51,12 @@ class Api {
   /// PutObjectTagging: replaces the object's tags (`tagging` in x-amz-tagging form).
   virtual void put_object_tagging(std::string bucket, std::string key, std::string tagging,
                                   Callback<Ok> done) = 0;
-  /// DeleteObject: one key, named in the URL (for keys a DeleteObjects document cannot carry).
-  virtual void delete_object(std::string bucket, std::string key, Callback<Ok> done) = 0;
-  /// DeleteObjects for up to 1,000 keys; per-key failures are in the result, not an error.
-  virtual void delete_objects(std::string bucket, std::vector<std::string> keys,
+  /// DeleteObject: one key, named in the URL (for keys a DeleteObjects document cannot carry);
+  /// conditional on the target's ETag when it has one (412 when it no longer matches).
+  virtual void delete_object(std::string bucket, DeleteTarget target, Callback<Ok> done) = 0;
+  /// DeleteObjects for up to 1,000 keys, each conditional on its ETag when it has one;
+  /// per-key failures (a condition that failed among them) are in the result, not an error.
+  virtual void delete_objects(std::string bucket, std::vector<DeleteTarget> targets,
                               Callback<DeleteResult> done) = 0;
 };
 

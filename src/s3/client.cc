@@ -413,17 +413,30 @@ void Client::put_object_tagging(std::string bucket, std::string key, std::string
   run_ok(core, std::move(spec), std::move(done));
 }
 
-void Client::delete_object(std::string bucket, std::string key, Callback<Ok> done) {
+void Client::delete_object(std::string bucket, DeleteTarget target, Callback<Ok> done) {
   auto& core = impl_->core;
   ExchangeSpec spec;
-  spec.what = describe(*core, "DELETE", bucket, key);
+  spec.what = describe(*core, "DELETE", bucket, target.key);
   spec.method = "DELETE";
   spec.bucket = std::move(bucket);
-  spec.key = std::move(key);
+  spec.key = std::move(target.key);
+  if (!target.etag.empty()) spec.headers.emplace_back("if-match", "\"" + target.etag + "\"");
   run_ok(core, std::move(spec), std::move(done));
 }
 
-void Client::delete_objects(std::string bucket, std::vector<std::string> keys,
+void Client::get_bucket_versioning(std::string bucket, Callback<std::string> done) {
+  auto& core = impl_->core;
+  ExchangeSpec spec;
+  spec.what = describe(*core, "GET VERSIONING", bucket, {});
+  spec.method = "GET";
+  spec.bucket = std::move(bucket);
+  spec.query = {{"versioning", ""}};
+  run_parsed<std::string>(
+      core, std::move(spec), [](std::string_view xml) { return parse_versioning(xml); },
+      std::move(done));
+}
+
+void Client::delete_objects(std::string bucket, std::vector<DeleteTarget> keys,
                             Callback<DeleteResult> done) {
   auto& core = impl_->core;
   std::string what =

@@ -59,12 +59,15 @@ class Client final : public Api {
   void get_object_tagging(std::string bucket, std::string key, Callback<std::string> done) override;
   void put_object_tagging(std::string bucket, std::string key, std::string tagging,
                           Callback<Ok> done) override;
-  void delete_object(std::string bucket, std::string key, Callback<Ok> done) override;
+  void delete_object(std::string bucket, DeleteTarget target, Callback<Ok> done) override;
   /// DeleteObjects for up to 1,000 keys; per-key failures are in the result, not an error.
-  void delete_objects(std::string bucket, std::vector<std::string> keys,
+  void delete_objects(std::string bucket, std::vector<DeleteTarget> targets,
                       Callback<DeleteResult> done) override;
   /// CreateBucket (PUT /bucket); a bucket this account already owns counts as created.
   /// For tests, tools and the demo seeder: the migration itself never creates buckets.
+  /// GetBucketVersioning: "Enabled", "Suspended", or "" for a bucket never versioned. Not
+  /// part of Api: only cleanup asks, to say honestly what a delete reclaims.
+  void get_bucket_versioning(std::string bucket, Callback<std::string> done);
   void create_bucket(std::string bucket, Callback<Ok> done);
 
   const ClientStats& stats() const;

@@ -180,6 +180,14 @@ struct DeleteError {
   std::string message;
 };
 
+/// One key for DeleteObject(s). With `etag`, the delete is conditional: AWS deletes the object
+/// only while it still has that ETag (If-Match; <ETag> in a DeleteObjects document), so an
+/// object rewritten after it was judged is kept. radosgw 16 ignores the condition.
+struct DeleteTarget {
+  std::string key;
+  std::string etag;  ///< Unquoted; "" = unconditional.
+};
+
 struct DeleteResult {
   std::vector<std::string> deleted;
   std::vector<DeleteError> errors;  ///< Per-key failures the server reported in a 200 answer.

@@ -275,17 +275,23 @@ std::string build_tagging_body(std::string_view tagging) {
   return body + "</TagSet></Tagging>";
 }
 
-std::string build_delete_body(const std::vector<std::string>& keys) {
+Result<std::string> parse_versioning(std::string_view xml) {
+  return parse_field(xml, "VersioningConfiguration", "Status");
+}
+
+std::string build_delete_body(const std::vector<DeleteTarget>& targets) {
   static constexpr std::string_view kHead =
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
       "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
   static constexpr std::string_view kTail = "</Delete>";
   std::string body(kHead);
-  body.reserve(kHead.size() + kTail.size() + keys.size() * 64);
-  for (const auto& key : keys) {
+  body.reserve(kHead.size() + kTail.size() + targets.size() * 64);
+  for (const auto& target : targets) {
     body += "<Object><Key>";
-    body += xml_escape(key);
-    body += "</Key></Object>";
+    body += xml_escape(target.key);
+    body += "</Key>";
+    if (!target.etag.empty()) body += "<ETag>&quot;" + xml_escape(target.etag) + "&quot;</ETag>";
+    body += "</Object>";
   }
   body += kTail;
   return body;

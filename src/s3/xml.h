@@ -44,7 +44,9 @@ std::string build_tagging_body(std::string_view tagging);
 /// Builds the <Delete> request document (Quiet mode off), XML-escaping every key. Keys that
 /// fail xml_can_carry are still written (as character references), but a server may refuse
 /// the whole batch with 400 MalformedXML: keep them out of batches.
-std::string build_delete_body(const std::vector<std::string>& keys);
+std::string build_delete_body(const std::vector<DeleteTarget>& targets);
+/// The <Status> of a GetBucketVersioning answer: "Enabled", "Suspended" or "" (never enabled).
+Result<std::string> parse_versioning(std::string_view xml);
 
 /// Escapes &, <, >, ", ' and characters XML 1.0 cannot carry literally: tab, LF and CR become
 /// &#9; &#10; &#13; (S3's documented form, which survives end-of-line normalisation), other

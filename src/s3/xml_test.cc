@@ -256,8 +256,31 @@ TEST(ParseDeleteResult, WholeRequestErrorIsAnError) {
   EXPECT_EQ(result.error().kind, ErrorKind::kPermanent);
 }
 
+std::vector<DeleteTarget> targets(const std::vector<std::string>& keys) {
+  std::vector<DeleteTarget> out;
+  for (const auto& key : keys) out.push_back(DeleteTarget{key, ""});
+  return out;
+}
+
+TEST(BuildDeleteBody, NamesTheEtagAKeyMustStillHaveWhenGivenOne) {
+  EXPECT_EQ(build_delete_body({DeleteTarget{"a", "0123abc"}, DeleteTarget{"b", ""}}),
+            R"(<?xml version="1.0" encoding="UTF-8"?>)"
+            R"(<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">)"
+            "<Object><Key>a</Key><ETag>&quot;0123abc&quot;</ETag></Object>"
+            "<Object><Key>b</Key></Object></Delete>");
+}
+
+TEST(ParseVersioning, ReadsTheStatusOrNothingForABucketNeverVersioned) {
+  EXPECT_EQ(*parse_versioning("<VersioningConfiguration xmlns=\"x\"><Status>Enabled</Status>"
+                              "</VersioningConfiguration>"),
+            "Enabled");
+  EXPECT_EQ(*parse_versioning("<VersioningConfiguration xmlns=\"x\"></VersioningConfiguration>"),
+            "");
+  EXPECT_FALSE(parse_versioning("<Error><Code>AccessDenied</Code></Error>"));
+}
+
 TEST(BuildDeleteBody, RoundTripsAwkwardKeysThroughAnXmlParser) {
-  auto body = build_delete_body(kAwkwardKeys);
+  auto body = build_delete_body(targets(kAwkwardKeys));
   EXPECT_TRUE(body.starts_with(R"(<?xml version="1.0" encoding="UTF-8"?><Delete xmlns=)"));
   std::vector<std::string> parsed;
   XmlEvents events;
@@ -269,7 +292,7 @@ TEST(BuildDeleteBody, RoundTripsAwkwardKeysThroughAnXmlParser) {
 }
 
 TEST(BuildDeleteBody, WritesEachKeyInAnObject) {
-  EXPECT_EQ(build_delete_body({"a", "b&c"}),
+  EXPECT_EQ(build_delete_body(targets({"a", "b&c"})),
             R"(<?xml version="1.0" encoding="UTF-8"?>)"
             R"(<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">)"
             "<Object><Key>a</Key></Object><Object><Key>b&amp;c</Key></Object></Delete>");
@@ -277,7 +300,7 @@ TEST(BuildDeleteBody, WritesEachKeyInAnObject) {
 
 TEST(BuildDeleteBody, KeepsCarriageReturnsAndNewlinesAsReferences) {
   // A literal CR or CRLF would be normalised to LF by the server's parser.
-  auto body = build_delete_body({"a\rb\r\nc\td"});
+  auto body = build_delete_body(targets({"a\rb\r\nc\td"}));
   EXPECT_NE(body.find("<Key>a&#13;b&#13;&#10;c&#9;d</Key>"), std::string::npos);
   std::string parsed;
   XmlEvents events;

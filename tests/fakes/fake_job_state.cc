@@ -79,8 +79,22 @@ Result<std::optional<engine::RecordedCopy>> FakeJobState::recorded_copy(
   return std::optional<engine::RecordedCopy>{it->second};
 }
 
+Result<std::vector<ObjectRecord>> FakeJobState::copied_before(const std::string&,
+                                                              const std::string& after,
+                                                              const std::string& last, int limit) {
+  std::vector<ObjectRecord> out;
+  for (auto it = records.upper_bound(after); it != records.end(); ++it) {
+    if (!last.empty() && it->first > last) break;
+    if (it->second.state != engine::ObjectState::kCopied || fresh.contains(it->first)) continue;
+    if (static_cast<int>(out.size()) == limit) break;
+    out.push_back(it->second);
+  }
+  return out;
+}
+
 void FakeJobState::keep(const ObjectRecord& r) {
   records[r.legacy_key] = r;
+  fresh.insert(r.legacy_key);
   // Like the upsert: the last copy recorded outlives later outcomes.
   if (r.state == engine::ObjectState::kCopied) {
     copies[r.legacy_key] = engine::RecordedCopy{r.etag, r.production_etag};

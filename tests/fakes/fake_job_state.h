@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,8 @@ class FakeJobState final : public engine::JobState {
   std::map<std::string, engine::ObjectRecord> records;
   /// The last copy recorded per legacy key (outlives later outcomes, as in PostgreSQL).
   std::map<std::string, engine::RecordedCopy> copies;
+  /// Keys recorded since the test last cleared it ("this run").
+  std::set<std::string> fresh;
   /// Every batch the sink recorded, in order.
   std::vector<engine::OutcomeBatch> batches;
   /// Keys the sink saw a watermark pass before their outcome was recorded: must stay empty.
@@ -42,6 +45,12 @@ class FakeJobState final : public engine::JobState {
       const std::vector<engine::KeyRange>& plan) override;
   Result<std::vector<engine::ObjectRecord>> records_in_state(
       const std::vector<engine::ObjectState>& states, const std::string& after, int limit) override;
+  /// Copied records not written since `fresh` was last cleared (a new run): `before` is not
+  /// read, the fake has no clock.
+  Result<std::vector<engine::ObjectRecord>> copied_before(const std::string& before,
+                                                          const std::string& after,
+                                                          const std::string& last,
+                                                          int limit) override;
   Result<std::optional<engine::RecordedCopy>> recorded_copy(const std::string& legacy_key) override;
   Status record(const std::vector<engine::ObjectRecord>& batch) override;
   Result<std::unique_ptr<engine::OutcomeSink>> open_outcome_sink() override;

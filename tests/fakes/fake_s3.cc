@@ -335,15 +335,29 @@ void FakeS3::copy_object(s3::CopyRequest request, s3::Callback<s3::CopyResult> d
   deliver(key, [done, result] { done(result); });
 }
 
-void FakeS3::delete_objects(std::string bucket, std::vector<std::string> keys,
+bool FakeS3::delete_condition_holds(const std::string& bucket, const s3::DeleteTarget& target) {
+  if (target.etag.empty() || !dialect.honours_if_match) return true;
+  auto o = object(bucket, target.key);
+  return o && o->etag == target.etag;
+}
+
+void FakeS3::delete_objects(std::string bucket, std::vector<s3::DeleteTarget> targets,
                             s3::Callback<s3::DeleteResult> done) {
-  const std::string first = keys.empty() ? std::string() : keys.front();
+  const std::string first = targets.empty() ? std::string() : targets.front().key;
   run_hooks(Op::kDelete, first);
   if (auto e = take_fault(Op::kDelete, first)) return deliver(first, [done, e = *e] { done(e); });
+  ++delete_requests_;
   s3::DeleteResult result;
-  for (auto& key : keys) {
-    buckets_[bucket].erase(key);
-    result.deleted.push_back(std::move(key));
+  for (auto& target : targets) {
+    if (!delete_condition_holds(bucket, target)) {
+      result.errors.push_back({target.key, "PreconditionFailed",
+                               "At least one of the "
+                               "pre-conditions you specified "
+                               "did not hold"});
+      continue;
+    }
+    buckets_[bucket].erase(target.key);
+    result.deleted.push_back(std::move(target.key));
   }
   deliver(first, [done, result = std::move(result)] { done(result); });
 }
@@ -438,9 +452,15 @@ void FakeS3::put_object_tagging(std::string bucket, std::string key, std::string
   deliver(key, [done] { done(Ok{}); });
 }
 
-void FakeS3::delete_object(std::string bucket, std::string key, s3::Callback<Ok> done) {
+void FakeS3::delete_object(std::string bucket, s3::DeleteTarget target, s3::Callback<Ok> done) {
+  const std::string key = target.key;
   run_hooks(Op::kDelete, key);
   if (auto e = take_fault(Op::kDelete, key)) return deliver(key, [done, e = *e] { done(e); });
+  if (!delete_condition_holds(bucket, target)) {
+    return deliver(key, [done] {
+      done(Error::of(ErrorKind::kPreconditionFailed, "precondition failed", "PreconditionFailed"));
+    });
+  }
   buckets_[bucket].erase(key);
   deliver(key, [done] { done(Ok{}); });
 }

@@ -105,9 +105,9 @@ class FakeS3 final : public s3::Api {
   void get_object(s3::GetRequest request, s3::Callback<s3::GetResult> done) override;
   void put_object(s3::PutRequest request, s3::Callback<s3::ObjectInfo> done) override;
   void copy_object(s3::CopyRequest request, s3::Callback<s3::CopyResult> done) override;
-  void delete_objects(std::string bucket, std::vector<std::string> keys,
+  void delete_objects(std::string bucket, std::vector<s3::DeleteTarget> targets,
                       s3::Callback<s3::DeleteResult> done) override;
-  void delete_object(std::string bucket, std::string key, s3::Callback<Ok> done) override;
+  void delete_object(std::string bucket, s3::DeleteTarget target, s3::Callback<Ok> done) override;
   void create_multipart_upload(s3::PutRequest request, s3::Callback<std::string> done) override;
   void upload_part(s3::UploadPartRequest request, s3::Callback<std::string> done) override;
   void complete_multipart_upload(s3::CompleteRequest request,
@@ -129,7 +129,12 @@ class FakeS3 final : public s3::Api {
   /// streamed copy needs at once).
   std::size_t largest_body() const { return largest_body_; }
 
+  /// DeleteObjects requests answered (faults not counted).
+  std::size_t delete_requests() const { return delete_requests_; }
+
  private:
+  bool delete_condition_holds(const std::string& bucket, const s3::DeleteTarget& target);
+  std::size_t delete_requests_ = 0;
   struct Fault {
     Op op;
     std::string key;

@@ -4,6 +4,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <thread>
+
 #include "engine/commands.h"
 #include "engine/exit_status.h"
 #include "engine/state_store.h"
@@ -115,6 +118,39 @@ TEST_F(Application, a_refresh_left_for_the_next_run_is_still_made_by_it) {
   EXPECT_EQ(production(0), "newer");
 }
 
+// Issue 17, section 2: a resumed job does not trust an earlier run's `copied` record blindly.
+// Between the runs an orphan sweeper deletes one copy and another writer replaces one; the
+// rerun checks the earlier records against production's listing (no HEAD per object), copies
+// the deleted one again before its row moves, and leaves the replaced one's row legacy.
+TEST_F(Application, a_production_copy_deleted_before_the_rewrite_is_copied_again_first) {
+  auto ids = env_->seed_legacy(4);
+  auto killed = env_->binary_env();
+  killed.push_back("REHOME_FAILPOINT=between-copy-and-rewrite");
+  ASSERT_EQ(run_rehome({"run", "--progress", "none"}, killed), 128 + SIGKILL);
+  const auto original = legacy(1);
+  env_->python(fmt::format("print(s3.request('DELETE', '{}', '{}')[0])", env_->production_bucket(),
+                           production_key(1)));
+  env_->put(env_->production_bucket(), production_key(2), "another writer's object");
+  ASSERT_FALSE(production(1));
+
+  auto summary = run();
+  EXPECT_EQ(summary.records_rechecked, 4u) << summary.error;
+  EXPECT_EQ(summary.records_resettled, 2u);
+  EXPECT_EQ(production(1), original);
+  EXPECT_EQ(env_->path_of(ids[1]), production_key(1));
+  EXPECT_EQ(env_->path_of(ids[2]), legacy_key(2));  // its twin is not rehome's copy any more
+  EXPECT_EQ(production(2), "another writer's object");
+  EXPECT_EQ(summary.objects_conflict, 1u);
+  EXPECT_EQ(env_->path_of(ids[0]), production_key(0));
+  auto audit = verify();  // every row names an object that exists; the conflict is listed
+  EXPECT_EQ(audit.rows_dangling, 0u);
+  EXPECT_EQ(audit.objects_conflict, 1u);
+
+  // A run right after finds every record its own or checked: nothing to settle again.
+  auto again = run();
+  EXPECT_EQ(again.records_resettled, 0u);
+}
+
 // Issue 17, section 7: an application that keeps inserting legacy rows is not chased forever.
 // A trigger stands in for it: every rewrite statement inserts one more legacy row. The rows
 // phase stops at the highest id it saw when it began, says what it left, and the next run
@@ -150,6 +186,49 @@ TEST_F(Application,
   auto next = engine::run(config, {});
   EXPECT_EQ(next.outcome, Outcome::kComplete) << next.error;
   EXPECT_EQ(next.rows_rewritten, summary.rows_pending);
+}
+
+// Issue 17, section 6: the grace period counts the legacy object's own last write, not only
+// rehome's rewrite. An application still writing legacy paths (here: the same avatar again,
+// identical bytes, so the record still matches) holds its object back from cleanup.
+TEST_F(Application, cleanup_counts_the_objects_own_last_write_in_the_grace_period) {
+  env_->seed_legacy(2);
+  ASSERT_EQ(run().outcome, Outcome::kComplete);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  const auto same = legacy(0);
+  env_->put(env_->legacy_bucket(), legacy_key(0), *same);
+  auto early = engine::cleanup(env_->config(), {std::chrono::seconds(2), false}, {});
+  ASSERT_EQ(early.outcome, Outcome::kComplete) << early.error;
+  EXPECT_EQ(early.objects_deleted, 1u);
+  EXPECT_EQ(legacy(0), same);
+  EXPECT_FALSE(legacy(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_EQ(engine::cleanup(env_->config(), {std::chrono::seconds(2), false}, {}).objects_deleted,
+            1u);
+}
+
+// Cleanup says what a delete reclaims: on a versioned legacy bucket, nothing until a lifecycle
+// rule expires the old versions; on an unversioned one, the object is gone for good.
+TEST_F(Application, cleanup_says_whether_the_legacy_bucket_keeps_old_versions) {
+  env_->seed_legacy(1);
+  ASSERT_EQ(run().outcome, Outcome::kComplete);
+  auto said = [](const engine::Summary& s, const std::string& text) {
+    for (const auto& p : s.problems) {
+      if (p.find(text) != std::string::npos) return true;
+    }
+    return false;
+  };
+  auto plain = engine::cleanup(env_->config(), {std::chrono::seconds(0), true}, {});
+  EXPECT_TRUE(said(plain, "is not versioned")) << ::testing::PrintToString(plain.problems);
+  env_->python(fmt::format(
+      "print(s3.request('PUT', '{}', query={{'versioning': ''}}, body=b'<VersioningConfiguration "
+      "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>Enabled</Status>"
+      "</VersioningConfiguration>')[0])",
+      env_->legacy_bucket()));
+  auto versioned = cleanup();
+  EXPECT_EQ(versioned.objects_deleted, 1u);
+  EXPECT_TRUE(said(versioned, "versioning enabled: each delete adds a delete marker"))
+      << ::testing::PrintToString(versioned.problems);
 }
 
 }  // namespace

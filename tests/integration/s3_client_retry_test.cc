@@ -231,7 +231,7 @@ TEST_F(S3ClientRetryTest, delete_objects_posts_a_signed_document_with_content_md
                                   "<Message>no</Message></Error></DeleteResult>")});
   auto client = client_for(server.endpoint());
   auto result = run<DeleteResult>([&](auto done) {
-    client->delete_objects("b", {"a&b", "c"}, done);
+    client->delete_objects("b", {DeleteTarget{"a&b", ""}, DeleteTarget{"c", ""}}, done);
   });
   ASSERT_TRUE(result) << result.error().message;
   EXPECT_EQ(result->deleted, (std::vector<std::string>{"a&b"}));

@@ -109,9 +109,11 @@ class S3ClientTest : public ::testing::TestWithParam<S3Target> {
     return run<ListPage>([&](auto done) { client_->list_objects_v2(std::move(request), done); });
   }
 
-  Result<DeleteResult> remove(std::vector<std::string> keys) {
+  Result<DeleteResult> remove(const std::vector<std::string>& keys) {
+    std::vector<DeleteTarget> targets;
+    for (const auto& key : keys) targets.push_back(DeleteTarget{key, ""});
     return run<DeleteResult>(
-        [&](auto done) { client_->delete_objects(kBucket, std::move(keys), done); });
+        [&](auto done) { client_->delete_objects(kBucket, std::move(targets), done); });
   }
 
   // Every key under `prefix`, following continuation tokens, sorted (s3rver's order is off).
