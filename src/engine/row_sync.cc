@@ -115,7 +115,11 @@ Status RowSync::run(const std::string& run_started) {
   if (bounds->empty) return Ok{};
   // The phase ends at the highest id it saw when it began: an application that keeps inserting
   // would otherwise be chased forever. Later rows are left to the next run (and counted).
-  if (auto st = pg::retry_db(store_.db(), [&] { return store_.record_rows_bound(bounds->max); });
+  if (auto st = pg::retry_db(store_.db(),
+                             [&] {
+                               if (auto f = store_.forget_failed_rows(); !f) return f;
+                               return store_.record_rows_bound(bounds->max);
+                             });
       !st) {
     return st;
   }
@@ -236,12 +240,15 @@ Status RowSync::finish_range(std::int64_t lo, std::int64_t hi, Result<FlipResult
       store_.db(), [&] { return rows_.legacy_ids_in_range(lo, hi); });
   if (!ids) return ids.error();
   if (ids->size() <= 1) {
+    const std::int64_t row = ids->empty() ? hi : ids->front();
     ++ctx_.summary.rows_failed;
     ctx_.summary.note_problem(fmt::format(
         "row {}={} cannot be rewritten: {}; it stays legacy: fix the table or the row (widen "
         "the column, relax the constraint or trigger) and rerun",
-        ctx_.config.id_column, ids->empty() ? hi : ids->front(), flipped.error().message));
-    return Ok{};
+        ctx_.config.id_column, row, flipped.error().message));
+    // Kept in the state schema too (failed_rows), for whoever fixes them after the run.
+    return pg::retry_db(store_.db(),
+                        [&] { return store_.record_failed_row(row, flipped.error().message); });
   }
   const std::int64_t mid = (*ids)[ids->size() / 2 - 1];
   if (auto st = finish_range(lo, mid, flip_with_retry(store_.db(), rows_, lo, mid), run_started);

@@ -60,6 +60,12 @@ Status StateStore::ensure_schema() {
       batch_id bigint NOT NULL,
       rewritten_at timestamptz NOT NULL DEFAULT now());
     CREATE INDEX IF NOT EXISTS rewrites_by_old_path ON {0}.rewrites (job_id, old_path);
+    CREATE TABLE IF NOT EXISTS {0}.failed_rows (
+      job_id integer NOT NULL,
+      row_id bigint NOT NULL,
+      reason text NOT NULL,
+      failed_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (job_id, row_id));
   )",
                                 s);
   // Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog; an advisory lock

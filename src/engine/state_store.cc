@@ -201,6 +201,24 @@ Status StateStore::split_range(int number, const std::string& last, const std::s
   return Ok{};
 }
 
+Status StateStore::record_failed_row(std::int64_t row_id, const std::string& reason) {
+  auto r =
+      db_.exec(fmt::format("INSERT INTO {}.failed_rows (job_id, row_id, reason) "
+                           "VALUES ($1, $2::bigint, $3) ON CONFLICT (job_id, row_id) DO UPDATE "
+                           "SET reason = EXCLUDED.reason, failed_at = now()",
+                           quoted_schema_),
+               {job_id_, std::to_string(row_id), reason});
+  if (!r) return r.error();
+  return Ok{};
+}
+
+Status StateStore::forget_failed_rows() {
+  auto r = db_.exec(fmt::format("DELETE FROM {}.failed_rows WHERE job_id = $1", quoted_schema_),
+                    {job_id_});
+  if (!r) return r.error();
+  return Ok{};
+}
+
 Status StateStore::record_rows_bound(std::int64_t max_id) {
   auto r =
       db_.exec(fmt::format("UPDATE {}.jobs SET rows_bound = $2::bigint, rows_bound_at = now(), "

@@ -8,6 +8,7 @@
 //             later outcome so that a re-uploaded object's copy can still be repaired
 //   rewrites  every row rehome rewrote, when, from what to what (cleanup's grace period)
 //   batches   one row per committed rewrite transaction (to settle an in-doubt COMMIT)
+//   failed_rows  rows the last rows phase could not rewrite, with the reason
 #pragma once
 
 #include <cstdint>
@@ -120,6 +121,12 @@ class StateStore {
   /// neither; replaying it after an in-doubt commit changes nothing (it applies only while the
   /// range still ends at `last`).
   Status split_range(int number, const std::string& last, const std::string& point, int new_number);
+
+  /// Records a row whose rewrite the database refuses (a constraint, a trigger, a value too
+  /// long), with the server's reason; forget_failed_rows() clears them when a rows phase begins,
+  /// so the table holds what the last rows phase could not rewrite.
+  Status record_failed_row(std::int64_t row_id, const std::string& reason);
+  Status forget_failed_rows();
 
   /// Records the highest row id the current rows phase works up to (rows inserted later are
   /// the next run's), with the job.

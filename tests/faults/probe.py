@@ -7,10 +7,12 @@ the S3 server (never through the fault proxy) and counts failures: any non-200 a
 or content differing from the original. The originals are a manifest taken before the run
 (legacy key suffix -> MD5, i.e. the single-part ETag): a row naming `avatar/X` or `image/X` whose
 X is in the manifest must serve exactly those bytes. Paths outside both prefixes, NULL, empty,
-and the seeded broken references (`image/missing-*`) are excluded by design.
+and the seeded broken references (`image/missing-*`) are excluded by design. Keys the
+application re-uploads in place (--volatile: a JSON list of suffixes) must exist, but their
+content is the application's to change: the scenario checks the newest content at its end.
 
 Usage: probe.py --database-url URL --endpoint http://rgw --legacy-bucket B --production-bucket B
-                --manifest FILE.json [--stats-file F] [--batch 40] [--seconds N]
+                --manifest FILE.json [--volatile FILE.json] [--stats-file F] [--batch 40] [--seconds N]
 Env:   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION
 Runs until SIGTERM/SIGINT (or --seconds), then prints JSON stats (and writes --stats-file).
 """
@@ -48,6 +50,7 @@ def main():
     p.add_argument("--legacy-bucket", required=True)
     p.add_argument("--production-bucket", required=True)
     p.add_argument("--manifest", required=True)
+    p.add_argument("--volatile")
     p.add_argument("--table", default="avatars")
     p.add_argument("--stats-file")
     p.add_argument("--batch", type=int, default=40)
@@ -55,6 +58,10 @@ def main():
     a = p.parse_args()
     with open(a.manifest) as fh:
         manifest = json.load(fh)  # suffix after the prefix -> md5
+    if a.volatile:
+        with open(a.volatile) as fh:
+            for suffix in json.load(fh):
+                manifest.pop(suffix, None)
     s3 = s3mini.S3(a.endpoint, os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"],
                    os.environ.get("AWS_REGION") or "us-east-1")
     stats = {"checks": 0, "failures": 0, "not_found": 0, "forbidden": 0, "other_status": 0,

@@ -8,6 +8,7 @@ probe throughout, drives rehome under its fault, and then measures the same thin
                  cross-checked independently against fresh listings of both buckets
   double rewrites rows that rehome.rewrites shows rewritten to two different paths
 """
+import hashlib
 import json
 import os
 import random
@@ -105,6 +106,16 @@ class World:
         r = report["rows"]
         return report["objects"]["failed"] == 0 and r["failed"] == 0 and r["pending"] == r["broken"] + r["conflict"]
 
+    def start_cleanup(self, args, extra=None):
+        """Starts `rehome cleanup ARGS`; returns (process, report path)."""
+        self.runs += 1
+        report = os.path.join(self.dir, "cleanup-%03d.json" % self.runs)
+        self.log.write(b"\n=== cleanup %d: %s\n" % (self.runs, " ".join(args).encode()))
+        self.log.flush()
+        p = subprocess.Popen([self.ctx.rehome, "cleanup", "--progress", "none", "--report", report] + args,
+                             env=self.env(None, extra), stdout=self.log, stderr=self.log)
+        return p, report
+
     def run_until_done(self, args=(), endpoint=None, max_runs=8):
         for _ in range(max_runs):
             status, report = self.run(args, endpoint)
@@ -112,13 +123,20 @@ class World:
                 return True
         return False
 
-    def start_probe(self):
+    def start_probe(self, volatile=()):
+        """Starts the live-traffic probe; `volatile` suffixes are re-uploaded in place by the
+        application, so the probe checks that they exist, not what they hold."""
         self.probe_stats = os.path.join(self.dir, "probe.json")
-        self.probe = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "probe.py"), "--database-url", self.db_url,
-             "--endpoint", self.ctx.rgw, "--legacy-bucket", self.legacy, "--production-bucket", self.production,
-             "--manifest", os.path.join(self.dir, "manifest.json"), "--stats-file", self.probe_stats],
-            env=self.env(), stdout=subprocess.DEVNULL, stderr=self.log)
+        self.volatile = set(volatile)
+        args = [sys.executable, os.path.join(HERE, "probe.py"), "--database-url", self.db_url,
+                "--endpoint", self.ctx.rgw, "--legacy-bucket", self.legacy, "--production-bucket", self.production,
+                "--manifest", os.path.join(self.dir, "manifest.json"), "--stats-file", self.probe_stats]
+        if volatile:
+            path = os.path.join(self.dir, "volatile.json")
+            with open(path, "w") as fh:
+                json.dump(sorted(volatile), fh)
+            args += ["--volatile", path]
+        self.probe = subprocess.Popen(args, env=self.env(), stdout=subprocess.DEVNULL, stderr=self.log)
 
     def stop_probe(self):
         if self.probe is None:
@@ -133,8 +151,9 @@ class World:
         """The end-state measurements common to every scenario."""
         prod = {k.split("/", 1)[1]: etag for k, etag, _ in self.s3.list(self.production, "avatar/")}
         legacy = {k for k, _, _ in self.s3.list(self.legacy, "image/")}
+        volatile = getattr(self, "volatile", set())  # their newest content is checked by the scenario
         lost = sorted(k for k, etag in self.manifest.items()
-                      if not k.startswith("conflict-") and prod.get(k) != etag)
+                      if not k.startswith("conflict-") and k not in volatile and prod.get(k) != etag)
         verify_report = os.path.join(self.dir, "verify.json")
         v = subprocess.run([self.ctx.rehome, "verify", "--progress", "none", "--report", verify_report],
                            env=self.env(), stdout=self.log, stderr=self.log)
@@ -262,17 +281,51 @@ def crash(ctx, objects, kills):
     ranges = db.query('SELECT start_after, last_key FROM rehome.ranges ORDER BY start_after COLLATE "C"')
     chain = all(ranges[i][0] == (ranges[i - 1][1] if i else "") for i in range(len(ranges)))
     cover_exact = bool(ranges) and chain and ranges[-1][1] == ""
+    migrated_ok = ok and w.statuses[-1] == 0
+    kills_done = sum(1 for s in w.statuses if s == 128 + 9 or s == -9)
+    cleanup = cleanup_under_kills(w, db, rng, 3 if ctx.quick else 10)
     db.close()
     probe = w.stop_probe()
     audit = w.audit()
-    kills_done = sum(1 for s in w.statuses if s == 128 + 9 or s == -9)
-    r = result(w, "a. crash (SIGKILL)", ok and w.statuses[-1] == 0 and cover_exact,
-               "%d kills %s; %d key ranges at the end (planned 32, the rest from splits), cover %s"
-               % (kills_done, phases, len(ranges), "exact" if cover_exact else "BROKEN"),
+    r = result(w, "a. crash (SIGKILL)", migrated_ok and cover_exact and cleanup["ok"],
+               "%d kills %s; %d key ranges at the end (planned 32, the rest from splits), cover %s; "
+               "then cleanup: %d kills, %d legacy objects deleted, %d referenced kept"
+               % (kills_done, phases, len(ranges), "exact" if cover_exact else "BROKEN",
+                  cleanup["kills"], cleanup["deleted"], cleanup["referenced_kept"]),
                probe, audit, kills=kills_done, kill_phases=phases, finished_before_all_kills=done_early,
-               key_ranges=len(ranges), key_range_cover_exact=cover_exact)
+               key_ranges=len(ranges), key_range_cover_exact=cover_exact, cleanup=cleanup)
     w.close()
     return r
+
+
+def cleanup_under_kills(w, db, rng, kills):
+    """Cleanup SIGKILLed at random moments (once right before a DeleteObjects), then run to the
+    end. The application first points a few rows back at their legacy keys: those objects must
+    stay. Whatever it deleted must have its identical twin (the audit's lost-object check), and
+    no row may dangle (verify, the probe)."""
+    back = rng.sample(sorted(k for k in w.manifest if not k.startswith("conflict-")), 5)
+    for suffix in back:
+        db.query("UPDATE avatars SET path = 'image/%s' WHERE id = (SELECT min(id) FROM avatars "
+                 "WHERE path = 'avatar/%s')" % (suffix, suffix))
+    done = 0
+    for k in range(kills):
+        extra = {"REHOME_FAILPOINT": "cleanup-before-delete"} if k == 0 else None
+        p, _ = w.start_cleanup(["--grace", "0s"], extra)
+        if extra is None:
+            deadline = time.monotonic() + rng.uniform(0.05, 1.5)
+            while p.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+        status = p.wait()
+        done += status in (-9, 128 + 9)
+    p, _ = w.start_cleanup(["--grace", "0s"])
+    final = p.wait()
+    remaining = {k.split("/", 1)[1] for k, _, _ in w.s3.list(w.legacy, "image/")}
+    kept = sum(1 for s in back if s in remaining)
+    deleted = len(set(w.manifest) - remaining)
+    return {"kills": done, "final_status": final, "deleted": deleted, "referenced_kept": kept,
+            "ok": final == 0 and kept == len(back) and deleted > 0}
 
 
 # About a fifth of all requests. SlowDowns are kept rarer than the rest: each one halves the
@@ -380,48 +433,104 @@ def db_faults(ctx, objects):
 
 
 def app_writes(ctx, objects):
-    """(d) the application keeps writing: new legacy rows, rows moved to new avatars, deletions."""
+    """(d) the application keeps writing: new legacy rows, rows moved to new avatars, deletions,
+    avatars re-uploaded in place (at the key the row names: legacy or production), and one
+    transaction that holds a legacy row locked for a while. After the application stops, runs
+    until done, then one `run --relist`: every row must serve the newest content the
+    application wrote for it, or its object be a reported conflict; the held row is rewritten
+    once free; and the application's other writes never wait long behind rehome."""
     w = World(ctx, "appwrites", avatars=2 * objects)
-    w.start_probe()
     app = pgmini.Connection(w.db_url, "rehome-faults-app")
     s3 = ctx.s3()
     seeded = [int(i) for (i,) in app.query("SELECT id FROM avatars WHERE path LIKE 'image/avatar-%' ORDER BY id")]
     rng = random.Random(ctx.seed + 4)
     rng.shuffle(seeded)
-    new_legacy, modern, deleted = {}, {}, set()
+    # Avatars the application re-uploads in place, and the row one of its transactions holds.
+    inplace = [seeded.pop() for _ in range(30 if ctx.quick else 100)]
+    held = max(seeded)  # the last primary-key range: the rows phase reaches it last
+    seeded.remove(held)
+    paths = dict((int(i), p) for i, p in app.query(
+        "SELECT id, path FROM avatars WHERE id IN (%s)" % ",".join(str(i) for i in inplace)))
+    w.start_probe(volatile={paths[i].split("/", 1)[1] for i in inplace})
+    new_legacy, modern, deleted, newest = {}, {}, set(), {}
+    to_reupload = list(inplace)
+    waits = []
     stop = threading.Event()
+    hold_seconds = 5 if ctx.quick else 20
+
+    def timed(sql):
+        started = time.monotonic()
+        result = app.query(sql)
+        waits.append(time.monotonic() - started)
+        return result
 
     def writer():
         n = 0
         while not stop.is_set():
             n += 1
-            kind = n % 3
+            kind = n % 4
             if kind == 0:  # a new upload under the old scheme: object first, then the row
                 body = os.urandom(900 + n)
                 key = "image/app-%d.png" % n
                 s3.put(w.legacy, key, body)
-                (rid,) = app.query("INSERT INTO avatars (path) VALUES (%s) RETURNING id" % pgmini.quote(key))[0]
-                import hashlib
+                (rid,) = timed("INSERT INTO avatars (path) VALUES (%s) RETURNING id" % pgmini.quote(key))[0]
                 new_legacy[int(rid)] = ("app-%d.png" % n, hashlib.md5(body).hexdigest())
             elif kind == 1 and seeded:  # the user uploads a new avatar: new object, then the row
                 rid = seeded.pop()
                 key = "avatar/new-%d.png" % n
                 s3.put(w.production, key, os.urandom(700 + n))
-                app.query("UPDATE avatars SET path = %s WHERE id = %d" % (pgmini.quote(key), rid))
+                timed("UPDATE avatars SET path = %s WHERE id = %d" % (pgmini.quote(key), rid))
                 modern[rid] = key
-            elif seeded:  # the user deletes their account
+            elif kind == 2 and to_reupload and rng.random() < 0.08:
+                # A user re-uploads their avatar in place, at the key the row names, once each,
+                # spread over the run: some land after the copy and before the row's rewrite.
+                rid = to_reupload.pop()
+                (path,) = app.query("SELECT path FROM avatars WHERE id = %d" % rid)[0]
+                bucket = w.legacy if path.startswith("image/") else w.production
+                body = os.urandom(800 + n)
+                s3.put(bucket, path, body)
+                newest[rid] = hashlib.md5(body).hexdigest()
+            elif kind == 3 and seeded:  # the user deletes their account
                 rid = seeded.pop()
-                app.query("DELETE FROM avatars WHERE id = %d" % rid)
+                timed("DELETE FROM avatars WHERE id = %d" % rid)
                 deleted.add(rid)
             time.sleep(0.01)
 
-    t = threading.Thread(target=writer)
-    t.start()
-    status, rep = w.run(["--max-rps", str(ctx.app_rps), "--row-range", "200"])
+    run_over = threading.Event()
+    held_during_rows = []
+
+    def holder():  # once rows are being rewritten, an application transaction holds one row
+        conn = pgmini.Connection(w.db_url, "rehome-faults-holder")
+        while not run_over.is_set():
+            try:
+                if int(conn.query("SELECT count(*) FROM rehome.rewrites")[0][0]) > 0:
+                    break
+            except pgmini.PgError:  # the schema does not exist yet
+                conn.close()
+                conn = pgmini.Connection(w.db_url, "rehome-faults-holder")
+            time.sleep(0.05)
+        else:
+            conn.close()
+            return
+        conn.query("BEGIN")
+        conn.query("SELECT id FROM avatars WHERE id = %d FOR UPDATE" % held)
+        held_during_rows.append(True)
+        time.sleep(hold_seconds)
+        conn.query("COMMIT")
+        conn.close()
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=holder)]
+    for t in threads:
+        t.start()
+    w.run(["--max-rps", str(ctx.app_rps), "--row-range", "200"])
+    run_over.set()
+    threads[1].join()
     stop.set()
-    t.join()
+    threads[0].join()
     ok = w.run_until_done()  # after the writes stop, a rerun picks up rows added after the listing
+    relist_status, relist = w.run(["--relist"])  # refreshes copies of avatars re-uploaded in place
     rows = dict((int(i), p) for i, p in app.query("SELECT id, path FROM avatars"))
+    conflicts = {k for (k,) in app.query("SELECT legacy_key FROM rehome.objects WHERE state = 'conflict'")}
     app.close()
     prod = {k.split("/", 1)[1]: e for k, e, _ in s3.list(w.production, "avatar/")}
     legacy = {k.split("/", 1)[1]: e for k, e, _ in s3.list(w.legacy, "image/")}
@@ -440,12 +549,34 @@ def app_writes(ctx, objects):
         elif not (path == "image/" + suffix and legacy.get(suffix) == md5):
             lost.append("row %d: app inserted image/%s, now %s (object ok: %s)" % (
                 rid, suffix, path, prod.get(suffix) == md5 or legacy.get(suffix) == md5))
+    # In-place re-uploads: each row serves the newest bytes the application wrote for it, unless
+    # rehome reported the object as a conflict (never overwritten, listed by verify).
+    stale, reported = [], 0
+    for rid, md5 in newest.items():
+        path = rows.get(rid)
+        suffix = path.split("/", 1)[1]
+        served = (prod if path.startswith("avatar/") else legacy).get(suffix)
+        if served == md5:
+            continue
+        if "image/" + suffix in conflicts:
+            reported += 1
+        else:
+            stale.append("row %d: %s serves an older picture than the application's last upload" % (rid, path))
+    held_moved = (rows.get(held) or "").startswith("avatar/")
+    refreshed = (relist or {}).get("objects", {}).get("refreshed", 0)
+    max_wait = max(waits) if waits else 0.0
     probe = w.stop_probe()
     audit = w.audit()
-    writes = "%d new legacy rows (%d migrated), %d rows moved to new avatars, %d rows deleted" % (
-        len(new_legacy), migrated, len(modern), len(deleted))
-    r = result(w, "d. application writes", ok, writes, probe, audit, app_writes_lost=len(lost),
-               app_lost_examples=lost[:10])
+    writes = ("%d new legacy rows (%d migrated), %d rows moved to new avatars, %d rows deleted, %d in-place "
+              "re-uploads (relist refreshed %d copies; %d conflicts reported), a row held %ds %s (%s); app writes "
+              "waited at most %.2fs" % (len(new_legacy), migrated, len(modern), len(deleted), len(newest), refreshed,
+                                        reported, hold_seconds, "while rows were rewritten" if held_during_rows
+                              else "(never: the rows phase was over first)",
+                              "rewritten once free" if held_moved else "NOT rewritten", max_wait))
+    r = result(w, "d. application writes", ok and held_moved and not stale and max_wait <= 2.0, writes, probe,
+               audit, app_writes_lost=len(lost) + len(stale), app_lost_examples=(lost + stale)[:10],
+               relist_status=relist_status, refreshed=refreshed,
+               app_write_max_wait_seconds=round(max_wait, 3), held_row_rewritten=held_moved)
     w.close()
     return r
 
