@@ -16,6 +16,7 @@
 #include "engine/row_sync.h"
 #include "engine/services.h"
 #include "engine/state_store.h"
+#include "pg/retry.h"
 #include "util/failpoint.h"
 
 namespace rehome::engine {
@@ -111,8 +112,10 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
   progress.finish();
   s3.count_requests(summary);
 
-  // Phase 3: what is left, counted from the table itself.
-  if (auto counts = rows.count_paths(); counts) {
+  // Phase 3: what is left, counted from the table itself. A lost connection or a DBA's
+  // statement_timeout is retried like every other statement of the run.
+  if (auto counts = pg::retry_db_value<PathCounts>(*db, [&] { return rows.count_paths(); });
+      counts) {
     summary.rows_pending = counts->legacy;
     summary.rows_production = counts->production;
     summary.rows_null = counts->null;

@@ -106,14 +106,14 @@ class World:
         r = report["rows"]
         return report["objects"]["failed"] == 0 and r["failed"] == 0 and r["pending"] == r["broken"] + r["conflict"]
 
-    def start_cleanup(self, args, extra=None):
+    def start_cleanup(self, args, extra=None, endpoint=None):
         """Starts `rehome cleanup ARGS`; returns (process, report path)."""
         self.runs += 1
         report = os.path.join(self.dir, "cleanup-%03d.json" % self.runs)
         self.log.write(b"\n=== cleanup %d: %s\n" % (self.runs, " ".join(args).encode()))
         self.log.flush()
         p = subprocess.Popen([self.ctx.rehome, "cleanup", "--progress", "none", "--report", report] + args,
-                             env=self.env(None, extra), stdout=self.log, stderr=self.log)
+                             env=self.env(endpoint, extra), stdout=self.log, stderr=self.log)
         return p, report
 
     def run_until_done(self, args=(), endpoint=None, max_runs=8):
@@ -355,6 +355,14 @@ def s3_faults(ctx, objects):
         with open(port_file) as fh:
             endpoint = "http://127.0.0.1:%s" % fh.read().strip()
         ok = w.run_until_done(["--concurrency", "32"], endpoint=endpoint)
+        # Cleanup through the same faults: lost responses to DeleteObjects, resets, SlowDowns.
+        cleaned = False
+        for _ in range(5):
+            p, _ = w.start_cleanup(["--grace", "0s"], endpoint=endpoint)
+            if p.wait() == 0:
+                cleaned = True
+                break
+        deleted = len(set(w.manifest) - {k.split("/", 1)[1] for k, _, _ in w.s3.list(w.legacy, "image/")})
     finally:
         proxy.send_signal(signal.SIGTERM)
         proxy.wait(timeout=30)
@@ -364,9 +372,11 @@ def s3_faults(ctx, objects):
     probe = w.stop_probe()
     audit = w.audit()
     kinds = {k: stats[k] for k in DEFAULT_RATES if stats.get(k)}
-    r = result(w, "b. S3 faults (proxy)", ok, "%d of %d requests %s" % (stats["injected"], stats["requests"], kinds),
+    r = result(w, "b. S3 faults (proxy)", ok and cleaned,
+               "%d of %d requests %s; then cleanup through the faults: %d legacy objects deleted"
+               % (stats["injected"], stats["requests"], kinds, deleted),
                probe, audit, proxy=stats, retries_and_throttled_reported=w.requests["retries"] > 0
-               and w.requests["throttled"] > 0)
+               and w.requests["throttled"] > 0, cleanup_deleted=deleted, cleanup_completed=cleaned)
     r["pass"] = r["pass"] and r["retries_and_throttled_reported"]
     w.close()
     return r
