@@ -157,8 +157,9 @@ Status report_paths_too_long(const JobConfig& config, pg::Connection& db, Summar
 }
 
 /// Legacy objects re-uploaded in place after rehome copied them, whose twin is still the copy
-/// rehome recorded: a row rewritten to it (or about to be) serves the older picture. Known
-/// only from the job's records; `run --relist` refreshes them (copier.cc).
+/// rehome wrote: a row rewritten to it (or about to be) serves the older picture. Known only
+/// from the job's records (whatever their state: a refresh that failed leaves the record
+/// failed and the copy still stale); `run --relist` refreshes them (copier.cc).
 Status report_stale_copies(const JobConfig& config, pg::Connection& db, const StateStore& state,
                            Summary& summary) {
   if (state.job_id().empty()) return Ok{};
@@ -168,8 +169,7 @@ Status report_stale_copies(const JobConfig& config, pg::Connection& db, const St
       FROM pg_temp.legacy_listing l
       JOIN {s}.objects o ON o.job_id = {job} AND o.legacy_key = {key} COLLATE "C"
       JOIN pg_temp.production_listing p USING (suffix)
-      WHERE o.state = 'copied' AND (o.etag <> l.etag OR o.size <> l.size)
-        AND p.etag = o.production_etag) x)",
+      WHERE o.copied_etag <> '' AND p.etag = o.copied_etag AND l.etag <> o.copied_from) x)",
                                fmt::arg("s", state.schema()), fmt::arg("job", state.job_id()),
                                fmt::arg("key", KeyMap::sql_join("$1", "l.suffix"))),
                    {config.legacy.prefix});

@@ -193,7 +193,10 @@ void Copier::judge_twin(std::shared_ptr<Task> task) {
       if (ours) {
         // The legacy object changed after rehome copied it (re-uploaded in place): replace
         // rehome's own copy, and only while it is still rehome's (If-Match). Rows already
-        // rewritten to it serve the newer content from then on.
+        // rewritten to it serve the newer content from then on. A twin known from a listing
+        // page may be seconds old, and radosgw ignores If-Match: look at it now first, so the
+        // window in which an application write could be replaced is one request.
+        if (!twin.described) return recheck_destination(task);
         task->replace_etag = twin.etag;
         task->refreshed = true;
         return start_copy(task);
@@ -383,6 +386,7 @@ void Copier::finish(std::shared_ptr<Task> task, CopyOutcome::Kind kind, std::str
   rec.size = task->legacy.size;
   rec.production_etag = task->production ? task->production->etag : "";
   rec.detail = std::move(detail);
+  rec.rehome_wrote = kind == CopyOutcome::Kind::kCopied && task->wrote;
   switch (kind) {
     case CopyOutcome::Kind::kCopied:
     case CopyOutcome::Kind::kAlreadyCopied: rec.state = ObjectState::kCopied; break;

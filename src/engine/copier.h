@@ -4,9 +4,10 @@
 // trusted: radosgw ignores them), and a production object that is not rehome's own is never
 // overwritten: a new twin is written with If-None-Match. The one object rehome replaces is
 // its own copy of an older version of the same legacy object (the application re-uploaded it
-// in place after the copy): the copy this settle wrote, or the one an earlier run recorded,
-// and only while it still has the ETag rehome wrote or recorded (If-Match on it; on a server
-// that ignores the condition, the twin was just seen with that ETag).
+// in place after the copy): the copy this settle wrote, or the last one an earlier run wrote
+// (never a twin it only found identical), and only while it still has that ETag (If-Match on
+// it; on a server that ignores the condition, the twin was seen with that ETag by a HEAD just
+// before).
 #pragma once
 
 #include <chrono>
@@ -47,7 +48,7 @@ struct CopyOutcome {
   bool refreshed = false;
 };
 
-/// Looks up the copy an earlier run recorded for a legacy key (JobState::recorded_copy).
+/// Looks up the last copy an earlier run wrote for a legacy key (JobState::recorded_copy).
 using RecordedCopies =
     std::function<Result<std::optional<RecordedCopy>>(const std::string& legacy_key)>;
 
@@ -81,8 +82,8 @@ class Copier {
   void describe_legacy(std::shared_ptr<Task> task, std::function<void()> then);
   void recheck_destination(std::shared_ptr<Task> task);
   void judge_twin(std::shared_ptr<Task> task);
-  /// True when `twin` is rehome's own copy: written by this task, or recorded by an earlier
-  /// run with the ETag it has now (which then becomes the task's own, as if written by it).
+  /// True when `twin` is rehome's own copy: written by this task, or written by an earlier run
+  /// and still with that ETag (which then becomes the task's own, as if written by it).
   Result<bool> is_own_copy(Task& task, const s3::ObjectInfo& twin);
   void compare_bytes(std::shared_ptr<Task> task);
   void digest(s3::Api& api, const std::string& bucket, const std::string& key,

@@ -85,7 +85,9 @@ class CopierTest : public ::testing::TestWithParam<bool> {
       return std::optional<RecordedCopy>{it->second};
     };
   }
+  // What the upsert keeps: the last copy rehome itself wrote.
   void remember(const CopyOutcome& out) {
+    if (!out.record.rehome_wrote) return;
     recorded_[out.record.legacy_key] = RecordedCopy{out.record.etag, out.record.production_etag};
   }
 
@@ -187,6 +189,18 @@ TEST_P(CopierTest, a_twin_the_app_overwrote_after_rehomes_copy_is_never_replaced
   EXPECT_EQ(out.kind, Kind::kConflict);
   EXPECT_FALSE(out.refreshed);
   EXPECT_EQ(production_body("avatar/a.png"), "app's own upload");
+}
+
+TEST_P(CopierTest, a_twin_rehome_only_found_identical_is_never_its_own_to_replace) {
+  s3_.put(kLegacy, "image/a.png", "AAAA");
+  s3_.put(kProduction, "avatar/a.png", "AAAA");  // someone else's identical copy
+  auto first = settle_listed("image/a.png");
+  ASSERT_EQ(first.kind, Kind::kAlreadyCopied);
+  EXPECT_FALSE(first.record.rehome_wrote);
+  remember(first);
+  s3_.put(kLegacy, "image/a.png", "BBBB");
+  EXPECT_EQ(settle_listed("image/a.png").kind, Kind::kConflict);
+  EXPECT_EQ(production_body("avatar/a.png"), "AAAA");
 }
 
 TEST_P(CopierTest, a_twin_nobody_recorded_as_rehomes_copy_is_never_replaced) {

@@ -38,7 +38,7 @@ struct Identity {
   std::string_view basis;  ///< "size", "checksum", "ETag", "rehome's mark", "MD5 ETags"
   /// The twin carries rehome's mark but holds another version of the legacy object: rehome's
   /// copy of it before the legacy object changed. Reported as a conflict that says so unless
-  /// it is the copy this settle wrote or an earlier run recorded, which is replaced (copier.cc,
+  /// it is the copy this settle or an earlier run wrote, which is replaced (copier.cc,
   /// If-Match on its ETag).
   bool own_older_copy = false;
 };

@@ -32,16 +32,22 @@ struct Lane {
 
 class Checker {
  public:
-  Checker(Context& ctx, std::string run_started)
+  Checker(Context& ctx, std::string run_started, const StillNamed& still_named)
       : ctx_(ctx),
         run_started_(std::move(run_started)),
+        still_named_(still_named),
         map_(ctx.config.legacy.prefix, ctx.config.production.prefix) {}
 
   Result<RecordCheck> run() {
     auto ranges = ctx_.state.ranges();
     if (!ranges) return ranges.error();
     for (const auto& r : *ranges) queued_.push_back(r.range);
-    if (queued_.empty()) queued_.push_back(KeyRange{});  // A job planned before ranges existed.
+    // A job begun by a version with one watermark per job planned its ranges after it: the
+    // keys before the first range were recorded too. No ranges at all: one range, everything.
+    if (queued_.empty() || !queued_.front().start_after.empty()) {
+      queued_.push_front(
+          KeyRange{"", queued_.empty() ? std::string() : queued_.front().start_after});
+    }
     while (!queued_.empty() || !lanes_.empty()) {
       const bool stopping = ctx_.stop_requested();
       while (!stopping && lanes_.size() < ctx_.config.ranges && !queued_.empty()) {
@@ -68,6 +74,9 @@ class Checker {
       if (!progressed && !lanes_.empty()) ctx_.loop.run();  // Until a page arrives.
       ctx_.report_progress("rechecking earlier copies");
     }
+    // Stopped: no copy starts after SIGINT; the records keep their time, so the next run
+    // checks them again.
+    if (ctx_.stop_requested()) return result_;
     if (auto st = settle(); !st) return st.error();
     return result_;
   }
@@ -121,9 +130,11 @@ class Checker {
 
   Status settle() {
     if (to_settle_.empty()) return Ok{};
-    result_.resettled += to_settle_.size();
-    auto keys = std::exchange(to_settle_, {});
-    return settle_and_record(ctx_, keys);
+    auto named = still_named_(std::exchange(to_settle_, {}));
+    if (!named) return named.error();
+    result_.resettled += named->size();
+    if (named->empty()) return Ok{};
+    return settle_and_record(ctx_, *named);
   }
 
   // Returns `error` once no listing is in flight (a lister must outlive its page).
@@ -140,6 +151,7 @@ class Checker {
 
   Context& ctx_;
   std::string run_started_;
+  const StillNamed& still_named_;
   KeyMap map_;
   std::deque<KeyRange> queued_;
   std::vector<std::unique_ptr<Lane>> lanes_;
@@ -149,8 +161,9 @@ class Checker {
 
 }  // namespace
 
-Result<RecordCheck> check_earlier_records(Context& ctx, const std::string& run_started) {
-  return Checker(ctx, run_started).run();
+Result<RecordCheck> check_earlier_records(Context& ctx, const std::string& run_started,
+                                          const StillNamed& still_named) {
+  return Checker(ctx, run_started, still_named).run();
 }
 
 }  // namespace rehome::engine

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include <set>
+
 #include "fake_job_state.h"
 #include "fake_s3.h"
 
@@ -47,7 +49,13 @@ class RecordCheckTest : public ::testing::Test {
     Copier copier(s3_, s3_, config_, /*server_side=*/true);
     Context ctx{config_,           loop_, s3_, s3_, copier, state_, summary_, [] { return false; },
                 [](const char*) {}};
-    return check_earlier_records(ctx, "2026-12-03 00:00:00+00");
+    return check_earlier_records(ctx, "2026-12-03 00:00:00+00", [this](const auto& keys) {
+      std::vector<std::string> named;
+      for (const auto& k : keys) {
+        if (!unnamed_.contains(k)) named.push_back(k);
+      }
+      return Result<std::vector<std::string>>(named);
+    });
   }
 
   http::Loop loop_;
@@ -55,6 +63,7 @@ class RecordCheckTest : public ::testing::Test {
   JobConfig config_;
   fakes::FakeJobState state_;
   Summary summary_;
+  std::set<std::string> unnamed_;  // legacy keys no row names any more
 };
 
 TEST_F(RecordCheckTest, copies_missing_from_production_are_copied_again_and_replaced_ones_judged) {
@@ -74,6 +83,30 @@ TEST_F(RecordCheckTest, copies_missing_from_production_are_copied_again_and_repl
   EXPECT_EQ(state_.records["image/0025.png"].state, ObjectState::kConflict);
   EXPECT_EQ(state_.records["image/0003.png"].state, ObjectState::kCopied);
   EXPECT_EQ(s3_.calls(Op::kHead), 3u * 2);  // only the settled ones: legacy and twin each
+}
+
+TEST_F(RecordCheckTest, a_twin_changed_after_every_row_moved_is_the_applications_business) {
+  // The rows of 0005 moved to production long ago; the user has since uploaded a new avatar
+  // there. Not settled again (it would be a conflict on every run from then on).
+  seed_copied(10);
+  s3_.put("production-s3", "avatar/0005.png", "the user's new avatar");
+  unnamed_.insert("image/0005.png");
+  auto result = check();
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->resettled, 0u);
+  EXPECT_EQ(state_.records["image/0005.png"].state, ObjectState::kCopied);
+  EXPECT_EQ(s3_.object("production-s3", "avatar/0005.png")->body, "the user's new avatar");
+}
+
+TEST_F(RecordCheckTest, keys_before_the_first_range_of_an_older_plan_are_checked_too) {
+  seed_copied(20);
+  state_.saved_ranges = {RangeProgress{0, KeyRange{"image/0009.png", ""}, "", true}};
+  s3_.remove("production-s3", "avatar/0002.png");
+  auto result = check();
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->checked, 20u);
+  EXPECT_EQ(result->resettled, 1u);
+  EXPECT_TRUE(s3_.object("production-s3", "avatar/0002.png"));
 }
 
 TEST_F(RecordCheckTest, records_made_by_this_run_are_not_listed_again) {

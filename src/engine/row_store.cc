@@ -121,6 +121,17 @@ Result<IdBounds> RowStore::id_bounds() {
   return b;
 }
 
+Result<std::vector<std::string>> RowStore::legacy_keys_named(const std::vector<std::string>& keys) {
+  auto r = db_.exec(
+      fmt::format("SELECT DISTINCT {0}::text FROM {1} WHERE {0} = ANY($1::text[])", path_, table_),
+      {pg::text_array_literal(keys)});
+  if (!r) return r.error();
+  std::vector<std::string> out;
+  out.reserve(static_cast<std::size_t>(r->size()));
+  for (int i = 0; i < r->size(); ++i) out.emplace_back(r->text(i, 0));
+  return out;
+}
+
 Result<std::int64_t> RowStore::legacy_rows_after(std::int64_t bound) {
   auto r = db_.exec(fmt::format("SELECT count(*) FROM {} WHERE {} > $1::bigint AND {}", table_, id_,
                                 KeyMap::sql_is_under(path_, "$2")),

@@ -63,6 +63,9 @@ class RowStore {
   /// primary key), or nullopt when fewer rows follow. Ranges then hold `width` rows however
   /// sparse the keys are.
   Result<std::optional<std::int64_t>> range_end_after(std::int64_t lo, std::int64_t width);
+  /// Of `keys` (legacy keys), those a row's path names now: one scan of the table (an index on
+  /// the path column makes it a lookup).
+  Result<std::vector<std::string>> legacy_keys_named(const std::vector<std::string>& keys);
   /// Legacy rows with an id above `bound` (rows inserted after the rows phase began).
   Result<std::int64_t> legacy_rows_after(std::int64_t bound);
   /// Counts rows by path kind (one sequential scan).

@@ -88,7 +88,10 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
   // Records an earlier run made are not trusted blindly: production's listing must still hold
   // each copy before rows are rewritten to it.
   if (!hooks.stop_requested()) {
-    auto checked = check_earlier_records(ctx, *run_started);
+    auto checked = check_earlier_records(ctx, *run_started, [&](const auto& keys) {
+      return pg::retry_db_value<std::vector<std::string>>(
+          *db, [&] { return rows.legacy_keys_named(keys); });
+    });
     if (!checked) {
       progress.finish();
       s3.count_requests(summary);

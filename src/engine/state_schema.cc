@@ -21,6 +21,8 @@ Status StateStore::ensure_schema() {
       job_id integer GENERATED ALWAYS AS IDENTITY UNIQUE,
       listing_watermark text COLLATE "C" NOT NULL DEFAULT '',
       listing_completed_at timestamptz,
+      rows_bound bigint,
+      rows_bound_at timestamptz,
       created_at timestamptz NOT NULL DEFAULT now(),
       updated_at timestamptz NOT NULL DEFAULT now());
     CREATE TABLE IF NOT EXISTS {0}.objects (
@@ -31,14 +33,12 @@ Status StateStore::ensure_schema() {
       size bigint NOT NULL DEFAULT 0,
       production_etag text NOT NULL DEFAULT '',
       detail text NOT NULL DEFAULT '',
+      copied_from text NOT NULL DEFAULT '',
+      copied_etag text NOT NULL DEFAULT '',
       updated_at timestamptz NOT NULL DEFAULT now(),
       PRIMARY KEY (job_id, legacy_key));
     CREATE INDEX IF NOT EXISTS objects_to_recheck ON {0}.objects (job_id, legacy_key)
       WHERE state IN ('conflict', 'failed');
-    ALTER TABLE {0}.jobs ADD COLUMN IF NOT EXISTS rows_bound bigint;
-    ALTER TABLE {0}.jobs ADD COLUMN IF NOT EXISTS rows_bound_at timestamptz;
-    ALTER TABLE {0}.objects ADD COLUMN IF NOT EXISTS copied_from text NOT NULL DEFAULT '';
-    ALTER TABLE {0}.objects ADD COLUMN IF NOT EXISTS copied_etag text NOT NULL DEFAULT '';
     CREATE TABLE IF NOT EXISTS {0}.ranges (
       job_id integer NOT NULL,
       range_no integer NOT NULL,
@@ -96,11 +96,42 @@ Status StateStore::ensure_schema() {
     if (statement.find_first_not_of(" \n") == std::string::npos) continue;
     if (auto r = db_.exec(statement); !r) return r.error();
   }
+  if (auto st = add_missing_columns(); !st) return st;
   auto reg = db_.exec(
       fmt::format("INSERT INTO {}.jobs (job) VALUES ($1) ON CONFLICT DO NOTHING", s), {job_});
   if (!reg) return reg.error();
   if (auto found = find_job(); !found) return found.error();
   return tx->commit();
+}
+
+// Columns later versions added to tables an earlier version created. Each is checked first:
+// ALTER TABLE takes an ACCESS EXCLUSIVE lock even when the column exists, which would queue
+// every run behind a long `verify` reading the table.
+Status StateStore::add_missing_columns() {
+  struct Column {
+    const char* table;
+    const char* name;
+    const char* type;
+  };
+  static constexpr Column kAdded[] = {
+      {"jobs", "rows_bound", "bigint"},
+      {"jobs", "rows_bound_at", "timestamptz"},
+      {"objects", "copied_from", "text NOT NULL DEFAULT ''"},
+      {"objects", "copied_etag", "text NOT NULL DEFAULT ''"},
+  };
+  for (const auto& c : kAdded) {
+    const std::string table = quoted_schema_ + "." + c.table;
+    auto present = db_.exec(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) "
+        "AND attname = $2 AND NOT attisdropped)",
+        {table, c.name});
+    if (!present) return present.error();
+    if (present->text(0, 0) == "t") continue;
+    auto r = db_.exec(
+        fmt::format("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}", table, c.name, c.type));
+    if (!r) return r.error();
+  }
+  return Ok{};
 }
 
 // Before job ids, every table was keyed by the job's name. Such a schema cannot be upgraded in

@@ -87,9 +87,10 @@ Status StateStore::record(const std::vector<ObjectRecord>& records,
 
 Status StateStore::upsert_objects(const std::vector<ObjectRecord>& records) {
   if (records.empty()) return Ok{};
-  std::vector<std::string> keys, states, etags, prod_etags, details;
+  std::vector<std::string> keys, states, etags, prod_etags, details, wrote;
   std::vector<std::int64_t> sizes;
   for (const auto& rec : records) {
+    wrote.emplace_back(rec.rehome_wrote ? "t" : "f");
     keys.push_back(rec.legacy_key);
     states.emplace_back(to_string(rec.state));
     etags.push_back(rec.etag);
@@ -98,21 +99,25 @@ Status StateStore::upsert_objects(const std::vector<ObjectRecord>& records) {
     details.push_back(rec.detail);
   }
   auto r = db_.exec(fmt::format(R"(
-      INSERT INTO {}.objects AS o (job_id, legacy_key, state, etag, size, production_etag, detail)
-      SELECT $1, k, st, e, sz, pe, d
-      FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[])
-           AS u(k, st, e, sz, pe, d)
+      INSERT INTO {}.objects AS o (job_id, legacy_key, state, etag, size, production_etag, detail,
+                                   copied_from, copied_etag)
+      SELECT $1, k, st, e, sz, pe, d, CASE WHEN w THEN e ELSE '' END,
+             CASE WHEN w THEN pe ELSE '' END
+      FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[],
+                  $8::bool[]) AS u(k, st, e, sz, pe, d, w)
       ON CONFLICT (job_id, legacy_key) DO UPDATE
       SET state = EXCLUDED.state, etag = EXCLUDED.etag, size = EXCLUDED.size,
           production_etag = EXCLUDED.production_etag, detail = EXCLUDED.detail,
-          copied_from = CASE WHEN o.state = 'copied' THEN o.etag ELSE o.copied_from END,
-          copied_etag = CASE WHEN o.state = 'copied' THEN o.production_etag
+          copied_from = CASE WHEN EXCLUDED.copied_etag <> '' THEN EXCLUDED.copied_from
+                             ELSE o.copied_from END,
+          copied_etag = CASE WHEN EXCLUDED.copied_etag <> '' THEN EXCLUDED.copied_etag
                              ELSE o.copied_etag END,
           updated_at = now())",
                                 quoted_schema_),
                     {job_id_, pg::text_array_literal(keys), pg::text_array_literal(states),
                      pg::text_array_literal(etags), pg::int_array_literal(sizes),
-                     pg::text_array_literal(prod_etags), pg::text_array_literal(details)});
+                     pg::text_array_literal(prod_etags), pg::text_array_literal(details),
+                     pg::text_array_literal(wrote)});
   if (!r) return r.error();
   return Ok{};
 }
@@ -242,12 +247,10 @@ Status StateStore::reset_listing() {
 }
 
 Result<std::optional<RecordedCopy>> StateStore::recorded_copy(const std::string& legacy_key) {
-  // The record of the last copy outlives a later outcome (a failed or conflicting recheck
-  // keeps it in copied_from/copied_etag, see upsert_objects), so a repair that failed once
-  // can still be made by the next run.
-  auto r = db_.exec(fmt::format("SELECT CASE WHEN state = 'copied' THEN etag ELSE copied_from END, "
-                                "CASE WHEN state = 'copied' THEN production_etag "
-                                "ELSE copied_etag END FROM {}.objects "
+  // The last copy rehome wrote outlives later outcomes (upsert_objects keeps copied_from and
+  // copied_etag unless rehome writes again), so a repair that failed once can still be made
+  // by the next run.
+  auto r = db_.exec(fmt::format("SELECT copied_from, copied_etag FROM {}.objects "
                                 "WHERE job_id = $1 AND legacy_key = $2",
                                 quoted_schema_),
                     {job_id_, legacy_key});

@@ -4,8 +4,8 @@
 //   ranges    the job's key ranges of the legacy listing, each with its own watermark
 //   objects   one row per legacy object whose fate is known: copied (production holds an
 //             identical copy), conflict, missing (a row names it, the bucket does not), failed;
-//             and the last copy recorded (what it was made from, its ETag), which outlives a
-//             later outcome so that a re-uploaded object's copy can still be repaired
+//             and the last copy rehome itself wrote (what it was made from, its ETag), which
+//             outlives later outcomes so that a re-uploaded object's copy can still be repaired
 //   rewrites  every row rehome rewrote, when, from what to what (cleanup's grace period)
 //   batches   one row per committed rewrite transaction (to settle an in-doubt COMMIT)
 //   failed_rows  rows the last rows phase could not rewrite, with the reason
@@ -34,12 +34,16 @@ struct ObjectRecord {
   std::string
       production_etag;  ///< What production holds (equal to etag unless multipart or conflict).
   std::string detail;   ///< Why it failed or conflicts, for the report.
+  /// rehome itself wrote the twin (state copied): it becomes rehome's own copy, the one
+  /// production object rehome may later replace (recorded_copy). A twin only judged identical
+  /// (already there) is never rehome's.
+  bool rehome_wrote = false;
 };
 
-/// The twin rehome last recorded as its verified copy of a legacy object: the legacy ETag it
-/// was made from, and the production object's ETag. A twin that still has that ETag is
-/// rehome's own copy, the one production object rehome may replace (with If-Match on it)
-/// when the legacy object was re-uploaded in place since.
+/// The last twin rehome itself wrote (and verified) for a legacy object: the legacy ETag it was
+/// made from, and the production object's ETag. A twin that still has that ETag is rehome's
+/// own copy, the one production object rehome may replace (with If-Match on it) when the
+/// legacy object was re-uploaded in place since.
 struct RecordedCopy {
   std::string from_etag;
   std::string etag;
@@ -146,8 +150,8 @@ class StateStore {
                                                   const std::string& after, const std::string& last,
                                                   int limit);
 
-  /// The copy recorded for `legacy_key`, kept even when a later outcome (a failed repair, a
-  /// conflict) replaced its record; nullopt when no copy was ever recorded.
+  /// The last copy rehome itself wrote for `legacy_key`, kept even when a later outcome (a
+  /// failed repair, a conflict) replaced its record; nullopt when rehome never wrote one.
   Result<std::optional<RecordedCopy>> recorded_copy(const std::string& legacy_key);
 
   /// The quoted schema name, for SQL built by other parts of the engine.
@@ -159,6 +163,7 @@ class StateStore {
 
  private:
   Status refuse_older_layout();
+  Status add_missing_columns();
   Status upsert_objects(const std::vector<ObjectRecord>& records);
   Status mark_ranges(const std::vector<RangeMark>& marks);
 

@@ -95,8 +95,8 @@ Result<std::vector<ObjectRecord>> FakeJobState::copied_before(const std::string&
 void FakeJobState::keep(const ObjectRecord& r) {
   records[r.legacy_key] = r;
   fresh.insert(r.legacy_key);
-  // Like the upsert: the last copy recorded outlives later outcomes.
-  if (r.state == engine::ObjectState::kCopied) {
+  // Like the upsert: the last copy rehome wrote outlives later outcomes.
+  if (r.rehome_wrote) {
     copies[r.legacy_key] = engine::RecordedCopy{r.etag, r.production_etag};
   }
 }

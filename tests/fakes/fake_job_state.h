@@ -21,7 +21,7 @@ class FakeJobState final : public engine::JobState {
   engine::JobProgress job;
   std::vector<engine::RangeProgress> saved_ranges;  ///< In key order, as ranges() returns them.
   std::map<std::string, engine::ObjectRecord> records;
-  /// The last copy recorded per legacy key (outlives later outcomes, as in PostgreSQL).
+  /// The last copy rehome wrote per legacy key (outlives later outcomes, as in PostgreSQL).
   std::map<std::string, engine::RecordedCopy> copies;
   /// Keys recorded since the test last cleared it ("this run").
   std::set<std::string> fresh;

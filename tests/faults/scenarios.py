@@ -303,10 +303,12 @@ def cleanup_under_kills(w, db, rng, kills):
     end. The application first points a few rows back at their legacy keys: those objects must
     stay. Whatever it deleted must have its identical twin (the audit's lost-object check), and
     no row may dangle (verify, the probe)."""
-    back = rng.sample(sorted(k for k in w.manifest if not k.startswith("conflict-")), 5)
+    back = rng.sample(sorted(k for k in w.manifest if k.startswith("avatar-")), 5)  # named by rows
     for suffix in back:
         db.query("UPDATE avatars SET path = 'image/%s' WHERE id = (SELECT min(id) FROM avatars "
                  "WHERE path = 'avatar/%s')" % (suffix, suffix))
+    pointed_back = int(db.query("SELECT count(*) FROM avatars WHERE path IN (%s)" % ", ".join(
+        pgmini.quote("image/" + s) for s in back))[0][0])
     done = 0
     for k in range(kills):
         extra = {"REHOME_FAILPOINT": "cleanup-before-delete"} if k == 0 else None
@@ -325,7 +327,7 @@ def cleanup_under_kills(w, db, rng, kills):
     kept = sum(1 for s in back if s in remaining)
     deleted = len(set(w.manifest) - remaining)
     return {"kills": done, "final_status": final, "deleted": deleted, "referenced_kept": kept,
-            "ok": final == 0 and kept == len(back) and deleted > 0}
+            "ok": final == 0 and kept == len(back) and pointed_back == len(back) and deleted > 0}
 
 
 # About a fifth of all requests. SlowDowns are kept rarer than the rest: each one halves the
@@ -583,7 +585,9 @@ def app_writes(ctx, objects):
                                         reported, hold_seconds, "while rows were rewritten" if held_during_rows
                               else "(never: the rows phase was over first)",
                               "rewritten once free" if held_moved else "NOT rewritten", max_wait))
-    r = result(w, "d. application writes", ok and held_moved and not stale and max_wait <= 2.0, writes, probe,
+    passed = (ok and held_moved and bool(held_during_rows) and relist_status in (0, 3) and not stale
+              and max_wait <= 2.0)
+    r = result(w, "d. application writes", passed, writes, probe,
                audit, app_writes_lost=len(lost) + len(stale), app_lost_examples=(lost + stale)[:10],
                relist_status=relist_status, refreshed=refreshed,
                app_write_max_wait_seconds=round(max_wait, 3), held_row_rewritten=held_moved)

@@ -111,6 +111,7 @@ TEST_F(Application, a_refresh_left_for_the_next_run_is_still_made_by_it) {
   env_->deny_get(env_->legacy_bucket(), legacy_key(0));
   auto refused = run(/*relist=*/true);
   EXPECT_EQ(refused.objects_failed, 1u) << refused.error;
+  EXPECT_EQ(verify().objects_stale, 1u);  // the record says failed; the copy is still stale
   env_->python(fmt::format("print(s3.request('DELETE', '{}', query={{'policy': ''}})[0])",
                            env_->legacy_bucket()));
   auto repaired = run();
@@ -186,6 +187,21 @@ TEST_F(Application,
   auto next = engine::run(config, {});
   EXPECT_EQ(next.outcome, Outcome::kComplete) << next.error;
   EXPECT_EQ(next.rows_rewritten, summary.rows_pending);
+}
+
+// Bookkeeping an earlier version created (without the columns this one added) gains them on
+// the next run, and the job goes on.
+TEST_F(Application, bookkeeping_from_an_earlier_version_gains_the_new_columns) {
+  env_->seed_legacy(2);
+  auto config = env_->config();
+  engine::StateStore state(env_->db(), config.state_schema, engine::job_name(config));
+  ASSERT_TRUE(state.ensure_schema());
+  env_->sql("ALTER TABLE rehome.objects DROP COLUMN copied_from, DROP COLUMN copied_etag");
+  env_->sql("ALTER TABLE rehome.jobs DROP COLUMN rows_bound, DROP COLUMN rows_bound_at");
+  auto summary = run();
+  EXPECT_EQ(summary.outcome, Outcome::kComplete) << summary.error;
+  EXPECT_EQ(env_->sql("SELECT count(*) FROM rehome.objects WHERE copied_etag <> ''").int64(0, 0),
+            2);
 }
 
 // Issue 17, section 6: the grace period counts the legacy object's own last write, not only
