@@ -77,6 +77,10 @@ GivenOptions add_job_options(CLI::App& cmd, Flags& f) {
       cmd.add_flag("--virtual-hosted")
           ->description(
               "Virtual-hosted addressing (bucket.host) instead of path-style; the default on AWS"));
+  added.push_back(cmd.add_flag("--no-verify-ssl")
+                      ->description("Do not verify the endpoints' TLS certificates (insecure: "
+                                    "prefer --ca-bundle for a private CA) [env "
+                                    "REHOME_NO_VERIFY_SSL]"));
   cmd.add_option("--report", f.report, "Also write the summary as JSON to this file");
   cmd.add_option("--progress", f.progress, "Progress output: auto, line, json or none")
       ->check(CLI::IsMember({"auto", "line", "json", "none"}))

@@ -1,5 +1,7 @@
 #include "cli/settings.h"
 
+#include <unistd.h>
+
 #include <charconv>
 #include <optional>
 #include <system_error>
@@ -86,6 +88,26 @@ Result<SideResult> resolve_side(const GivenFlags& flags, const s3::EnvLookup& en
   if (!region) region = Found{"us-east-1", "default"};
   out.client.endpoint.region = region->value;
 
+  // TLS: the CA to trust (the flag, else AWS_CA_BUNDLE, else the profile's ca_bundle, as the
+  // AWS CLI) and whether to verify at all.
+  std::optional<Found> ca = given("--ca-bundle");
+  if (!ca && !settings->ca_bundle.empty())
+    ca = Found{settings->ca_bundle, settings->ca_bundle_source};
+  if (ca) {
+    if (::access(ca->value.c_str(), R_OK) != 0) {
+      return invalid(
+          fmt::format("{} \"{}\"{} cannot be read: name the PEM file of the CA that "
+                      "signed the endpoint's certificate",
+                      ca->origin == "--ca-bundle" ? "--ca-bundle" : "the CA bundle", ca->value,
+                      ca->origin == "--ca-bundle" ? "" : " (from " + ca->origin + ")"));
+    }
+    out.client.endpoint.ca_bundle = ca->value;
+  }
+  const auto no_verify = env("REHOME_NO_VERIFY_SSL");
+  out.client.endpoint.verify_tls =
+      !flags.contains("--no-verify-ssl") &&
+      !(no_verify && !no_verify->empty() && *no_verify != "0" && *no_verify != "false");
+
   std::optional<Found> endpoint = given(side_flag + "endpoint");
   if (!endpoint) endpoint = given("--endpoint");
   if (!endpoint && !settings->endpoint_url.empty()) {
@@ -102,6 +124,7 @@ Result<SideResult> resolve_side(const GivenFlags& flags, const s3::EnvLookup& en
   out.client.endpoint.url = endpoint->value;
 
   out.provenance.push_back({name + " endpoint", endpoint->value, endpoint->origin});
+  if (ca) out.provenance.push_back({name + " CA bundle", ca->value, ca->origin});
   out.provenance.push_back({name + " region", region->value, region->origin});
   out.provenance.push_back({name + " credentials",
                             "access key " + settings->credentials.access_key_id, settings->source});
@@ -132,6 +155,9 @@ const std::vector<OptionSpec>& job_options() {
       {"--legacy-region", "", "", "Region of the legacy bucket (none: --region)"},
       {"--production-region", "", "", "Region of the production bucket (none: --region)"},
       {"--profile", "", "", "AWS profile (none: AWS_PROFILE, else default)"},
+      {"--ca-bundle", "", "",
+       "PEM file of the CA to trust for HTTPS endpoints (none: AWS_CA_BUNDLE, the profile's "
+       "ca_bundle, else the system's store)"},
       {"--legacy-profile", "", "", "AWS profile for the legacy bucket (none: --profile)"},
       {"--production-profile", "", "", "AWS profile for the production bucket (none: --profile)"},
       {"--concurrency", "REHOME_CONCURRENCY", "128", "S3 requests in flight"},
@@ -203,6 +229,15 @@ Result<ResolvedConfig> resolve_config(const GivenFlags& flags, const s3::EnvLook
     if (!resolved) return resolved.error();
     side->client = std::move(resolved->client);
     for (auto& p : resolved->provenance) out.provenance.push_back(std::move(p));
+  }
+  if (!config.legacy.client.endpoint.verify_tls) {
+    out.provenance.push_back(
+        {"TLS verification", "OFF",
+         flags.contains("--no-verify-ssl") ? "--no-verify-ssl" : "REHOME_NO_VERIFY_SSL"});
+    out.warnings.push_back(
+        "TLS certificates are NOT verified (--no-verify-ssl): anyone on the network path can "
+        "impersonate the S3 endpoints, read the objects and change them in transit; for a "
+        "private CA, give its certificate with --ca-bundle FILE instead");
   }
 
   // Tuning: numbers, shown only when not the default.

@@ -92,8 +92,9 @@ TEST(Settings, every_option_is_in_the_precedence_table) {
   for (const auto& row : rows()) tested.insert(row.flag);
   for (const auto& s : job_options()) {
     const std::string flag = s.flag;
-    // The endpoint, region and profile options have a table of their own below.
-    if (flag.ends_with("endpoint") || flag.ends_with("region") || flag.ends_with("profile")) {
+    // The endpoint, region, profile and CA bundle options have tests of their own below.
+    if (flag.ends_with("endpoint") || flag.ends_with("region") || flag.ends_with("profile") ||
+        flag == "--ca-bundle") {
       continue;
     }
     EXPECT_TRUE(tested.contains(flag)) << flag << " has no row in the precedence table";
@@ -230,6 +231,43 @@ TEST_F(SideSettings, profile_from_the_side_flag_then_the_common_flag) {
   EXPECT_EQ(config.production.client.credentials.access_key_id, "AKIDOTHER");
   // No profile named: the environment's keys.
   EXPECT_EQ(resolve({}, env_).legacy.client.credentials.access_key_id, "AKIDTEST");
+}
+
+TEST_F(SideSettings, ca_bundle_from_the_flag_then_aws_ca_bundle_then_the_profile) {
+  for (const char* name : {"/flag.pem", "/env.pem", "/profile.pem"}) {
+    std::ofstream(dir_ + name) << "-----BEGIN CERTIFICATE-----\n";
+  }
+  std::ofstream(dir_ + "/config", std::ios::app) << "ca_bundle = " << dir_ << "/profile.pem\n";
+  env_["AWS_CA_BUNDLE"] = dir_ + "/env.pem";
+  EXPECT_EQ(legacy({{"--ca-bundle", dir_ + "/flag.pem"}, {"--profile", "dev"}}).ca_bundle,
+            dir_ + "/flag.pem");
+  EXPECT_EQ(legacy({{"--profile", "dev"}}).ca_bundle, dir_ + "/env.pem");
+  env_.erase("AWS_CA_BUNDLE");
+  EXPECT_EQ(legacy({{"--profile", "dev"}}).ca_bundle, dir_ + "/profile.pem");
+  EXPECT_EQ(legacy({}).ca_bundle, "");  // the system's store
+  EXPECT_TRUE(legacy({}).verify_tls);
+}
+
+TEST_F(SideSettings, an_unreadable_ca_bundle_says_which_setting_named_it) {
+  env_["AWS_CA_BUNDLE"] = "/nonexistent/ca.pem";
+  auto config = resolve_config({}, lookup(env_));
+  ASSERT_FALSE(config);
+  EXPECT_EQ(config.error().message,
+            "the CA bundle \"/nonexistent/ca.pem\" (from AWS_CA_BUNDLE) cannot be read: name the "
+            "PEM file of the CA that signed the endpoint's certificate");
+}
+
+TEST_F(SideSettings, no_verify_ssl_from_the_flag_or_the_environment_and_always_a_warning) {
+  auto flagged = resolve_config({{"--no-verify-ssl", "true"}}, lookup(env_));
+  ASSERT_TRUE(flagged);
+  EXPECT_FALSE(flagged->config.legacy.client.endpoint.verify_tls);
+  EXPECT_FALSE(flagged->config.production.client.endpoint.verify_tls);
+  ASSERT_EQ(flagged->warnings.size(), 1u);
+  EXPECT_NE(flagged->warnings[0].find("TLS certificates are NOT verified"), std::string::npos);
+  env_["REHOME_NO_VERIFY_SSL"] = "1";
+  EXPECT_FALSE(legacy({}).verify_tls);
+  env_["REHOME_NO_VERIFY_SSL"] = "0";
+  EXPECT_TRUE(legacy({}).verify_tls);
 }
 
 TEST_F(SideSettings, path_style_unless_virtual_hosted_is_asked_for) {

@@ -49,6 +49,10 @@ struct Request {
   /// Abort when fewer than low_speed_bytes/s arrive for low_speed_time (a stalled server).
   long low_speed_bytes = 1;
   std::chrono::seconds low_speed_time{30};
+  /// HTTPS: PEM file of the CAs to trust ("" = the system's store), and whether the peer's
+  /// certificate and name are checked at all (false only when the user said so).
+  std::string ca_bundle;
+  bool verify_tls = true;
 
   /// The in-memory body, wherever it is held.
   std::string_view body_bytes() const { return shared_body ? *shared_body : body; }

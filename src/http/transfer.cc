@@ -222,7 +222,12 @@ void configure_transfer(Transfer& t, const LoopOptions& options) {
   curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, on_seek);
   curl_easy_setopt(easy, CURLOPT_SEEKDATA, &t);
   if (options.verbose) curl_easy_setopt(easy, CURLOPT_VERBOSE, 1L);
-  if (!options.ca_bundle.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options.ca_bundle.c_str());
+  const std::string& ca_bundle = r.ca_bundle.empty() ? options.ca_bundle : r.ca_bundle;
+  if (!ca_bundle.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, ca_bundle.c_str());
+  if (!r.verify_tls) {
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
   configure_method(easy, t);
   t.header_list = build_header_list(r);
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t.header_list.get());

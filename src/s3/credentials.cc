@@ -223,6 +223,7 @@ Result<AwsSettings> resolve_aws_settings(const EnvLookup& env, std::string_view 
   first_of({"AWS_REGION", "AWS_DEFAULT_REGION"}, "region", settings.region, settings.region_source);
   first_of({"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}, "endpoint_url", settings.endpoint_url,
            settings.endpoint_source);
+  first_of({"AWS_CA_BUNDLE"}, "ca_bundle", settings.ca_bundle, settings.ca_bundle_source);
   return settings;
 }
 

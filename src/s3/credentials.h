@@ -23,9 +23,11 @@ struct AwsSettings {
   std::string endpoint_url;     ///< AWS_ENDPOINT_URL or the profile's endpoint_url; may be empty.
   std::string region_source;    ///< "AWS_REGION", "profile dev in /root/.aws/config"...
   std::string endpoint_source;  ///< "AWS_ENDPOINT_URL", "profile dev in ..."...
-  std::string profile;          ///< The profile used ("default" unless chosen).
-  std::string source;  ///< Where the credentials came from, for messages ("environment", "profile
-                       ///< dev in /root/.aws/credentials").
+  std::string ca_bundle;        ///< AWS_CA_BUNDLE or the profile's ca_bundle; may be empty.
+  std::string ca_bundle_source;
+  std::string profile;  ///< The profile used ("default" unless chosen).
+  std::string source;   ///< Where the credentials came from, for messages ("environment", "profile
+                        ///< dev in /root/.aws/credentials").
 };
 
 /// Resolution order: explicit `profile` argument, else AWS_PROFILE, else "default".

@@ -65,11 +65,15 @@ std::string_view curl_advice(int code) {
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR: return "the connection broke: network or server fault";
     case CURLE_PARTIAL_FILE: return "the answer was cut short: network or server fault";
-    case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_ISSUER_ERROR:
+      return "the endpoint's TLS certificate is not trusted: if a private CA signed it, give "
+             "that CA's certificate with --ca-bundle FILE or AWS_CA_BUNDLE (or ca_bundle in the "
+             "profile)";
+    case CURLE_SSL_CACERT_BADFILE:
+      return "the CA bundle could not be read: check the file --ca-bundle or AWS_CA_BUNDLE names";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
       return "TLS failed: check the endpoint's certificate and the CA bundle";
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT: return "check the endpoint URL";

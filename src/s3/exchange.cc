@@ -64,6 +64,8 @@ http::Request build_request(Exchange& x) {
     request.shared_body = x.body;
   }
   if (x.spec.timeout.count() > 0) request.timeout = x.spec.timeout;
+  request.ca_bundle = core.config.endpoint.ca_bundle;
+  request.verify_tls = core.config.endpoint.verify_tls;
   if (x.spec.body_sink) {
     // The transfer holds a reference to the exchange (in its completion) while it runs.
     request.body_sink = [raw = &x](std::string_view chunk) {

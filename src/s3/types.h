@@ -25,6 +25,10 @@ struct Endpoint {
   std::string url = "https://s3.amazonaws.com";  ///< scheme://host[:port], no trailing slash
   std::string region = "us-east-1";
   bool path_style = true;  ///< false: virtual-hosted (https://bucket.host/key)
+  /// PEM file of the CA(s) to trust instead of the system's store (a private CA); "" = system.
+  std::string ca_bundle;
+  /// false only with --no-verify-ssl: the certificate and host name are not checked.
+  bool verify_tls = true;
 };
 
 /// Everything a Client needs to reach one endpoint.

@@ -40,8 +40,22 @@ MigrationEnv::MigrationEnv() {
   const S3Target* rgw = radosgw();
   if (!rgw) throw std::runtime_error("radosgw not configured (REHOME_TEST_RGW_ENDPOINT)");
   endpoint_ = rgw->endpoint;
+  rehome_endpoint_ = endpoint_;
   access_key_ = rgw->access_key;
   secret_key_ = rgw->secret_key;
+  // The migration_test_https entry: rehome talks to the same radosgw over HTTPS, trusting only
+  // the throwaway CA scripts/start-rgw made; the Python helpers keep the plain endpoint.
+  if (const char* tls = std::getenv("REHOME_TEST_RGW_OVER_TLS"); tls && std::string(tls) == "1") {
+    const char* https = std::getenv("REHOME_TEST_RGW_TLS_ENDPOINT");
+    const char* ca = std::getenv("REHOME_TEST_CA_BUNDLE");
+    if (!https || !ca || !*https || !*ca) {
+      throw std::runtime_error(
+          "REHOME_TEST_RGW_OVER_TLS=1 needs REHOME_TEST_RGW_TLS_ENDPOINT and "
+          "REHOME_TEST_CA_BUNDLE (scripts/services up sets them)");
+    }
+    rehome_endpoint_ = https;
+    ca_bundle_ = ca;
+  }
   database_ = std::make_unique<TestDatabase>();
   auto conn =
       pg::Connection::open(pg::ConnectionConfig{database_->conninfo(), "rehome-test", 10, 0});
@@ -67,9 +81,10 @@ engine::JobConfig MigrationEnv::config() const {
   engine::JobConfig config;
   config.database.conninfo = database_->conninfo();
   s3::ClientConfig client;
-  client.endpoint.url = endpoint_;
+  client.endpoint.url = rehome_endpoint_;
   client.endpoint.region = "us-east-1";
   client.endpoint.path_style = true;
+  client.endpoint.ca_bundle = ca_bundle_;
   client.credentials = {access_key_, secret_key_, ""};
   config.legacy = {client, legacy_bucket_, "image/"};
   config.production = {client, production_bucket_, "avatar/"};
@@ -192,7 +207,8 @@ std::string MigrationEnv::python(const std::string& code) {
 std::vector<std::string> MigrationEnv::binary_env() const {
   return {
       "DATABASE_URL=" + database_->conninfo(),
-      "AWS_ENDPOINT_URL=" + endpoint_,
+      "AWS_ENDPOINT_URL=" + rehome_endpoint_,
+      "AWS_CA_BUNDLE=" + ca_bundle_,
       "AWS_ACCESS_KEY_ID=" + access_key_,
       "AWS_SECRET_ACCESS_KEY=" + secret_key_,
       "AWS_REGION=us-east-1",

@@ -60,11 +60,15 @@ class MigrationEnv {
   /// HEAD and CopyObject from them with 403 AccessDenied, even for the bucket's owner.
   void deny_get(const std::string& bucket, const std::string& key_pattern);
 
+  /// The endpoint rehome is given: the plain one, or (REHOME_TEST_RGW_OVER_TLS=1) HTTPS.
+  const std::string& rehome_endpoint() const { return rehome_endpoint_; }
   /// The environment for running the rehome binary against this world.
   std::vector<std::string> binary_env() const;
 
  private:
   std::string endpoint_, access_key_, secret_key_;
+  std::string rehome_endpoint_;  // What rehome is given: endpoint_, or its HTTPS twin.
+  std::string ca_bundle_;        // The test CA, over HTTPS.
   std::unique_ptr<TestDatabase> database_;
   std::optional<pg::Connection> db_;
   std::unique_ptr<http::Loop> loop_;
