@@ -139,8 +139,8 @@ void print_summary(const engine::Summary& s) {
                s.objects_kept);
   }
   if (s.requests > 0) {
-    fmt::print(out, "  S3 requests: {} ({} retries, {} throttled)\n", s.requests, s.retries,
-               s.throttled);
+    fmt::print(out, "  S3 requests: {} ({} retries, {} throttled; {} connections opened)\n",
+               s.requests, s.retries, s.throttled, s.connections);
   }
   for (const auto& p : s.problems) fmt::print(out, "  - {}\n", p);
   std::fflush(out);

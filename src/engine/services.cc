@@ -34,6 +34,7 @@ void S3Services::count_requests(Summary& summary) const {
   summary.requests = a.requests + b.requests;
   summary.retries = a.retries + b.retries;
   summary.throttled = a.throttled + b.throttled;
+  summary.connections = loop.connections_opened();
 }
 
 Status S3Services::check_access(const JobConfig& config) {

@@ -69,7 +69,11 @@ nlohmann::json Summary::to_json() const {
         {"empty", rows_empty},
         {"other", rows_other},
         {"dangling", rows_dangling}}},
-      {"requests", {{"sent", requests}, {"retries", retries}, {"throttled", throttled}}},
+      {"requests",
+       {{"sent", requests},
+        {"retries", retries},
+        {"throttled", throttled},
+        {"connections", connections}}},
       {"problems", problems},
   };
 }

@@ -68,6 +68,7 @@ struct Summary {
 
   // S3 requests.
   std::uint64_t requests = 0;
+  std::uint64_t connections = 0;  ///< Opened (TCP, and TLS for HTTPS, handshakes): keep-alive.
   std::uint64_t retries = 0;
   std::uint64_t throttled = 0;
 

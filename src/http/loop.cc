@@ -104,6 +104,7 @@ struct Loop::Impl {
   std::vector<EasyHandle> idle_;
   std::unordered_map<CURL*, std::unique_ptr<Transfer>> active_;
   std::deque<std::unique_ptr<Transfer>> completed_;  // done, completion not yet run
+  std::uint64_t connections_opened_ = 0;
   std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<>> timer_heap_;
   std::unordered_map<TimerId, std::function<void()>> timers_;  // pending; cancelled ones absent
   TimerId next_timer_id_ = 1;
@@ -333,6 +334,9 @@ struct Loop::Impl {
       std::unique_ptr<Transfer> t = std::move(it->second);
       active_.erase(it);
       curl_multi_remove_handle(multi_.get(), easy);
+      long connects = 0;
+      curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+      connections_opened_ += static_cast<std::uint64_t>(std::max(connects, 0L));
       finish_transfer(*t, code);
       recycle(std::move(t->easy));
       completed_.push_back(std::move(t));
@@ -413,5 +417,7 @@ void Loop::run() { impl_->run(); }
 void Loop::stop() { impl_->stop_requested_ = true; }
 
 std::size_t Loop::in_flight() const { return impl_->active_.size() + impl_->completed_.size(); }
+
+std::uint64_t Loop::connections_opened() const { return impl_->connections_opened_; }
 
 }  // namespace rehome::http

@@ -106,6 +106,9 @@ class Loop {
 
   /// Transfers currently in flight.
   std::size_t in_flight() const;
+  /// Connections opened so far (each one a TCP, and for HTTPS a TLS, handshake): with
+  /// keep-alive it stays near the number of connections in the pool, whatever the requests.
+  std::uint64_t connections_opened() const;
 
  private:
   struct Impl;
