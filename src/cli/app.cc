@@ -76,7 +76,7 @@ GivenOptions add_job_options(CLI::App& cmd, Flags& f) {
   added.push_back(
       cmd.add_flag("--virtual-hosted")
           ->description(
-              "Virtual-hosted addressing (bucket.host) instead of path-style; the default on AWS"));
+              "Same as --addressing-style virtual: virtual-hosted addressing (bucket.host)"));
   added.push_back(cmd.add_flag("--no-verify-ssl")
                       ->description("Do not verify the endpoints' TLS certificates (insecure: "
                                     "prefer --ca-bundle for a private CA) [env "

@@ -10,6 +10,7 @@
 
 #include "cli/duration.h"
 #include "pg/connection.h"
+#include "s3/addressing.h"
 
 namespace rehome::cli {
 
@@ -61,8 +62,26 @@ struct SideResult {
   std::vector<Provenance> provenance;
 };
 
+// Path-style or virtual-hosted (--addressing-style, the AWS CLI's setting): `auto` is
+// virtual-hosted on AWS, except for a bucket name with dots (AWS's wildcard certificate
+// *.s3.<region>.amazonaws.com does not match "a.b.s3..."), and path-style on any other endpoint
+// (most S3-compatible stores are reached by IP or one host name).
+Result<bool> path_style_for(const GivenFlags& flags, const s3::EnvLookup& env, bool aws,
+                            const std::string& bucket) {
+  Found style = pick(flags, env, spec_of("--addressing-style"));
+  if (flags.contains("--virtual-hosted")) style = Found{"virtual", "--virtual-hosted"};
+  if (style.value == "path") return true;
+  if (style.value == "virtual") return false;
+  if (style.value != "auto") {
+    return invalid(fmt::format(
+        "{} \"{}\"{} is not an addressing style: give auto, path or virtual", "--addressing-style",
+        style.value, style.origin == "--addressing-style" ? "" : " (from " + style.origin + ")"));
+  }
+  return !aws || bucket.find('.') != std::string::npos;
+}
+
 Result<SideResult> resolve_side(const GivenFlags& flags, const s3::EnvLookup& env,
-                                const std::string& name) {
+                                const std::string& name, const std::string& bucket) {
   auto given = [&](const std::string& flag) -> std::optional<Found> {
     if (auto it = flags.find(flag); it != flags.end() && !it->second.empty()) {
       return Found{it->second, flag};
@@ -114,16 +133,23 @@ Result<SideResult> resolve_side(const GivenFlags& flags, const s3::EnvLookup& en
     endpoint = Found{settings->endpoint_url, settings->endpoint_source};
   }
   if (!endpoint) {
-    // AWS itself: virtual-hosted addressing on the regional endpoint.
+    // AWS itself, on the regional endpoint.
     endpoint = Found{fmt::format("https://s3.{}.amazonaws.com", region->value), "default (AWS)"};
-    out.client.endpoint.path_style = false;
   } else {
     while (!endpoint->value.empty() && endpoint->value.back() == '/') endpoint->value.pop_back();
-    out.client.endpoint.path_style = !flags.contains("--virtual-hosted");
   }
   out.client.endpoint.url = endpoint->value;
+  auto path_style = path_style_for(flags, env, s3::is_aws_endpoint(endpoint->value), bucket);
+  if (!path_style) return path_style.error();
+  out.client.endpoint.path_style = *path_style;
+  out.client.credentials.source = settings->source;
 
   out.provenance.push_back({name + " endpoint", endpoint->value, endpoint->origin});
+  out.provenance.push_back({name + " addressing",
+                            out.client.endpoint.path_style ? "path-style" : "virtual-hosted",
+                            flags.contains("--virtual-hosted")     ? "--virtual-hosted"
+                            : flags.contains("--addressing-style") ? "--addressing-style"
+                                                                   : "auto"});
   if (ca) out.provenance.push_back({name + " CA bundle", ca->value, ca->origin});
   out.provenance.push_back({name + " region", region->value, region->origin});
   out.provenance.push_back({name + " credentials",
@@ -155,6 +181,9 @@ const std::vector<OptionSpec>& job_options() {
       {"--legacy-region", "", "", "Region of the legacy bucket (none: --region)"},
       {"--production-region", "", "", "Region of the production bucket (none: --region)"},
       {"--profile", "", "", "AWS profile (none: AWS_PROFILE, else default)"},
+      {"--addressing-style", "REHOME_ADDRESSING_STYLE", "auto",
+       "auto, path or virtual (auto: virtual-hosted on AWS unless the bucket name has dots, "
+       "path-style elsewhere; --virtual-hosted is virtual)"},
       {"--ca-bundle", "", "",
        "PEM file of the CA to trust for HTTPS endpoints (none: AWS_CA_BUNDLE, the profile's "
        "ca_bundle, else the system's store)"},
@@ -225,7 +254,7 @@ Result<ResolvedConfig> resolve_config(const GivenFlags& flags, const s3::EnvLook
   }
   for (auto [side, name] :
        {std::pair{&config.legacy, "legacy"}, std::pair{&config.production, "production"}}) {
-    auto resolved = resolve_side(flags, env, name);
+    auto resolved = resolve_side(flags, env, name, side->bucket);
     if (!resolved) return resolved.error();
     side->client = std::move(resolved->client);
     for (auto& p : resolved->provenance) out.provenance.push_back(std::move(p));

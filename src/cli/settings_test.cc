@@ -94,7 +94,7 @@ TEST(Settings, every_option_is_in_the_precedence_table) {
     const std::string flag = s.flag;
     // The endpoint, region, profile and CA bundle options have tests of their own below.
     if (flag.ends_with("endpoint") || flag.ends_with("region") || flag.ends_with("profile") ||
-        flag == "--ca-bundle") {
+        flag == "--ca-bundle" || flag == "--addressing-style") {
       continue;
     }
     EXPECT_TRUE(tested.contains(flag)) << flag << " has no row in the precedence table";
@@ -274,6 +274,26 @@ TEST_F(SideSettings, path_style_unless_virtual_hosted_is_asked_for) {
   EXPECT_TRUE(legacy({{"--endpoint", "http://x.example"}}).path_style);
   EXPECT_FALSE(
       legacy({{"--endpoint", "http://x.example"}, {"--virtual-hosted", "true"}}).path_style);
+  EXPECT_FALSE(
+      legacy({{"--endpoint", "http://x.example"}, {"--addressing-style", "virtual"}}).path_style);
+}
+
+TEST_F(SideSettings, on_aws_virtual_hosted_unless_the_bucket_name_has_dots) {
+  EXPECT_FALSE(legacy({}).path_style);  // AWS's default endpoint
+  EXPECT_FALSE(legacy({{"--endpoint", "https://s3.eu-west-3.amazonaws.com"}}).path_style);
+  // AWS's wildcard certificate does not cover "my.bucket.s3.<region>.amazonaws.com".
+  EXPECT_TRUE(legacy({{"--legacy-bucket", "avatars.example.com"}}).path_style);
+  EXPECT_FALSE(resolve({{"--legacy-bucket", "avatars.example.com"}}, env_)
+                   .production.client.endpoint.path_style);
+  EXPECT_TRUE(legacy({{"--addressing-style", "path"}}).path_style);
+  env_["REHOME_ADDRESSING_STYLE"] = "path";
+  EXPECT_TRUE(legacy({}).path_style);
+  env_["REHOME_ADDRESSING_STYLE"] = "sideways";
+  auto bad = resolve_config({}, lookup(env_));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message,
+            "--addressing-style \"sideways\" (from REHOME_ADDRESSING_STYLE) is not an addressing "
+            "style: give auto, path or virtual");
 }
 
 TEST(Settings, an_archive_storage_class_is_refused_because_its_copies_could_not_be_served) {

@@ -82,9 +82,19 @@ Status validate_write_options(const JobConfig& config) {
 bool server_side_copy_possible(const JobConfig& config) {
   const auto& a = config.legacy.client;
   const auto& b = config.production.client;
-  return a.endpoint.url == b.endpoint.url && a.endpoint.region == b.endpoint.region &&
-         a.credentials.access_key_id == b.credentials.access_key_id &&
-         a.credentials.secret_access_key == b.credentials.secret_access_key;
+  // One identity must read the source and write the copy: the same credential source (keys
+  // change when temporary credentials are refreshed, the source does not); without one (a
+  // caller that set keys directly), the same keys.
+  const bool same_identity =
+      (!a.credentials.source.empty() || !b.credentials.source.empty())
+          ? a.credentials.source == b.credentials.source
+          : a.credentials.access_key_id == b.credentials.access_key_id &&
+                a.credentials.secret_access_key == b.credentials.secret_access_key;
+  if (!same_identity) return false;
+  // AWS copies between regions server-side (CopyObject goes to the destination's region); any
+  // other store only within one endpoint.
+  if (s3::is_aws_endpoint(a.endpoint.url) && s3::is_aws_endpoint(b.endpoint.url)) return true;
+  return a.endpoint.url == b.endpoint.url && a.endpoint.region == b.endpoint.region;
 }
 
 Status validate(const JobConfig& config) {

@@ -12,7 +12,7 @@ JobConfig valid() {
   JobConfig c;
   for (BucketSide* side : {&c.legacy, &c.production}) {
     side->client.endpoint.url = "http://127.0.0.1:7480";
-    side->client.credentials = {"AKIDTEST", "secret", ""};
+    side->client.credentials = {"AKIDTEST", "secret", "", "environment"};
   }
   return c;
 }
@@ -85,16 +85,33 @@ TEST(ConfigValidation, the_limits_themselves_are_accepted) {
   }
 }
 
-TEST(ServerSideCopy, needs_one_endpoint_and_one_set_of_credentials) {
+TEST(ServerSideCopy, needs_one_endpoint_and_one_credential_source) {
   JobConfig c = valid();
   EXPECT_TRUE(server_side_copy_possible(c));
   c.production.client.endpoint.url = "http://127.0.0.2:7480";
   EXPECT_FALSE(server_side_copy_possible(c));
   c = valid();
-  c.production.client.credentials.access_key_id = "OTHER";
+  c.production.client.credentials.source = "profile other in ~/.aws/credentials";
   EXPECT_FALSE(server_side_copy_possible(c));
   c = valid();
   c.production.client.endpoint.region = "eu-west-1";
+  EXPECT_FALSE(server_side_copy_possible(c));
+}
+
+TEST(ServerSideCopy, decides_by_the_credential_source_not_keys_a_refresh_changes) {
+  JobConfig c = valid();
+  c.production.client.credentials.access_key_id = "ASIAREFRESHED";
+  c.production.client.credentials.secret_access_key = "another";
+  EXPECT_TRUE(server_side_copy_possible(c));
+}
+
+TEST(ServerSideCopy, aws_buckets_of_one_identity_copy_server_side_across_regions) {
+  JobConfig c = valid();
+  c.legacy.client.endpoint = {"https://s3.us-east-1.amazonaws.com", "us-east-1", false, "", true};
+  c.production.client.endpoint = {"https://s3.eu-west-1.amazonaws.com", "eu-west-1", false, "",
+                                  true};
+  EXPECT_TRUE(server_side_copy_possible(c));
+  c.production.client.credentials.source = "profile other in ~/.aws/credentials";
   EXPECT_FALSE(server_side_copy_possible(c));
 }
 

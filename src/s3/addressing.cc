@@ -121,6 +121,13 @@ std::string host_with_port(const EndpointParts& parts) {
 
 }  // namespace
 
+bool is_aws_endpoint(std::string_view url) {
+  auto scheme = url.find("://");
+  std::string_view host = scheme == std::string_view::npos ? url : url.substr(scheme + 3);
+  host = host.substr(0, host.find_first_of(":/"));
+  return host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn");
+}
+
 Status validate_endpoint(const Endpoint& endpoint) {
   auto parts = parse_endpoint_url(endpoint.url);
   if (!parts) return parts.error();

@@ -2,6 +2,8 @@
 // encoded path and host that SigV4 signs.
 #pragma once
 
+#include <string_view>
+
 #include <string>
 #include <string_view>
 #include <utility>
@@ -22,6 +24,10 @@ struct RequestTarget {
 
 /// Checks an endpoint URL ("http(s)://host[:port]" with no path), so a typo fails at start-up.
 Status validate_endpoint(const Endpoint& endpoint);
+
+/// True for AWS's own S3 endpoints (a host under amazonaws.com or amazonaws.com.cn): the
+/// default when no endpoint is given, and any regional one given explicitly.
+bool is_aws_endpoint(std::string_view url);
 
 /// Builds the target for `bucket`/`key` (key may be empty for bucket-level requests) with
 /// decoded `query` parameters. Keys are encoded byte by byte, '/' kept.

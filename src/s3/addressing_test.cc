@@ -154,4 +154,13 @@ TEST(S3Uri, NamesBucketAndKeyOnOneLine) {
 }
 
 }  // namespace
+TEST(IsAwsEndpoint, knows_aws_hosts_from_any_other_store) {
+  EXPECT_TRUE(is_aws_endpoint("https://s3.amazonaws.com"));
+  EXPECT_TRUE(is_aws_endpoint("https://s3.eu-west-3.amazonaws.com"));
+  EXPECT_TRUE(is_aws_endpoint("https://s3.cn-north-1.amazonaws.com.cn"));
+  EXPECT_FALSE(is_aws_endpoint("http://127.0.0.1:7480"));
+  EXPECT_FALSE(is_aws_endpoint("https://amazonaws.com.evil.example"));
+  EXPECT_FALSE(is_aws_endpoint("https://minio.example:9000/amazonaws.com"));
+}
+
 }  // namespace rehome::s3

@@ -149,7 +149,7 @@ SigningRequest simple_get() {
   return request;
 }
 
-Credentials key_only() { return {"AKIDEXAMPLE", "secret", ""}; }
+Credentials key_only() { return {"AKIDEXAMPLE", "secret", "", ""}; }
 
 TEST(SigV4SignRequest, keeps_the_request_headers_and_adds_host_date_and_payload_hash) {
   SigningRequest request = simple_get();

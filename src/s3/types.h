@@ -18,6 +18,10 @@ struct Credentials {
   std::string access_key_id;
   std::string secret_access_key;
   std::string session_token;  ///< Empty when not using temporary credentials.
+  /// Where they came from ("environment", "profile dev in ~/.aws/credentials"): the identity
+  /// two buckets share when their sources are the same, whatever the keys (which change when
+  /// temporary credentials are refreshed). Never a secret.
+  std::string source;
 };
 
 /// Where a bucket lives and how to address it.

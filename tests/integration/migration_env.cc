@@ -85,7 +85,7 @@ engine::JobConfig MigrationEnv::config() const {
   client.endpoint.region = "us-east-1";
   client.endpoint.path_style = true;
   client.endpoint.ca_bundle = ca_bundle_;
-  client.credentials = {access_key_, secret_key_, ""};
+  client.credentials = {access_key_, secret_key_, "", "test"};
   config.legacy = {client, legacy_bucket_, "image/"};
   config.production = {client, production_bucket_, "avatar/"};
   config.concurrency = 32;

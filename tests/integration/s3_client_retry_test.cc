@@ -34,7 +34,7 @@ class S3ClientRetryTest : public ::testing::Test {
   std::unique_ptr<Client> client_for(const std::string& endpoint, int max_attempts = 4) {
     ClientConfig config;
     config.endpoint.url = endpoint;
-    config.credentials = {"AKIDRETRY", "retry-secret-never-shown", ""};
+    config.credentials = {"AKIDRETRY", "retry-secret-never-shown", "", "test"};
     RetryPolicy retry;
     retry.max_attempts = max_attempts;
     retry.base = std::chrono::milliseconds(1);
