@@ -156,6 +156,7 @@ Client::Client(http::Loop& loop, Pacer& pacer, ClientConfig config, RetryPolicy 
                                                         std::move(clock),
                                                         {},
                                                         std::mt19937_64(std::random_device{}()),
+                                                        {},
                                                         {}});
 }
 

@@ -186,9 +186,13 @@ std::string http_advice(ErrorKind kind, long status, const S3ErrorBody& body,
   if (code == "NoSuchBucket") return "bucket does not exist: check the bucket name and endpoint";
   if (code == "NoSuchKey") return "the object does not exist";
   if (code == "AuthorizationHeaderMalformed")
-    return "check the region: the server says \"" + quoted(body.message) + "\"";
+    return "the bucket lives in another region, and rehome could not learn which: set --region "
+           "(or --legacy-region / --production-region) to the bucket's region; the server says \"" +
+           quoted(body.message) + "\"";
   if (code == "PermanentRedirect" || code == "TemporaryRedirect" || status == 301 || status == 307)
-    return "the bucket must be addressed at another endpoint: check the endpoint and region";
+    return "the bucket lives in another region or must be addressed at another endpoint, and the "
+           "server did not say which: set --region (or --legacy-region / --production-region) to "
+           "the bucket's region, or check the endpoint";
   if (code == "RequestTimeout") return "the server timed out reading the request: network stall";
   switch (kind) {
     case ErrorKind::kThrottled:

@@ -28,10 +28,60 @@ struct Exchange {
   std::shared_ptr<const std::string> body;  // sent by every attempt, never copied per attempt
   int attempt = 0;                          // attempts sent so far
   bool sink_refused = false;
+  bool region_learned = false;  // re-sent once already for a region S3 named
 };
 using ExchangePtr = std::shared_ptr<Exchange>;
 
 void queue_attempt(const ExchangePtr& x);
+
+// The endpoint a bucket's requests go to: the configured one, or, once S3 said the bucket lives
+// in another region, that region (AWS's regional host; any other store keeps its URL).
+Endpoint endpoint_for(const ClientCore& core, const std::string& bucket) {
+  Endpoint endpoint = core.config.endpoint;
+  auto it = core.bucket_regions.find(bucket);
+  if (it == core.bucket_regions.end() || it->second == endpoint.region) return endpoint;
+  endpoint.region = it->second;
+  if (is_aws_endpoint(endpoint.url)) {
+    const auto scheme = endpoint.url.find("://");
+    endpoint.url = endpoint.url.substr(0, scheme == std::string::npos ? 0 : scheme + 3) + "s3." +
+                   it->second +
+                   (endpoint.url.ends_with(".com.cn") ? ".amazonaws.com.cn" : ".amazonaws.com");
+  }
+  return endpoint;
+}
+
+// Points an exchange at where its bucket lives now (after a region was learned).
+void retarget(Exchange& x) {
+  const Endpoint endpoint = endpoint_for(*x.core, x.spec.bucket);
+  x.target = make_target(endpoint, x.spec.bucket, x.spec.key, x.signing.query);
+  x.signing.host = x.target.host;
+  x.signing.path = x.target.path;
+  x.signing.region = endpoint.region;
+}
+
+// The region S3 says the bucket lives in, when this answer refused the request for being sent
+// to or signed for another one (301 PermanentRedirect, 400 AuthorizationHeaderMalformed, 307):
+// from x-amz-bucket-region, else the error document's <Region>.
+std::optional<std::string> redirected_region(const Exchange& x, const http::Response& response) {
+  if (response.curl_code != 0 || x.spec.bucket.empty()) return std::nullopt;
+  if (response.status != 301 && response.status != 307 && response.status != 400) {
+    return std::nullopt;
+  }
+  std::string region;
+  if (const std::string* header = response.header("x-amz-bucket-region")) region = *header;
+  if (region.empty()) {
+    const auto open = response.body.find("<Region>");
+    const auto close = response.body.find("</Region>");
+    if (open != std::string::npos && close != std::string::npos && close > open + 8) {
+      region = response.body.substr(open + 8, close - open - 8);
+    }
+  }
+  const bool plausible =
+      !region.empty() && region.size() <= 32 &&
+      region.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string::npos;
+  if (!plausible || region == x.signing.region) return std::nullopt;
+  return region;
+}
 
 // Moves the parts of `spec` only signing needs (query, headers) out of it.
 SigningRequest signing_request(ExchangeSpec& spec, const RequestTarget& target,
@@ -110,6 +160,17 @@ void on_response(const ExchangePtr& x, http::Response&& response) {
     finish(x, std::move(response));
     return;
   }
+  // The bucket lives in another region: learn it (for every later request to the bucket) and
+  // send this one again there, signed for it, at once.
+  if (!x->region_learned) {
+    if (auto region = redirected_region(*x, response)) {
+      x->region_learned = true;
+      core.bucket_regions[x->spec.bucket] = *region;
+      retarget(*x);
+      queue_attempt(x);
+      return;
+    }
+  }
   if (error->kind == ErrorKind::kThrottled) {
     ++core.stats.throttled;
     core.pacer.on_throttled();
@@ -147,8 +208,10 @@ void queue_attempt(const ExchangePtr& x) {
 void run_exchange(std::shared_ptr<ClientCore> core, ExchangeSpec spec,
                   std::function<void(Result<http::Response>)> done) {
   auto x = std::make_shared<Exchange>();
-  x->target = make_target(core->config.endpoint, spec.bucket, spec.key, spec.query);
+  const Endpoint endpoint = endpoint_for(*core, spec.bucket);
+  x->target = make_target(endpoint, spec.bucket, spec.key, spec.query);
   x->signing = signing_request(spec, x->target, *core);
+  x->signing.region = endpoint.region;
   x->body = std::make_shared<const std::string>(std::move(spec.body));
   x->core = std::move(core);
   x->spec = std::move(spec);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -32,6 +33,9 @@ struct ClientCore {
   ClientStats stats;
   std::mt19937_64 rng;
   SigningKeyCache signing_keys;  // one derived key signs every request of the day
+  /// Regions S3 said buckets live in, when not the configured one (learned once, then every
+  /// request to the bucket goes there and is signed for it).
+  std::map<std::string, std::string> bucket_regions;
 };
 
 /// An S3 request before signing, and what to make of its answer.

@@ -57,6 +57,13 @@ re.fullmatch patterns on "bucket/key". Every key is optional:
                   with the upstream ETag).
       The look-up and the write are two requests: a writer in between is not seen (a race AWS
       does not have). Good enough for tests, which do not race themselves.
+  "bucket_regions": {B: REGION, ...}  buckets that live in another region than the proxy's
+                          clients may assume: a request to one whose SigV4 credential scope names
+                          another region is answered as AWS's regional endpoints do, without
+                          forwarding: 400 AuthorizationHeaderMalformed ("the region 'X' is wrong;
+                          expecting 'Y'", <Region>Y</Region>; no body for HEAD) with
+                          x-amz-bucket-region: Y. Signed for Y, it is forwarded (radosgw accepts
+                          any region in the scope).
   "acls_disabled": [B, ...]  buckets with Object Ownership "bucket owner enforced": a PutObject
                           or CopyObject into them carrying x-amz-acl (other than
                           bucket-owner-full-control, which AWS accepts) or an x-amz-grant-*
@@ -81,7 +88,8 @@ import s3mini
 
 KMS_KEY_ID = "arn:aws:kms:us-east-1:000000000000:key/stand-in"
 CHECKSUM_MODES = ("none", "new", "all")
-CONFIG_KEYS = ("kms", "kms_buckets", "archived", "checksums", "conditions", "acls_disabled")
+CONFIG_KEYS = ("kms", "kms_buckets", "archived", "checksums", "conditions", "acls_disabled",
+               "bucket_regions")
 STAT_NAMES = [
     "aws_kms_etags",             # ETags replaced by a KMS-style one (header or list entry)
     "aws_glacier_shown",         # x-amz-storage-class / <StorageClass> set to GLACIER
@@ -93,6 +101,7 @@ STAT_NAMES = [
     "aws_not_modified",          # 304 answered (GET/HEAD If-None-Match on a KMS object)
     "aws_no_such_key",           # 404 answered (If-Match on a missing destination)
     "aws_acl_refused",           # 400 AccessControlListNotSupported answered
+    "aws_wrong_region",          # 400 AuthorizationHeaderMalformed answered (bucket_regions)
     "aws_answered",              # requests answered by the proxy (not forwarded as received)
     "aws_reissued",              # requests the proxy sent itself instead of forwarding
     "aws_lookups",               # the proxy's own HEAD/GET look-ups
@@ -135,6 +144,10 @@ class Config:
         self.conditions = obj.get("conditions", True)
         if not isinstance(self.conditions, bool):
             raise ConfigError("conditions must be true or false")
+        self.bucket_regions = obj.get("bucket_regions", {})
+        if not isinstance(self.bucket_regions, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.bucket_regions.items()):
+            raise ConfigError("bucket_regions must be an object of bucket name to region")
 
     @staticmethod
     def _pattern(obj, name):
@@ -168,7 +181,8 @@ class Config:
     def as_json(self):
         return {"kms": self.kms.pattern if self.kms else None, "kms_buckets": sorted(self.kms_buckets),
                 "archived": self.archived.pattern if self.archived else None, "checksums": self.checksums,
-                "conditions": self.conditions, "acls_disabled": sorted(self.acls_disabled)}
+                "conditions": self.conditions, "acls_disabled": sorted(self.acls_disabled),
+                "bucket_regions": dict(sorted(self.bucket_regions.items()))}
 
 
 # ---- small helpers -----------------------------------------------------------------------------
@@ -219,8 +233,10 @@ def etag_list(value):
     return [unquote_etag(v) for v in value.split(",") if v.strip()]
 
 
-def error_body(code, message, resource=None, condition=None):
+def error_body(code, message, resource=None, condition=None, region=None):
     extra = ""
+    if region:
+        extra += "<Region>%s</Region>" % region
     if condition:
         extra += "<Condition>%s</Condition>" % condition
     if resource:
@@ -305,9 +321,10 @@ class Message:
         return (head + "\r\n").encode("latin-1"), self.body
 
 
-def answer(status, code, message, method, resource=None, condition=None, extra_headers=()):
+def answer(status, code, message, method, resource=None, condition=None, extra_headers=(), region=None):
     """A response the proxy makes itself: an S3 XML error (no body for HEAD, as S3 does)."""
-    body = b"" if method == "HEAD" or status == 304 else error_body(code, message, resource, condition)
+    body = b"" if method == "HEAD" or status == 304 else error_body(code, message, resource, condition,
+                                                                      region)
     headers = [("x-amz-request-id", "fault-proxy-aws")]
     if body:
         headers.append(("Content-Type", "application/xml"))
@@ -473,6 +490,16 @@ class Aws:
         if config is None:
             return None
         req = Request(method, target, headers, body)
+        expected = config.bucket_regions.get(req.bucket)
+        if expected is not None:
+            signed = self.signed_region(req)
+            if signed is not None and signed != expected:
+                self.count("aws_wrong_region")
+                return Plan(answer=answer(
+                    400, "AuthorizationHeaderMalformed",
+                    "The authorization header is malformed; the region '%s' is wrong; expecting '%s'"
+                    % (signed, expected), req.method, region=expected,
+                    extra_headers=[("x-amz-bucket-region", expected)]))
         op = req.operation()
         if op in ("GetObject", "HeadObject"):
             return self.plan_read(config, req)
@@ -486,6 +513,13 @@ class Aws:
             return Plan(rewrite=lambda m: self.rewrite_xml_etag(req.bucket, req.key, m,
                                                                 "CompleteMultipartUploadResult")[0])
         return None
+
+    @staticmethod
+    def signed_region(req):
+        """The region of the request's SigV4 credential scope, or None."""
+        auth = req.header("authorization") or ""
+        m = re.search(r"Credential=[^/]+/\d{8}/([^/]+)/s3/aws4_request", auth)
+        return m.group(1) if m else None
 
     def plan_read(self, config, req):
         bucket, key = req.bucket, req.key

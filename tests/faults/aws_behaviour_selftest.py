@@ -173,7 +173,7 @@ def checks(up, px, proxy, P, KB, NB, base):
     with Group("control API: GET/POST /__fault_proxy/aws") as g:
         status, cfg = proxy.control("GET", "aws")
         g.eq(status, 200, "GET status")
-        g.eq(cfg, dict(base, conditions=True, kms_buckets=[KB], acls_disabled=[NB]),
+        g.eq(cfg, dict(base, conditions=True, kms_buckets=[KB], acls_disabled=[NB], bucket_regions={}),
              "config from --aws, defaults filled")
         status, err = proxy.control("POST", "aws", {"kms": "x", "bogus": 1})
         g.eq(status, 400, "unknown key refused")
@@ -386,12 +386,25 @@ def checks(up, px, proxy, P, KB, NB, base):
         g.eq(px.request("PUT", P, "acl/e", headers={"x-amz-acl": "public-read"}, body=b"x")[0], 200,
              "another bucket keeps ACLs")
 
+    with Group("a bucket in another region (bucket_regions)") as g:
+        g.eq(proxy.control("POST", "aws", dict(base, bucket_regions={NB: "eu-west-3"}))[0], 200, "configured")
+        status, h, data = px.request("GET", NB, query={"list-type": "2"})
+        g.eq((status, error_code(data)), (400, "AuthorizationHeaderMalformed"), "signed for us-east-1: refused")
+        g.eq(h.get("x-amz-bucket-region"), "eu-west-3", "x-amz-bucket-region names the region")
+        g.true(b"<Region>eu-west-3</Region>" in data and b"expecting 'eu-west-3'" in data, "AWS's error body")
+        status, h, data = px.request("HEAD", NB, "d")
+        g.eq((status, data, h.get("x-amz-bucket-region")), (400, b"", "eu-west-3"), "HEAD: no body, the header")
+        west = s3mini.S3(proxy.url, px.access_key, px.secret_key, "eu-west-3")
+        g.eq(west.request("HEAD", NB, "d")[0], 200, "signed for eu-west-3: forwarded")
+        g.eq(px.request("HEAD", P, "plain/p")[0], 200, "another bucket: forwarded")
+        g.eq(proxy.control("POST", "aws", base)[0], 200, "configured back")
+
     with Group("stats count each behaviour") as g:
         stats = proxy.control("GET", "stats")[1]
         for name in ("aws_kms_etags", "aws_glacier_shown", "aws_invalid_object_state", "aws_checksums",
                      "aws_checksums_recorded", "aws_checksums_computed", "aws_precondition_failed",
-                     "aws_not_modified", "aws_no_such_key", "aws_acl_refused", "aws_answered", "aws_reissued",
-                     "aws_lookups"):
+                     "aws_not_modified", "aws_no_such_key", "aws_acl_refused", "aws_wrong_region",
+                     "aws_answered", "aws_reissued", "aws_lookups"):
             g.true(stats.get(name, 0) > 0, "%s counted (%r)" % (name, stats.get(name)))
         g.eq((stats.get("aws_errors"), stats.get("upstream_errors")), (0, 0), "no errors")
         print("      stats: " + json.dumps({k: v for k, v in stats.items() if k.startswith("aws_") or k in

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <memory>
@@ -97,6 +98,22 @@ TEST_F(RealBuckets, an_archived_object_fails_alone_says_restore_it_and_moves_onc
   proxy_->configure("{}");  // Restored.
   ASSERT_EQ(rehome({"run"}, &out), 0) << out;
   expect_all_moved(ids);
+}
+
+// Issue 18, section 4, through the stand-in: the legacy bucket lives in eu-west-3 while rehome
+// is configured for us-east-1. The stand-in answers like AWS's regional endpoints (400
+// AuthorizationHeaderMalformed with x-amz-bucket-region); rehome learns the region once, signs
+// every later request to that bucket for it, and the job completes.
+TEST_F(RealBuckets, a_bucket_in_another_region_is_learned_once_and_the_job_completes) {
+  auto ids = env_->seed_legacy(40);
+  start_proxy(fmt::format(R"({{"bucket_regions": {{"{}": "eu-west-3"}}}})", env_->legacy_bucket()));
+  std::string out;
+  ASSERT_EQ(rehome({"run"}, &out), 0) << out;
+  expect_all_moved(ids);
+  const auto stats = nlohmann::json::parse(proxy_->stats());
+  const int refused = stats.value("aws_wrong_region", 0);
+  EXPECT_GT(refused, 0) << "the stand-in must have refused the first requests";
+  EXPECT_LT(refused, 20) << "learned once, not refused request after request: " << stats.dump();
 }
 
 // Section 2, through the stand-in: both buckets encrypt with SSE-KMS, so no ETag is an MD5.

@@ -65,6 +65,45 @@ TEST_F(S3ClientRetryTest, throttling_is_retried_and_slows_the_pacer) {
   EXPECT_GT(pacer_.stats().current_rps_limit, 0);
 }
 
+// Issue 18, section 4: a bucket in another region than the configured one. AWS answers 400
+// AuthorizationHeaderMalformed with x-amz-bucket-region (301 PermanentRedirect on the global
+// endpoint); the client learns the region once, re-signs for it at once (no backoff), and signs
+// every later request to that bucket for it.
+TEST_F(S3ClientRetryTest, a_bucket_in_another_region_is_learned_once_and_requests_re_signed) {
+  const std::string wrong_region = response(
+      400, "Bad Request",
+      "<Error><Code>AuthorizationHeaderMalformed</Code><Message>the region 'us-east-1' is wrong; "
+      "expecting 'eu-west-3'</Message><Region>eu-west-3</Region></Error>",
+      "x-amz-bucket-region: eu-west-3\r\n");
+  ScriptedServer server({wrong_region, kHeadOk, kHeadOk});
+  auto client = client_for(server.endpoint());
+  for (int i = 0; i < 2; ++i) {
+    auto info = run<ObjectInfo>([&](auto done) { client->head_object("b", "k", done); });
+    ASSERT_TRUE(info) << info.error().message;
+  }
+  auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_NE(requests[0].find("/us-east-1/s3/aws4_request"), std::string::npos) << requests[0];
+  EXPECT_NE(requests[1].find("/eu-west-3/s3/aws4_request"), std::string::npos) << requests[1];
+  EXPECT_NE(requests[2].find("/eu-west-3/s3/aws4_request"), std::string::npos) << requests[2];
+  EXPECT_EQ(client->stats().retries, 0u);  // not a retry: the same request, now addressed right
+}
+
+TEST_F(S3ClientRetryTest, a_wrong_region_the_server_does_not_name_says_which_setting_to_fix) {
+  ScriptedServer server(
+      {response(301, "Moved Permanently",
+                "<Error><Code>PermanentRedirect</Code><Message>The bucket you are "
+                "attempting to access must be addressed using the specified "
+                "endpoint.</Message></Error>")});
+  auto client = client_for(server.endpoint(), 1);
+  auto info = run<ObjectInfo>([&](auto done) { client->head_object("b", "k", done); });
+  ASSERT_FALSE(info);
+  EXPECT_NE(info.error().message.find("set --region (or --legacy-region / --production-region) to "
+                                      "the bucket's region"),
+            std::string::npos)
+      << info.error().message;
+}
+
 TEST_F(S3ClientRetryTest, server_faults_are_retried_until_attempts_run_out) {
   ScriptedServer server({kInternalError});
   auto client = client_for(server.endpoint(), 3);
