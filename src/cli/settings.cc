@@ -11,6 +11,7 @@
 #include "cli/duration.h"
 #include "pg/connection.h"
 #include "s3/addressing.h"
+#include "s3/refreshing_credentials.h"
 
 namespace rehome::cli {
 
@@ -99,6 +100,12 @@ Result<SideResult> resolve_side(const GivenFlags& flags, const s3::EnvLookup& en
   }
   SideResult out;
   out.client.credentials = settings->credentials;
+  if (!settings->credential_process.empty()) {
+    // Fetched at start-up (S3Services), refreshed while the job runs.
+    const std::string command = settings->credential_process;
+    out.client.refreshing = std::make_shared<s3::RefreshingCredentials>(
+        [command] { return s3::run_credential_process(command); }, settings->source);
+  }
 
   std::optional<Found> region = given(side_flag + "region");
   if (!region) region = given("--region");
@@ -153,7 +160,10 @@ Result<SideResult> resolve_side(const GivenFlags& flags, const s3::EnvLookup& en
   if (ca) out.provenance.push_back({name + " CA bundle", ca->value, ca->origin});
   out.provenance.push_back({name + " region", region->value, region->origin});
   out.provenance.push_back({name + " credentials",
-                            "access key " + settings->credentials.access_key_id, settings->source});
+                            settings->credential_process.empty()
+                                ? "access key " + settings->credentials.access_key_id
+                                : "credential_process (refreshed before they expire)",
+                            settings->source});
   return out;
 }
 

@@ -25,8 +25,8 @@ Status validate_side(const char* name, const BucketSide& side) {
   if (auto st = s3::validate_endpoint(side.client.endpoint); !st) {
     return invalid(fmt::format("the {} endpoint: {}", name, st.error().message));
   }
-  if (side.client.credentials.access_key_id.empty() ||
-      side.client.credentials.secret_access_key.empty()) {
+  if (!side.client.refreshing && (side.client.credentials.access_key_id.empty() ||
+                                  side.client.credentials.secret_access_key.empty())) {
     return invalid(fmt::format(
         "no S3 credentials for the {} bucket {}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
         "AWS_PROFILE, or --{}-profile",

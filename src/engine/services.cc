@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "s3/refreshing_credentials.h"
+
 namespace rehome::engine {
 
 namespace {
@@ -43,6 +45,11 @@ Status S3Services::check_access(const JobConfig& config) {
     const BucketSide& side;
   };
   for (Side s : {Side{legacy, config.legacy}, Side{production, config.production}}) {
+    // Credentials fetched from a source (credential_process...) are fetched now: one that
+    // cannot give any stops the command before any work, with its reason.
+    if (s.side.client.refreshing) {
+      if (auto st = s.side.client.refreshing->start(); !st) return st;
+    }
     s3::ListRequest request;
     request.bucket = s.side.bucket;
     request.prefix = s.side.prefix;

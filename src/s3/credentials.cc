@@ -192,6 +192,13 @@ Result<AwsSettings> resolve_aws_settings(const EnvLookup& env, std::string_view 
     settings.credentials.session_token = profile_value("aws_session_token");
     const std::string where = "profile " + settings.profile + profile_origin;
     if (settings.credentials.access_key_id.empty()) {
+      if (auto process = profile_value("credential_process"); !process.empty()) {
+        settings.credential_process = process;
+        settings.source =
+            "credential_process of " + where + " in " + source_of("credential_process");
+      }
+    }
+    if (settings.credentials.access_key_id.empty() && settings.credential_process.empty()) {
       return invalid(
           "no AWS credentials: " +
           std::string(explicit_profile
@@ -200,11 +207,13 @@ Result<AwsSettings> resolve_aws_settings(const EnvLookup& env, std::string_view 
           where + " has no aws_access_key_id in " + tried +
           "; set the variables or add the keys to the profile");
     }
-    if (settings.credentials.secret_access_key.empty()) {
-      return invalid(where + " in " + source_of("aws_access_key_id") +
-                     " has aws_access_key_id but no aws_secret_access_key");
+    if (settings.credential_process.empty()) {
+      if (settings.credentials.secret_access_key.empty()) {
+        return invalid(where + " in " + source_of("aws_access_key_id") +
+                       " has aws_access_key_id but no aws_secret_access_key");
+      }
+      settings.source = where + " in " + source_of("aws_access_key_id");
     }
-    settings.source = where + " in " + source_of("aws_access_key_id");
   }
 
   // The first of the environment variables that is set, else the profile's key.

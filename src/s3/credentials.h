@@ -28,6 +28,9 @@ struct AwsSettings {
   std::string profile;  ///< The profile used ("default" unless chosen).
   std::string source;   ///< Where the credentials came from, for messages ("environment", "profile
                         ///< dev in /root/.aws/credentials").
+  /// The profile's credential_process command, when its credentials come from one (then
+  /// `credentials` is empty: they are fetched, and refreshed, by running it).
+  std::string credential_process;
 };
 
 /// Resolution order: explicit `profile` argument, else AWS_PROFILE, else "default".

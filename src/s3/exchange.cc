@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "s3/errors.h"
+#include "s3/refreshing_credentials.h"
 #include "s3/sigv4.h"
 #include "util/crypto.h"
 
@@ -106,7 +107,9 @@ http::Request build_request(Exchange& x) {
   http::Request request;
   request.method = x.spec.method;
   request.url = x.target.url;
-  request.headers = sign_request(x.signing, core.config.credentials, now, &core.signing_keys);
+  const Credentials credentials =
+      core.config.refreshing ? core.config.refreshing->current() : core.config.credentials;
+  request.headers = sign_request(x.signing, credentials, now, &core.signing_keys);
   if (x.spec.body_source) {
     request.body_source = x.spec.body_source;
     request.body_length = x.spec.body_length;
@@ -170,6 +173,17 @@ void on_response(const ExchangePtr& x, http::Response&& response) {
       queue_attempt(x);
       return;
     }
+  }
+  // Temporary credentials the server no longer takes: refresh them and try again shortly (the
+  // refresh runs on its own thread; the retry signs with whatever is current then).
+  if (core.config.refreshing &&
+      (error->code == "ExpiredToken" || error->code == "TokenRefreshRequired" ||
+       error->code == "InvalidToken") &&
+      x->attempt < core.retry.max_attempts) {
+    core.config.refreshing->expired();
+    ++core.stats.retries;
+    core.loop.after(std::chrono::seconds(1), [x] { queue_attempt(x); });
+    return;
   }
   if (error->kind == ErrorKind::kThrottled) {
     ++core.stats.throttled;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,9 +37,15 @@ struct Endpoint {
 };
 
 /// Everything a Client needs to reach one endpoint.
+class RefreshingCredentials;
+
 struct ClientConfig {
   Endpoint endpoint;
+  /// Static credentials; or, with `refreshing`, the ones it fetched at start-up (for messages).
   Credentials credentials;
+  /// Temporary credentials refreshed while the job runs (refreshing_credentials.h); requests
+  /// sign with its current() ones. Null: `credentials` never change.
+  std::shared_ptr<RefreshingCredentials> refreshing;
 };
 
 /// A full-object checksum as the server stores it (HEAD with x-amz-checksum-mode: ENABLED).
