@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <charconv>
 #include <optional>
 #include <system_error>
@@ -129,10 +130,20 @@ Result<SideResult> resolve_side(const GivenFlags& flags, const s3::EnvLookup& en
     }
     out.client.endpoint.ca_bundle = ca->value;
   }
-  const auto no_verify = env("REHOME_NO_VERIFY_SSL");
-  out.client.endpoint.verify_tls =
-      !flags.contains("--no-verify-ssl") &&
-      !(no_verify && !no_verify->empty() && *no_verify != "0" && *no_verify != "false");
+  bool no_verify = flags.contains("--no-verify-ssl");
+  if (auto value = env("REHOME_NO_VERIFY_SSL"); value && !no_verify) {
+    std::string v = *value;
+    for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (v == "1" || v == "true" || v == "yes" || v == "on") {
+      no_verify = true;
+    } else if (!(v.empty() || v == "0" || v == "false" || v == "no" || v == "off")) {
+      return invalid(
+          fmt::format("REHOME_NO_VERIFY_SSL \"{}\" is neither true nor false: give 1 to turn TLS "
+                      "verification off, or unset it",
+                      *value));
+    }
+  }
+  out.client.endpoint.verify_tls = !no_verify;
 
   std::optional<Found> endpoint = given(side_flag + "endpoint");
   if (!endpoint) endpoint = given("--endpoint");
@@ -152,11 +163,13 @@ Result<SideResult> resolve_side(const GivenFlags& flags, const s3::EnvLookup& en
   out.client.credentials.source = settings->source;
 
   out.provenance.push_back({name + " endpoint", endpoint->value, endpoint->origin});
-  out.provenance.push_back({name + " addressing",
-                            out.client.endpoint.path_style ? "path-style" : "virtual-hosted",
-                            flags.contains("--virtual-hosted")     ? "--virtual-hosted"
-                            : flags.contains("--addressing-style") ? "--addressing-style"
-                                                                   : "auto"});
+  {
+    Found style = pick(flags, env, spec_of("--addressing-style"));
+    if (flags.contains("--virtual-hosted")) style.origin = "--virtual-hosted";
+    out.provenance.push_back({name + " addressing",
+                              out.client.endpoint.path_style ? "path-style" : "virtual-hosted",
+                              style.origin == "default" ? "auto" : style.origin});
+  }
   if (ca) out.provenance.push_back({name + " CA bundle", ca->value, ca->origin});
   out.provenance.push_back({name + " region", region->value, region->origin});
   out.provenance.push_back({name + " credentials",
@@ -273,10 +286,11 @@ Result<ResolvedConfig> resolve_config(const GivenFlags& flags, const s3::EnvLook
     out.provenance.push_back(
         {"TLS verification", "OFF",
          flags.contains("--no-verify-ssl") ? "--no-verify-ssl" : "REHOME_NO_VERIFY_SSL"});
-    out.warnings.push_back(
-        "TLS certificates are NOT verified (--no-verify-ssl): anyone on the network path can "
-        "impersonate the S3 endpoints, read the objects and change them in transit; for a "
-        "private CA, give its certificate with --ca-bundle FILE instead");
+    out.warnings.push_back(fmt::format(
+        "TLS certificates are NOT verified ({}): anyone on the network path can impersonate the "
+        "S3 endpoints, read the objects and change them in transit; for a private CA, give its "
+        "certificate with --ca-bundle FILE instead",
+        flags.contains("--no-verify-ssl") ? "--no-verify-ssl" : "REHOME_NO_VERIFY_SSL"));
   }
 
   // Tuning: numbers, shown only when not the default.

@@ -85,9 +85,10 @@ bool server_side_copy_possible(const JobConfig& config) {
   // One identity must read the source and write the copy: the same credential source (keys
   // change when temporary credentials are refreshed, the source does not); without one (a
   // caller that set keys directly), the same keys.
+  // Static keys are the identity themselves; credentials a source refreshes are known by it.
   const bool same_identity =
-      (!a.credentials.source.empty() || !b.credentials.source.empty())
-          ? a.credentials.source == b.credentials.source
+      (a.refreshing || b.refreshing)
+          ? a.refreshing && b.refreshing && a.credentials.source == b.credentials.source
           : a.credentials.access_key_id == b.credentials.access_key_id &&
                 a.credentials.secret_access_key == b.credentials.secret_access_key;
   if (!same_identity) return false;

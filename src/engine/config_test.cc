@@ -1,5 +1,9 @@
 #include "engine/config.h"
 
+#include <memory>
+
+#include "s3/refreshing_credentials.h"
+
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -85,24 +89,35 @@ TEST(ConfigValidation, the_limits_themselves_are_accepted) {
   }
 }
 
-TEST(ServerSideCopy, needs_one_endpoint_and_one_credential_source) {
+TEST(ServerSideCopy, needs_one_endpoint_and_one_set_of_credentials) {
   JobConfig c = valid();
   EXPECT_TRUE(server_side_copy_possible(c));
   c.production.client.endpoint.url = "http://127.0.0.2:7480";
   EXPECT_FALSE(server_side_copy_possible(c));
   c = valid();
-  c.production.client.credentials.source = "profile other in ~/.aws/credentials";
+  c.production.client.credentials.access_key_id = "OTHER";
   EXPECT_FALSE(server_side_copy_possible(c));
   c = valid();
   c.production.client.endpoint.region = "eu-west-1";
   EXPECT_FALSE(server_side_copy_possible(c));
 }
 
-TEST(ServerSideCopy, decides_by_the_credential_source_not_keys_a_refresh_changes) {
+TEST(ServerSideCopy, refreshed_credentials_are_known_by_their_source_not_their_keys) {
+  auto source = [](const std::string& name) {
+    return std::make_shared<s3::RefreshingCredentials>(
+        []() -> Result<s3::TimedCredentials> { return Error::permanent("unused"); }, name);
+  };
   JobConfig c = valid();
-  c.production.client.credentials.access_key_id = "ASIAREFRESHED";
-  c.production.client.credentials.secret_access_key = "another";
+  c.legacy.client.refreshing = source("credential_process of profile dev");
+  c.production.client.refreshing = source("credential_process of profile dev");
+  c.legacy.client.credentials.source = c.production.client.credentials.source =
+      "credential_process of profile dev";
+  c.production.client.credentials.access_key_id = "ASIAREFRESHED";  // a refresh changes keys
   EXPECT_TRUE(server_side_copy_possible(c));
+  c.production.client.credentials.source = "credential_process of profile other";
+  EXPECT_FALSE(server_side_copy_possible(c));
+  c.production.client.refreshing.reset();  // static keys on one side, a source on the other
+  EXPECT_FALSE(server_side_copy_possible(c));
 }
 
 TEST(ServerSideCopy, aws_buckets_of_one_identity_copy_server_side_across_regions) {
@@ -111,7 +126,7 @@ TEST(ServerSideCopy, aws_buckets_of_one_identity_copy_server_side_across_regions
   c.production.client.endpoint = {"https://s3.eu-west-1.amazonaws.com", "eu-west-1", false, "",
                                   true};
   EXPECT_TRUE(server_side_copy_possible(c));
-  c.production.client.credentials.source = "profile other in ~/.aws/credentials";
+  c.production.client.credentials.access_key_id = "OTHER";
   EXPECT_FALSE(server_side_copy_possible(c));
 }
 

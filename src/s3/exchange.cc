@@ -30,6 +30,7 @@ struct Exchange {
   int attempt = 0;                          // attempts sent so far
   bool sink_refused = false;
   bool region_learned = false;  // re-sent once already for a region S3 named
+  std::string signed_with;      // the access key id the last attempt was signed with
 };
 using ExchangePtr = std::shared_ptr<Exchange>;
 
@@ -42,7 +43,17 @@ Endpoint endpoint_for(const ClientCore& core, const std::string& bucket) {
   auto it = core.bucket_regions.find(bucket);
   if (it == core.bucket_regions.end() || it->second == endpoint.region) return endpoint;
   endpoint.region = it->second;
-  if (is_aws_endpoint(endpoint.url)) {
+  // AWS's public S3 hosts only (s3.amazonaws.com, s3.<region>.amazonaws.com[.cn]): a FIPS,
+  // dual-stack or VPC endpoint keeps its host, and only the signing region changes.
+  const auto scheme_end = endpoint.url.find("://");
+  const std::string host =
+      endpoint.url.substr(scheme_end == std::string::npos ? 0 : scheme_end + 3);
+  const bool public_s3 =
+      host == "s3.amazonaws.com" ||
+      (host.starts_with("s3.") &&
+       (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")) &&
+       host.find('.', 3) == host.find(".amazonaws.com"));
+  if (public_s3) {
     const auto scheme = endpoint.url.find("://");
     endpoint.url = endpoint.url.substr(0, scheme == std::string::npos ? 0 : scheme + 3) + "s3." +
                    it->second +
@@ -109,6 +120,7 @@ http::Request build_request(Exchange& x) {
   request.url = x.target.url;
   const Credentials credentials =
       core.config.refreshing ? core.config.refreshing->current() : core.config.credentials;
+  x.signed_with = credentials.access_key_id;
   request.headers = sign_request(x.signing, credentials, now, &core.signing_keys);
   if (x.spec.body_source) {
     request.body_source = x.spec.body_source;
@@ -138,10 +150,9 @@ void finish(const ExchangePtr& x, Result<http::Response> result) {
 
 // What went wrong with this answer, or nullopt when it is a success.
 std::optional<Error> judge(Exchange& x, http::Response& response) {
-  const ClientCore& core = *x.core;
   const bool complete = response.curl_code == 0 && response.status >= 200 && response.status < 300;
   if (!complete) {
-    Error error = make_error(x.spec.what, response, core.config.credentials.access_key_id);
+    Error error = make_error(x.spec.what, response, x.signed_with);
     if (x.sink_refused) {
       error.kind = ErrorKind::kPermanent;  // the caller chose to stop; repeating would not help
       error.message = x.spec.what + ": the body sink refused the data";
@@ -168,10 +179,13 @@ void on_response(const ExchangePtr& x, http::Response&& response) {
   if (!x->region_learned) {
     if (auto region = redirected_region(*x, response)) {
       x->region_learned = true;
-      core.bucket_regions[x->spec.bucket] = *region;
-      retarget(*x);
-      queue_attempt(x);
-      return;
+      core.bucket_regions[x->spec.bucket] = *region;  // later requests go there directly
+      // This one is sent again only if it can be (a body to rewind, a caller's check).
+      if (!x->spec.before_retry || x->spec.before_retry()) {
+        retarget(*x);
+        queue_attempt(x);
+        return;
+      }
     }
   }
   // Temporary credentials the server no longer takes: refresh them and try again shortly (the
@@ -179,10 +193,10 @@ void on_response(const ExchangePtr& x, http::Response&& response) {
   if (core.config.refreshing &&
       (error->code == "ExpiredToken" || error->code == "TokenRefreshRequired" ||
        error->code == "InvalidToken") &&
-      x->attempt < core.retry.max_attempts) {
-    core.config.refreshing->expired();
+      x->attempt < core.retry.max_attempts && (!x->spec.before_retry || x->spec.before_retry())) {
+    core.config.refreshing->expired(x->signed_with);
     ++core.stats.retries;
-    core.loop.after(std::chrono::seconds(1), [x] { queue_attempt(x); });
+    core.loop.after(std::chrono::seconds(2), [x] { queue_attempt(x); });
     return;
   }
   if (error->kind == ErrorKind::kThrottled) {

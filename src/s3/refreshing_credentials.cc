@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,11 @@ namespace {
 
 using Clock = std::chrono::system_clock;
 constexpr auto kMaxBackoff = std::chrono::seconds(60);
+// However near their expiration the fetched credentials are, the source is not asked again
+// sooner than this (a source handing out nearly expired ones would otherwise be run in a loop).
+constexpr auto kMinRefreshInterval = std::chrono::seconds(10);
+// A credential_process that does not answer in this time is killed (an MFA prompt, a login).
+constexpr int kProcessTimeoutSeconds = 60;
 
 }  // namespace
 
@@ -45,8 +51,16 @@ Status RefreshingCredentials::start() {
   }
   std::lock_guard lock(mutex_);
   const auto now = clock_();
+  if (first->expiration && *first->expiration <= now) {
+    return Error::invalid_input(fmt::format(
+        "credentials from {} expired already (at {:%Y-%m-%dT%H:%M:%SZ}): check the source, and "
+        "this machine's clock",
+        source_, fmt::gmtime(Clock::to_time_t(*first->expiration))));
+  }
   current_ = std::move(first.value());
   due_ = current_.expiration ? refresh_due(now, *current_.expiration) : Clock::time_point::max();
+  fetched_at_ = now;
+  next_try_ = now + kMinRefreshInterval;
   return Ok{};
 }
 
@@ -59,6 +73,8 @@ void RefreshingCredentials::settle_refresh_locked(Clock::time_point now) {
   if (got) {
     current_ = std::move(got.value());
     due_ = current_.expiration ? refresh_due(now, *current_.expiration) : Clock::time_point::max();
+    fetched_at_ = now;
+    next_try_ = now + kMinRefreshInterval;
     backoff_ = std::chrono::seconds(1);
     ++refreshes_;
     last_failure_.reset();
@@ -83,11 +99,16 @@ Credentials RefreshingCredentials::current() {
   return current_.credentials;
 }
 
-void RefreshingCredentials::expired() {
+void RefreshingCredentials::expired(const std::string& access_key_id) {
   std::lock_guard lock(mutex_);
   const auto now = clock_();
   settle_refresh_locked(now);
+  if (current_.credentials.access_key_id != access_key_id) return;  // replaced already
+  // The server's word outranks the minimum interval, but not within a few seconds of a fetch
+  // (a source whose fresh credentials are refused would otherwise be run in a loop).
+  if (now < fetched_at_ + std::chrono::seconds(2)) return;
   due_ = std::min(due_, now);
+  next_try_ = std::min(next_try_, now);
   start_refresh_locked(now);
 }
 
@@ -163,9 +184,14 @@ Result<TimedCredentials> run_credential_process(const std::string& command) {
   // stderr goes to a file of its own so its first line can explain a failure; stdout (which
   // holds the secret) is only parsed, never repeated.
   std::FILE* err = std::tmpfile();
-  // The whole command line's stderr (it may be a list of commands), not only its last one's.
+  // The whole command line's stderr (it may be a list of commands), not only its last one's;
+  // and a command that hangs (an MFA prompt, a browser login) is killed (coreutils timeout).
+  std::string quoted = "'";
+  for (char c : command) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  quoted += "'";
   const std::string shell =
-      err ? fmt::format("(\n{}\n) 2>/dev/fd/{}", command, fileno(err)) : command;
+      fmt::format("timeout -k 5 {} /bin/sh -c {}{}", kProcessTimeoutSeconds, quoted,
+                  err ? fmt::format(" 2>/dev/fd/{}", fileno(err)) : std::string());
   std::FILE* pipe = popen(shell.c_str(), "r");
   if (pipe == nullptr) {
     if (err) std::fclose(err);
@@ -186,6 +212,11 @@ Result<TimedCredentials> run_credential_process(const std::string& command) {
            (first_error_line.back() == '\n' || first_error_line.back() == '\r')) {
       first_error_line.pop_back();
     }
+  }
+  if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 124) {
+    return Error::invalid_input(
+        fmt::format("credential_process did not answer within {} s (is it waiting for input?)",
+                    kProcessTimeoutSeconds));
   }
   if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     return Error::invalid_input(fmt::format(

@@ -43,9 +43,9 @@ class RefreshingCredentials {
   /// The credentials to sign with now. Starts a background refresh when one is due (or picks up
   /// one that finished); never waits for it.
   Credentials current();
-  /// The server refused the current credentials as expired or invalid: refresh at once (if no
-  /// refresh is already under way).
-  void expired();
+  /// The server refused credentials with this access key id as expired or invalid: refresh at
+  /// once, unless they were already replaced (or a refresh is under way).
+  void expired(const std::string& access_key_id);
 
   const std::string& source() const { return source_; }
   /// Refreshes made so far (successful ones), and the last refresh failure, for messages.
@@ -69,6 +69,7 @@ class RefreshingCredentials {
   TimedCredentials current_;
   std::chrono::system_clock::time_point due_ = std::chrono::system_clock::time_point::max();
   std::chrono::system_clock::time_point next_try_{};
+  std::chrono::system_clock::time_point fetched_at_{};
   std::chrono::seconds backoff_{1};
   std::future<Result<TimedCredentials>> refresh_;
   int refreshes_ = 0;

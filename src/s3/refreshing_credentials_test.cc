@@ -82,16 +82,52 @@ TEST(RefreshingCredentials, a_failed_refresh_keeps_the_old_credentials_and_is_tr
 }
 
 TEST(RefreshingCredentials, credentials_the_server_calls_expired_are_refreshed_at_once) {
+  Clock::time_point now = Clock::now();
   std::atomic<int> fetches{0};
   RefreshingCredentials r(
       [&]() -> Result<TimedCredentials> {
         const int n = ++fetches;
-        return creds(fmt::format("K{}", n), Clock::now() + 1h);
+        return creds(fmt::format("K{}", n), now + 1h);
       },
-      "test source");
+      "test source", [&] { return now; });
   ASSERT_TRUE(r.start());
-  r.expired();
+  now += 3s;
+  r.expired("K1");
   EXPECT_TRUE(eventually_current(r, "K2"));
+  now += 3s;
+  r.expired("K1");  // a request signed before the refresh: K1 is already replaced
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(r.current().access_key_id, "K2");
+  EXPECT_EQ(fetches.load(), 2);
+}
+
+TEST(RefreshingCredentials, a_source_handing_out_nearly_expired_credentials_is_not_run_in_a_loop) {
+  Clock::time_point now = Clock::now();
+  std::atomic<int> fetches{0};
+  RefreshingCredentials r(
+      [&]() -> Result<TimedCredentials> {
+        const int n = ++fetches;
+        return creds(fmt::format("K{}", n), now + 4s);  // due at once
+      },
+      "test source", [&] { return now; });
+  ASSERT_TRUE(r.start());
+  for (int i = 0; i < 20; ++i) {
+    r.current();
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(fetches.load(), 1);  // not again within 10 s
+  now += 11s;
+  EXPECT_TRUE(eventually_current(r, "K2"));
+}
+
+TEST(RefreshingCredentials, credentials_expired_at_start_up_are_refused_with_a_clock_hint) {
+  RefreshingCredentials r(
+      []() -> Result<TimedCredentials> { return creds("K1", Clock::now() - 1min); }, "the source");
+  auto st = r.start();
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("credentials from the source expired already"),
+            std::string::npos)
+      << st.error().message;
 }
 
 TEST(RefreshingCredentials, a_source_that_gives_nothing_at_start_up_says_which_and_why) {
@@ -125,6 +161,13 @@ TEST(CredentialProcess, refuses_a_document_it_cannot_trust_without_quoting_it) {
       R"({"Version": 1, "AccessKeyId": "A", "SecretAccessKey": "hush", "Expiration": "soon"})");
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().message.find("hush"), std::string::npos);
+}
+
+TEST(CredentialProcess, a_command_with_quotes_runs_as_written) {
+  auto ok = run_credential_process(
+      R"(echo '{"Version": 1, "AccessKeyId": "it'"'"'s", "SecretAccessKey": "x"}')");
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->credentials.access_key_id, "it's");
 }
 
 TEST(CredentialProcess, runs_the_command_and_reports_its_failure_by_its_stderr) {
