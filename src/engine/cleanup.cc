@@ -100,19 +100,13 @@ Result<std::vector<s3::DeleteTarget>> safe_to_delete(pg::Connection& db, const J
 }
 
 /// Of `targets`, those no row names now (the check repeated right before a delete is sent).
-Result<std::vector<s3::DeleteTarget>> still_unreferenced(pg::Connection& db,
-                                                         const JobConfig& config,
+Result<std::vector<s3::DeleteTarget>> still_unreferenced(RowStore& rows,
                                                          std::vector<s3::DeleteTarget> targets) {
   std::vector<std::string> keys;
   for (const auto& t : targets) keys.push_back(t.key);
-  auto r =
-      db.exec(fmt::format("SELECT DISTINCT x.{p}::text FROM {t} x WHERE x.{p} = ANY($1::text[])",
-                          fmt::arg("t", *pg::quote_identifier(config.table)),
-                          fmt::arg("p", *pg::quote_identifier(config.path_column))),
-              {pg::text_array_literal(keys)});
-  if (!r) return r.error();
-  std::set<std::string> referenced;
-  for (int i = 0; i < r->size(); ++i) referenced.emplace(r->text(i, 0));
+  auto named = rows.legacy_keys_named(keys);
+  if (!named) return named.error();
+  const std::set<std::string> referenced(named->begin(), named->end());
   std::erase_if(targets, [&](const auto& t) { return referenced.contains(t.key); });
   return targets;
 }
@@ -185,7 +179,7 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options, const Co
   LegacyDelete remover(
       deleter, s3.loop, config.legacy.bucket,
       [&](std::vector<s3::DeleteTarget> targets) {
-        return still_unreferenced(*db, config, std::move(targets));
+        return still_unreferenced(rows, std::move(targets));
       },
       summary);
   auto delete_batch = [&]() {

@@ -121,11 +121,33 @@ std::string host_with_port(const EndpointParts& parts) {
 
 }  // namespace
 
-bool is_aws_endpoint(std::string_view url) {
+namespace {
+
+// The host of an endpoint URL (no scheme, port or path).
+std::string_view url_host(std::string_view url) {
   auto scheme = url.find("://");
   std::string_view host = scheme == std::string_view::npos ? url : url.substr(scheme + 3);
-  host = host.substr(0, host.find_first_of(":/"));
+  return host.substr(0, host.find_first_of(":/"));
+}
+
+}  // namespace
+
+bool is_aws_endpoint(std::string_view url) {
+  const std::string_view host = url_host(url);
   return host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn");
+}
+
+std::optional<std::string> aws_regional_url(std::string_view url, std::string_view region) {
+  const std::string_view host = url_host(url);
+  const bool china = host.ends_with(".amazonaws.com.cn");
+  const std::string_view domain = china ? ".amazonaws.com.cn" : ".amazonaws.com";
+  const bool public_s3 =
+      host == "s3.amazonaws.com" || (host.starts_with("s3.") && host.ends_with(domain) &&
+                                     host.find('.', 3) == host.size() - domain.size());
+  if (!public_s3) return std::nullopt;
+  const auto scheme = url.find("://");
+  const std::string_view prefix = scheme == std::string_view::npos ? "" : url.substr(0, scheme + 3);
+  return std::string(prefix) + "s3." + std::string(region) + std::string(domain);
 }
 
 Status validate_endpoint(const Endpoint& endpoint) {

@@ -2,6 +2,8 @@
 // encoded path and host that SigV4 signs.
 #pragma once
 
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include <string>
@@ -28,6 +30,11 @@ Status validate_endpoint(const Endpoint& endpoint);
 /// True for AWS's own S3 endpoints (a host under amazonaws.com or amazonaws.com.cn): the
 /// default when no endpoint is given, and any regional one given explicitly.
 bool is_aws_endpoint(std::string_view url);
+
+/// AWS's public S3 host for `region` (s3.<region>.amazonaws.com[.cn], same scheme) when `url` is
+/// one of AWS's public S3 hosts (s3.amazonaws.com, s3.<region>.amazonaws.com[.cn]); nullopt for
+/// any other (FIPS, dual-stack, VPC endpoints and other stores keep their host).
+std::optional<std::string> aws_regional_url(std::string_view url, std::string_view region);
 
 /// Builds the target for `bucket`/`key` (key may be empty for bucket-level requests) with
 /// decoded `query` parameters. Keys are encoded byte by byte, '/' kept.

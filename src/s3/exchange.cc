@@ -43,22 +43,9 @@ Endpoint endpoint_for(const ClientCore& core, const std::string& bucket) {
   auto it = core.bucket_regions.find(bucket);
   if (it == core.bucket_regions.end() || it->second == endpoint.region) return endpoint;
   endpoint.region = it->second;
-  // AWS's public S3 hosts only (s3.amazonaws.com, s3.<region>.amazonaws.com[.cn]): a FIPS,
-  // dual-stack or VPC endpoint keeps its host, and only the signing region changes.
-  const auto scheme_end = endpoint.url.find("://");
-  const std::string host =
-      endpoint.url.substr(scheme_end == std::string::npos ? 0 : scheme_end + 3);
-  const bool public_s3 =
-      host == "s3.amazonaws.com" ||
-      (host.starts_with("s3.") &&
-       (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")) &&
-       host.find('.', 3) == host.find(".amazonaws.com"));
-  if (public_s3) {
-    const auto scheme = endpoint.url.find("://");
-    endpoint.url = endpoint.url.substr(0, scheme == std::string::npos ? 0 : scheme + 3) + "s3." +
-                   it->second +
-                   (endpoint.url.ends_with(".com.cn") ? ".amazonaws.com.cn" : ".amazonaws.com");
-  }
+  // AWS's public S3 hosts move to the region's; a FIPS, dual-stack or VPC endpoint, or another
+  // store, keeps its host, and only the signing region changes.
+  if (auto regional = aws_regional_url(endpoint.url, it->second)) endpoint.url = *regional;
   return endpoint;
 }
 

@@ -22,6 +22,22 @@ TimedCredentials creds(const std::string& key, std::optional<Clock::time_point> 
   return t;
 }
 
+// A source on a faked clock that hands out K1, K2... each valid `lifetime` from its `now`.
+struct FakeSource {
+  Clock::time_point now = Clock::now();
+  std::atomic<int> fetches{0};
+
+  FetchCredentials fetch(Clock::duration lifetime) {
+    return [this, lifetime]() -> Result<TimedCredentials> {
+      const int n = ++fetches;
+      return creds(fmt::format("K{}", n), now + lifetime);
+    };
+  }
+  WallClock clock() {
+    return [this] { return now; };
+  }
+};
+
 // current() until it returns `key` (the background refresh finished), for at most 5 s.
 bool eventually_current(RefreshingCredentials& r, const std::string& key) {
   for (int i = 0; i < 500; ++i) {
@@ -39,20 +55,14 @@ TEST(RefreshingCredentials, a_refresh_is_due_five_minutes_or_half_the_lifetime_b
 }
 
 TEST(RefreshingCredentials, requests_sign_with_the_old_ones_until_the_background_refresh_lands) {
-  Clock::time_point now = Clock::now();
-  std::atomic<int> fetches{0};
-  RefreshingCredentials r(
-      [&]() -> Result<TimedCredentials> {
-        const int n = ++fetches;
-        return creds(fmt::format("K{}", n), now + 1h);
-      },
-      "test source", [&] { return now; });
+  FakeSource source;
+  RefreshingCredentials r(source.fetch(1h), "test source", source.clock());
   ASSERT_TRUE(r.start());
   EXPECT_EQ(r.current().access_key_id, "K1");
-  now += 50min;  // not yet due
+  source.now += 50min;  // not yet due
   EXPECT_EQ(r.current().access_key_id, "K1");
-  EXPECT_EQ(fetches.load(), 1);
-  now += 6min;  // due (55 min)
+  EXPECT_EQ(source.fetches.load(), 1);
+  source.now += 6min;  // due (55 min)
   EXPECT_TRUE(eventually_current(r, "K2"));
   EXPECT_EQ(r.refreshes(), 1);
 }
@@ -82,41 +92,29 @@ TEST(RefreshingCredentials, a_failed_refresh_keeps_the_old_credentials_and_is_tr
 }
 
 TEST(RefreshingCredentials, credentials_the_server_calls_expired_are_refreshed_at_once) {
-  Clock::time_point now = Clock::now();
-  std::atomic<int> fetches{0};
-  RefreshingCredentials r(
-      [&]() -> Result<TimedCredentials> {
-        const int n = ++fetches;
-        return creds(fmt::format("K{}", n), now + 1h);
-      },
-      "test source", [&] { return now; });
+  FakeSource source;
+  RefreshingCredentials r(source.fetch(1h), "test source", source.clock());
   ASSERT_TRUE(r.start());
-  now += 3s;
+  source.now += 3s;
   r.expired("K1");
   EXPECT_TRUE(eventually_current(r, "K2"));
-  now += 3s;
+  source.now += 3s;
   r.expired("K1");  // a request signed before the refresh: K1 is already replaced
   std::this_thread::sleep_for(50ms);
   EXPECT_EQ(r.current().access_key_id, "K2");
-  EXPECT_EQ(fetches.load(), 2);
+  EXPECT_EQ(source.fetches.load(), 2);
 }
 
 TEST(RefreshingCredentials, a_source_handing_out_nearly_expired_credentials_is_not_run_in_a_loop) {
-  Clock::time_point now = Clock::now();
-  std::atomic<int> fetches{0};
-  RefreshingCredentials r(
-      [&]() -> Result<TimedCredentials> {
-        const int n = ++fetches;
-        return creds(fmt::format("K{}", n), now + 4s);  // due at once
-      },
-      "test source", [&] { return now; });
+  FakeSource source;
+  RefreshingCredentials r(source.fetch(4s), "test source", source.clock());  // due at once
   ASSERT_TRUE(r.start());
   for (int i = 0; i < 20; ++i) {
     r.current();
     std::this_thread::sleep_for(5ms);
   }
-  EXPECT_EQ(fetches.load(), 1);  // not again within 10 s
-  now += 11s;
+  EXPECT_EQ(source.fetches.load(), 1);  // not again within 10 s
+  source.now += 11s;
   EXPECT_TRUE(eventually_current(r, "K2"));
 }
 
