@@ -4,6 +4,8 @@
 
 #include <cctype>
 #include <charconv>
+#include <map>
+#include <memory>
 #include <optional>
 #include <system_error>
 
@@ -12,6 +14,7 @@
 #include "cli/duration.h"
 #include "pg/connection.h"
 #include "s3/addressing.h"
+#include "s3/credential_sources.h"
 #include "s3/refreshing_credentials.h"
 
 namespace rehome::cli {
@@ -82,8 +85,12 @@ Result<bool> path_style_for(const GivenFlags& flags, const s3::EnvLookup& env, b
   return !aws || bucket.find('.') != std::string::npos;
 }
 
+// Credential sources already made for the other bucket, by source and TLS settings.
+using SharedSources = std::map<std::string, std::shared_ptr<s3::RefreshingCredentials>>;
+
 Result<SideResult> resolve_side(const GivenFlags& flags, const s3::EnvLookup& env,
-                                const std::string& name, const std::string& bucket) {
+                                const std::string& name, const std::string& bucket,
+                                SharedSources& shared_sources) {
   auto given = [&](const std::string& flag) -> std::optional<Found> {
     if (auto it = flags.find(flag); it != flags.end() && !it->second.empty()) {
       return Found{it->second, flag};
@@ -101,12 +108,6 @@ Result<SideResult> resolve_side(const GivenFlags& flags, const s3::EnvLookup& en
   }
   SideResult out;
   out.client.credentials = settings->credentials;
-  if (!settings->credential_process.empty()) {
-    // Fetched at start-up (S3Services), refreshed while the job runs.
-    const std::string command = settings->credential_process;
-    out.client.refreshing = std::make_shared<s3::RefreshingCredentials>(
-        [command] { return s3::run_credential_process(command); }, settings->source);
-  }
 
   std::optional<Found> region = given(side_flag + "region");
   if (!region) region = given("--region");
@@ -145,6 +146,25 @@ Result<SideResult> resolve_side(const GivenFlags& flags, const s3::EnvLookup& en
   }
   out.client.endpoint.verify_tls = !no_verify;
 
+  if (settings->fetched) {
+    // Fetched at start-up (S3Services), refreshed while the job runs. Both buckets with the
+    // same source share one: one fetch per refresh, and one identity for server-side copies.
+    s3::FetchOptions fetch_options;
+    fetch_options.ca_bundle = out.client.endpoint.ca_bundle;
+    fetch_options.verify_tls = out.client.endpoint.verify_tls;
+    const std::string key = fmt::format("{}\n{}\n{}", settings->source, fetch_options.ca_bundle,
+                                        fetch_options.verify_tls);
+    auto& refreshing = shared_sources[key];
+    if (!refreshing) {
+      refreshing = std::make_shared<s3::RefreshingCredentials>(
+          [source = settings->fetched, fetch_options] {
+            return s3::fetch_credentials(*source, fetch_options);
+          },
+          settings->source);
+    }
+    out.client.refreshing = refreshing;
+  }
+
   std::optional<Found> endpoint = given(side_flag + "endpoint");
   if (!endpoint) endpoint = given("--endpoint");
   if (!endpoint && !settings->endpoint_url.empty()) {
@@ -173,9 +193,9 @@ Result<SideResult> resolve_side(const GivenFlags& flags, const s3::EnvLookup& en
   if (ca) out.provenance.push_back({name + " CA bundle", ca->value, ca->origin});
   out.provenance.push_back({name + " region", region->value, region->origin});
   out.provenance.push_back({name + " credentials",
-                            settings->credential_process.empty()
-                                ? "access key " + settings->credentials.access_key_id
-                                : "credential_process (refreshed before they expire)",
+                            !settings->fetched ? "access key " + settings->credentials.access_key_id
+                                               : s3::kind_name(settings->fetched->kind) +
+                                                     " (refreshed before they expire)",
                             settings->source});
   return out;
 }
@@ -275,9 +295,10 @@ Result<ResolvedConfig> resolve_config(const GivenFlags& flags, const s3::EnvLook
     *target = found.value;
     if (found.origin != "default") out.provenance.push_back({flag + 2, found.value, found.origin});
   }
+  SharedSources shared_sources;
   for (auto [side, name] :
        {std::pair{&config.legacy, "legacy"}, std::pair{&config.production, "production"}}) {
-    auto resolved = resolve_side(flags, env, name, side->bucket);
+    auto resolved = resolve_side(flags, env, name, side->bucket, shared_sources);
     if (!resolved) return resolved.error();
     side->client = std::move(resolved->client);
     for (auto& p : resolved->provenance) out.provenance.push_back(std::move(p));

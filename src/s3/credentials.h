@@ -3,10 +3,12 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "s3/credential_sources.h"
 #include "s3/types.h"
 #include "util/result.h"
 
@@ -28,14 +30,18 @@ struct AwsSettings {
   std::string profile;  ///< The profile used ("default" unless chosen).
   std::string source;   ///< Where the credentials came from, for messages ("environment", "profile
                         ///< dev in /root/.aws/credentials").
-  /// The profile's credential_process command, when its credentials come from one (then
-  /// `credentials` is empty: they are fetched, and refreshed, by running it).
-  std::string credential_process;
+  /// Where temporary credentials are fetched from (then `credentials` is empty: they are
+  /// fetched at start-up, and refreshed, by RefreshingCredentials); null for static keys.
+  std::shared_ptr<const CredentialSource> fetched;
 };
 
-/// Resolution order: explicit `profile` argument, else AWS_PROFILE, else "default".
-/// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN win over any profile unless a
-/// profile is named explicitly. Files: AWS_SHARED_CREDENTIALS_FILE (default
+/// The AWS SDKs' default credential chain. A `profile` given explicitly is the only place
+/// looked at. Otherwise, the first that applies: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+/// (+AWS_SESSION_TOKEN); AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN; the profile (AWS_PROFILE,
+/// else "default": static keys, credential_process, role_arn with source_profile,
+/// credential_source or web_identity_token_file); AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or
+/// _FULL_URI; the EC2 instance metadata (unless AWS_EC2_METADATA_DISABLED=true), whose failure
+/// at start-up then names everything tried. Files: AWS_SHARED_CREDENTIALS_FILE (default
 /// $HOME/.aws/credentials) and AWS_CONFIG_FILE (default $HOME/.aws/config, sections
 /// "[profile NAME]" and "[default]"). Region: AWS_REGION, AWS_DEFAULT_REGION, then the profile.
 /// Fails with kInvalidInput naming what is missing and how to provide it (never a secret).

@@ -171,6 +171,7 @@ TEST_F(CredentialsTest, FileLocationsFollowTheVariables) {
 }
 
 TEST_F(CredentialsTest, NothingFoundNamesTheProfileAndTheFilesTried) {
+  env_["AWS_EC2_METADATA_DISABLED"] = "true";
   auto settings = resolve_aws_settings(env());
   ASSERT_FALSE(settings);
   EXPECT_EQ(settings.error().kind, ErrorKind::kInvalidInput);
@@ -210,9 +211,212 @@ TEST_F(CredentialsTest, HalfSetCredentialsAreAnErrorThatNeverShowsTheSecret) {
 
 TEST_F(CredentialsTest, NoHomeAndNoVariablesIsAClearError) {
   env_.erase("HOME");
+  env_["AWS_EC2_METADATA_DISABLED"] = "TRUE";
   auto settings = resolve_aws_settings(env());
   ASSERT_FALSE(settings);
   EXPECT_NE(settings.error().message.find("(no HOME, no file)"), std::string::npos);
+}
+
+// The rest of the chain: sources whose credentials are fetched (and refreshed) at run time.
+using Kind = CredentialSource::Kind;
+
+TEST_F(CredentialsTest, with_nothing_else_the_instance_metadata_is_the_last_resort) {
+  auto settings = resolve_aws_settings(env());
+  ASSERT_TRUE(settings) << settings.error().message;
+  ASSERT_TRUE(settings->fetched);
+  EXPECT_EQ(settings->fetched->kind, Kind::kInstanceMetadata);
+  EXPECT_EQ(settings->fetched->metadata_endpoint, "http://169.254.169.254");
+  // What was tried before it goes into the message should it not answer either.
+  EXPECT_NE(settings->fetched->tried_before.find("profile default has no aws_access_key_id in " +
+                                                 aws("credentials") + " (not found)"),
+            std::string::npos);
+  env_["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = "http://127.0.0.1:9999/";
+  settings = resolve_aws_settings(env());
+  ASSERT_TRUE(settings);
+  EXPECT_EQ(settings->fetched->metadata_endpoint, "http://127.0.0.1:9999");
+  EXPECT_EQ(settings->source, "EC2 instance metadata at http://127.0.0.1:9999");
+}
+
+TEST_F(CredentialsTest, a_web_identity_from_the_environment_comes_after_the_keys) {
+  env_["AWS_WEB_IDENTITY_TOKEN_FILE"] = "/var/run/secrets/token";
+  env_["AWS_ROLE_ARN"] = "arn:aws:iam::123456789012:role/rehome";
+  env_["AWS_REGION"] = "eu-central-1";
+  write("credentials", kCredentials);  // the default profile has keys: the web identity wins
+  auto settings = resolve_aws_settings(env());
+  ASSERT_TRUE(settings) << settings.error().message;
+  ASSERT_TRUE(settings->fetched);
+  const CredentialSource& source = *settings->fetched;
+  EXPECT_EQ(source.kind, Kind::kWebIdentity);
+  EXPECT_EQ(source.token_file, "/var/run/secrets/token");
+  EXPECT_EQ(source.role_arn, "arn:aws:iam::123456789012:role/rehome");
+  EXPECT_TRUE(source.role_session_name.starts_with("rehome-")) << source.role_session_name;
+  EXPECT_EQ(source.sts.url, "https://sts.eu-central-1.amazonaws.com");
+  EXPECT_EQ(source.sts.region, "eu-central-1");
+  EXPECT_EQ(settings->source,
+            "role arn:aws:iam::123456789012:role/rehome with the web identity token "
+            "/var/run/secrets/token (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN)");
+
+  env_["AWS_ROLE_SESSION_NAME"] = "night-run";
+  env_["AWS_ENDPOINT_URL"] = "https://s3.example:8443";
+  settings = resolve_aws_settings(env());
+  EXPECT_EQ(settings->fetched->role_session_name, "night-run");
+  EXPECT_EQ(settings->fetched->sts.url, "https://s3.example:8443");
+  env_["AWS_ENDPOINT_URL_STS"] = "https://sts.example/";
+  settings = resolve_aws_settings(env());
+  EXPECT_EQ(settings->fetched->sts.url, "https://sts.example");
+
+  env_["AWS_ACCESS_KEY_ID"] = "ENVKEY";
+  env_["AWS_SECRET_ACCESS_KEY"] = "ENVSECRET";
+  settings = resolve_aws_settings(env());
+  EXPECT_FALSE(settings->fetched);
+  EXPECT_EQ(settings->credentials.access_key_id, "ENVKEY");
+
+  env_.erase("AWS_ACCESS_KEY_ID");
+  env_.erase("AWS_SECRET_ACCESS_KEY");
+  env_.erase("AWS_ROLE_ARN");
+  settings = resolve_aws_settings(env());
+  ASSERT_FALSE(settings);
+  EXPECT_EQ(settings.error().message,
+            "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not: set the role to assume "
+            "(IRSA sets both)");
+}
+
+TEST_F(CredentialsTest, a_profile_role_is_assumed_with_its_source_profile) {
+  write("credentials", kCredentials);
+  write("config", R"([profile admin]
+role_arn = arn:aws:iam::123456789012:role/mover
+source_profile = dev
+external_id = ext-1
+role_session_name = sre
+duration_seconds = 7200
+region = us-west-1
+
+[profile chained]
+role_arn = arn:aws:iam::123456789012:role/second
+source_profile = admin
+
+[profile loop-a]
+role_arn = arn:aws:iam::1:role/a
+source_profile = loop-b
+
+[profile loop-b]
+role_arn = arn:aws:iam::1:role/b
+source_profile = loop-a
+
+[profile orphan]
+role_arn = arn:aws:iam::1:role/o
+source_profile = nowhere
+
+[profile pod]
+role_arn = arn:aws:iam::1:role/pod
+web_identity_token_file = /tokens/pod
+
+[profile from-env]
+role_arn = arn:aws:iam::1:role/env
+credential_source = Environment
+
+[profile bare]
+role_arn = arn:aws:iam::1:role/bare
+)");
+  auto settings = resolve_aws_settings(env(), "admin");
+  ASSERT_TRUE(settings) << settings.error().message;
+  ASSERT_TRUE(settings->fetched);
+  const CredentialSource& role = *settings->fetched;
+  EXPECT_EQ(role.kind, Kind::kAssumeRole);
+  EXPECT_EQ(role.role_arn, "arn:aws:iam::123456789012:role/mover");
+  EXPECT_EQ(role.external_id, "ext-1");
+  EXPECT_EQ(role.role_session_name, "sre");
+  EXPECT_EQ(role.duration_seconds, 7200);
+  EXPECT_EQ(role.sts.url, "https://sts.us-west-1.amazonaws.com");
+  ASSERT_TRUE(role.source);
+  EXPECT_EQ(role.source->kind, Kind::kStatic);
+  EXPECT_EQ(role.source->credentials.access_key_id, "DEVKEY");
+  EXPECT_EQ(settings->source,
+            "role arn:aws:iam::123456789012:role/mover assumed with profile dev "
+            "in " +
+                aws("credentials") + " (profile admin in " + aws("config") + ")");
+  EXPECT_EQ(settings->source.find("SECRET"), std::string::npos);
+
+  settings = resolve_aws_settings(env(), "chained");
+  ASSERT_TRUE(settings) << settings.error().message;
+  ASSERT_TRUE(settings->fetched->source);
+  EXPECT_EQ(settings->fetched->source->kind, Kind::kAssumeRole);
+  EXPECT_EQ(settings->fetched->source->source->credentials.access_key_id, "DEVKEY");
+
+  settings = resolve_aws_settings(env(), "loop-a");
+  ASSERT_FALSE(settings);
+  EXPECT_NE(settings.error().message.find("leads back to itself"), std::string::npos);
+  settings = resolve_aws_settings(env(), "orphan");
+  ASSERT_FALSE(settings);
+  EXPECT_NE(settings.error().message.find("names source_profile nowhere, which is not in"),
+            std::string::npos)
+      << settings.error().message;
+  settings = resolve_aws_settings(env(), "bare");
+  ASSERT_FALSE(settings);
+  EXPECT_NE(settings.error().message.find("has role_arn but no source_profile, credential_source "
+                                          "or web_identity_token_file"),
+            std::string::npos);
+
+  settings = resolve_aws_settings(env(), "pod");
+  ASSERT_TRUE(settings);
+  EXPECT_EQ(settings->fetched->kind, Kind::kWebIdentity);
+  EXPECT_EQ(settings->fetched->token_file, "/tokens/pod");
+
+  settings = resolve_aws_settings(env(), "from-env");
+  ASSERT_FALSE(settings);
+  EXPECT_NE(settings.error().message.find("credential_source Environment gives no credentials"),
+            std::string::npos);
+  env_["AWS_ACCESS_KEY_ID"] = "ENVKEY";
+  env_["AWS_SECRET_ACCESS_KEY"] = "ENVSECRET";
+  settings = resolve_aws_settings(env(), "from-env");
+  ASSERT_TRUE(settings);
+  EXPECT_EQ(settings->fetched->source->credentials.access_key_id, "ENVKEY");
+}
+
+TEST_F(CredentialsTest, the_container_endpoint_comes_before_the_instance_metadata) {
+  env_["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = "/v2/credentials/abc";
+  auto settings = resolve_aws_settings(env());
+  ASSERT_TRUE(settings) << settings.error().message;
+  EXPECT_EQ(settings->fetched->kind, Kind::kContainer);
+  EXPECT_EQ(settings->fetched->url, "http://169.254.170.2/v2/credentials/abc");
+
+  env_.erase("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+  env_["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = "http://169.254.170.23/v1/credentials";
+  env_["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"] = "/var/run/secrets/pods.eks.amazonaws.com/token";
+  env_["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = "ignored-when-the-file-is-set";
+  settings = resolve_aws_settings(env());
+  ASSERT_TRUE(settings);
+  EXPECT_EQ(settings->fetched->url, "http://169.254.170.23/v1/credentials");
+  EXPECT_EQ(settings->fetched->authorization_file, "/var/run/secrets/pods.eks.amazonaws.com/token");
+  EXPECT_EQ(settings->fetched->authorization, "");
+
+  env_["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = "http://203.0.113.9/creds";
+  settings = resolve_aws_settings(env());
+  ASSERT_FALSE(settings);
+  EXPECT_NE(settings.error().message.find("is neither HTTPS nor a loopback"), std::string::npos);
+
+  // A profile named on the command line is the only place looked at.
+  env_["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = "http://127.0.0.1:8080/creds";
+  write("config", "[profile empty]\nregion = eu-west-1\n");
+  settings = resolve_aws_settings(env(), "empty");
+  ASSERT_FALSE(settings);
+  EXPECT_NE(settings.error().message.find("no AWS credentials: profile empty has no "
+                                          "aws_access_key_id, credential_process or role_arn"),
+            std::string::npos)
+      << settings.error().message;
+}
+
+TEST(ContainerUrl, only_https_or_the_agents_addresses) {
+  EXPECT_TRUE(container_url_allowed("https://creds.example/x"));
+  EXPECT_TRUE(container_url_allowed("http://127.0.0.1:51679/creds"));
+  EXPECT_TRUE(container_url_allowed("http://localhost/creds"));
+  EXPECT_TRUE(container_url_allowed("http://[::1]:80/creds"));
+  EXPECT_TRUE(container_url_allowed("http://169.254.170.2/v2/credentials/a"));
+  EXPECT_TRUE(container_url_allowed("http://[fd00:ec2::23]/v1/credentials"));
+  EXPECT_FALSE(container_url_allowed("http://169.254.169.254/latest"));
+  EXPECT_FALSE(container_url_allowed("http://localhost.evil.example/creds"));
+  EXPECT_FALSE(container_url_allowed("ftp://127.0.0.1/creds"));
+  EXPECT_FALSE(container_url_allowed("127.0.0.1/creds"));
 }
 
 TEST_F(CredentialsTest, an_empty_config_file_is_read_as_empty_not_as_unreadable) {

@@ -43,6 +43,10 @@ Clock::time_point RefreshingCredentials::refresh_due(Clock::time_point fetched,
 }
 
 Status RefreshingCredentials::start() {
+  {
+    std::lock_guard lock(mutex_);
+    if (started_) return Ok{};  // both buckets may share one source
+  }
   auto first = fetch_();
   if (!first) {
     Error e = first.error();
@@ -61,6 +65,7 @@ Status RefreshingCredentials::start() {
   due_ = current_.expiration ? refresh_due(now, *current_.expiration) : Clock::time_point::max();
   fetched_at_ = now;
   next_try_ = now + kMinRefreshInterval;
+  started_ = true;
   return Ok{};
 }
 

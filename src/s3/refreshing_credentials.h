@@ -38,7 +38,7 @@ class RefreshingCredentials {
   RefreshingCredentials& operator=(const RefreshingCredentials&) = delete;
 
   /// The first fetch, synchronous: a source that cannot give credentials fails the command at
-  /// start-up, with its reason.
+  /// start-up, with its reason. Once it succeeded, later calls do nothing.
   Status start();
   /// The credentials to sign with now. Starts a background refresh when one is due (or picks up
   /// one that finished); never waits for it.
@@ -67,6 +67,7 @@ class RefreshingCredentials {
   WallClock clock_;
   mutable std::mutex mutex_;
   TimedCredentials current_;
+  bool started_ = false;
   std::chrono::system_clock::time_point due_ = std::chrono::system_clock::time_point::max();
   std::chrono::system_clock::time_point next_try_{};
   std::chrono::system_clock::time_point fetched_at_{};
