@@ -1,18 +1,74 @@
 // Credentials that come from a source and expire (issue 18, sections 2 and 3), on the real
-// radosgw: a credential_process (the AWS CLI's protocol) and, in the expiry test, keys that are
-// real on radosgw (extra keys of the test user, made with radosgw-admin) and removed from it at
-// their stated expiration, while a rate-capped run goes on longer than their lifetime.
+// radosgw: a credential_process (the AWS CLI's protocol), a role assumed through radosgw's own
+// STS (a session token radosgw issues and checks), and, through the loopback stand-in
+// tests/faults/aws_credentials.py, the sources only AWS runs (instance metadata, the container
+// endpoint, AssumeRoleWithWebIdentity). The stand-in hands out keys that are real on radosgw
+// (extra keys of the test user, made with radosgw-admin) and removes each at its stated
+// expiration; so does the expiry test's credential_process, while a rate-capped run goes on
+// longer than their lifetime.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
+#include "child_process.h"
+#include "http/blocking.h"
 #include "migration_env.h"
 
 namespace rehome::testing {
 namespace {
+
+// The stand-in for AWS's credential endpoints, minting real radosgw keys that live `lifetime`
+// seconds. Stopped with SIGTERM at scope end, so that it removes the keys still present.
+class CredentialStandIn {
+ public:
+  CredentialStandIn(const std::filesystem::path& dir, int lifetime,
+                    const std::vector<std::string>& extra = {}) {
+    const char* rgw_dir = std::getenv("REHOME_RGW_DIR");
+    if (rgw_dir == nullptr || *rgw_dir == '\0')
+      throw std::runtime_error("REHOME_RGW_DIR (scripts/services up sets it)");
+    const auto port_file = dir / "stand-in.port";
+    std::filesystem::remove(port_file);
+    log_ = (dir / "stand-in.log").string();
+    std::vector<std::string> argv = {
+        "python3",     std::string(REHOME_SOURCE_DIR) + "/tests/faults/aws_credentials.py",
+        "--ceph-conf", (std::filesystem::path(rgw_dir) / "ceph.conf").string(),
+        "--uid",       "rehome-test",
+        "--lifetime",  std::to_string(lifetime),
+        "--port-file", port_file.string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    child_ = std::make_unique<Child>(argv, std::vector<std::string>{}, log_);
+    for (int i = 0; i < 400 && slurp(port_file.string()).empty(); ++i) {
+      if (child_->wait_for(std::chrono::milliseconds(25)) != -1) break;  // it died
+    }
+    const std::string port = slurp(port_file.string());
+    if (port.empty())
+      throw std::runtime_error("the credentials stand-in did not start: " + slurp(log_));
+    endpoint_ = fmt::format("http://127.0.0.1:{}", std::stoi(port));
+  }
+  ~CredentialStandIn() {
+    child_->signal(SIGTERM);
+    child_->wait_for(std::chrono::seconds(10));
+  }
+
+  const std::string& endpoint() const { return endpoint_; }
+  nlohmann::json stats() const {
+    http::Request request;
+    request.url = endpoint_ + "/__stand_in/stats";
+    http::Response response = http::perform(request);
+    return nlohmann::json::parse(response.body);
+  }
+  std::string log() const { return slurp(log_); }
+
+ private:
+  std::unique_ptr<Child> child_;
+  std::string endpoint_;
+  std::string log_;
+};
 
 class Credentials : public ::testing::Test {
  protected:
@@ -42,9 +98,161 @@ class Credentials : public ::testing::Test {
     return env;
   }
 
+  // The rehome environment with no keys in it (an empty variable counts as unset) and no
+  // settings files: only the source under test can give credentials.
+  std::vector<std::string> env_without_keys() {
+    auto env = env_->binary_env();
+    env.insert(env.end(), {"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=",
+                           "AWS_PROFILE=", "AWS_CONFIG_FILE=" + (dir_ / "no-config").string(),
+                           "AWS_SHARED_CREDENTIALS_FILE=" + (dir_ / "no-credentials").string(),
+                           "AWS_EC2_METADATA_DISABLED=true"});
+    return env;
+  }
+
+  std::string file(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+    return (dir_ / name).string();
+  }
+
+  // Runs over `env`; every avatar moved, and the start-up line names the source.
+  void expect_a_run_that_moves(const std::vector<std::string>& env, const std::string& named,
+                               std::vector<std::string> args = {}) {
+    auto ids = env_->seed_legacy(6);
+    args.insert(args.begin(), {"run", "--progress", "none"});
+    std::string out;
+    ASSERT_EQ(run_rehome(args, env, &out), 0) << out;
+    EXPECT_NE(out.find(named), std::string::npos) << out;
+    EXPECT_EQ(out.find(std::getenv("REHOME_TEST_RGW_SECRET_KEY")), std::string::npos);
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      EXPECT_EQ(env_->path_of(ids[i]), fmt::format("avatar/avatar-{}.png", i));
+  }
+
   std::unique_ptr<MigrationEnv> env_;
   std::filesystem::path dir_;
 };
+
+// A role assumed through radosgw's STS: temporary keys with a session token radosgw issued and
+// checks on every request. Both buckets share the one source.
+TEST_F(Credentials, a_role_assumed_through_sts_with_a_source_profile_moves_the_avatars) {
+  const char* role = std::getenv("REHOME_TEST_RGW_ROLE_ARN");
+  ASSERT_TRUE(role && *role) << "REHOME_TEST_RGW_ROLE_ARN (scripts/start-rgw sets it)";
+  const std::string config = file(
+      "config", fmt::format("[profile source]\naws_access_key_id = {}\naws_secret_access_key = {}\n"
+                            "\n[profile mover]\nrole_arn = {}\nsource_profile = source\n"
+                            "role_session_name = rehome-test\nduration_seconds = 900\n"
+                            "\n[profile outsider]\nrole_arn = arn:aws:iam:::role/nobody\n"
+                            "source_profile = source\n",
+                            std::getenv("REHOME_TEST_RGW_ACCESS_KEY"),
+                            std::getenv("REHOME_TEST_RGW_SECRET_KEY"), role));
+  auto env = env_without_keys();
+  env.push_back("AWS_CONFIG_FILE=" + config);
+  expect_a_run_that_moves(
+      env,
+      fmt::format("legacy credentials: assumed role (STS AssumeRole) (refreshed "
+                  "before they expire) (from role {} assumed with profile "
+                  "source in {} (profile mover in {}))",
+                  role, config, config),
+      {"--profile", "mover"});
+
+  std::string out;
+  EXPECT_EQ(run_rehome({"run", "--progress", "none", "--profile", "outsider"}, env, &out), 1)
+      << out;
+  EXPECT_NE(out.find("credentials from role arn:aws:iam:::role/nobody assumed with profile "
+                     "source"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find(fmt::format("POST {}/: HTTP 4", std::getenv("REHOME_TEST_RGW_ENDPOINT"))),
+            std::string::npos)
+      << out;
+}
+
+// IRSA's protocol, through the stand-in's STS (radosgw's would need an OIDC provider it can
+// reach): the token file is sent as it is at each fetch; a wrong one is named.
+TEST_F(Credentials, a_web_identity_token_file_is_exchanged_with_sts) {
+  const std::string token = file("token", "eyJhbGciOiJSUzI1NiJ9.rehome-test.sig\n");
+  // What the identity provider issued (the stand-in's side), and what the pod holds (rehome's).
+  const std::string issued = file("issued", "eyJhbGciOiJSUzI1NiJ9.rehome-test.sig\n");
+  CredentialStandIn stand_in(dir_, 600, {"--web-identity-token-file", issued});
+  auto env = env_without_keys();
+  env.insert(env.end(),
+             {"AWS_WEB_IDENTITY_TOKEN_FILE=" + token,
+              "AWS_ROLE_ARN=arn:aws:iam::123456789012:role/rehome-test-role",
+              "AWS_ROLE_SESSION_NAME=rehome-irsa", "AWS_ENDPOINT_URL_STS=" + stand_in.endpoint()});
+  expect_a_run_that_moves(env,
+                          "legacy credentials: web identity (STS AssumeRoleWithWebIdentity) "
+                          "(refreshed before they expire) (from role "
+                          "arn:aws:iam::123456789012:role/rehome-test-role with the web identity "
+                          "token " +
+                              token + " (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN))");
+  EXPECT_EQ(stand_in.stats()["sts"], 1) << "both buckets share one fetch";
+
+  // The same, configured in a profile.
+  auto with_profile = env_without_keys();
+  with_profile.push_back("AWS_ENDPOINT_URL_STS=" + stand_in.endpoint());
+  with_profile.push_back(
+      "AWS_CONFIG_FILE=" +
+      file("config",
+           "[profile pod]\nrole_arn = arn:aws:iam::123456789012:role/rehome-test-role\n"
+           "web_identity_token_file = " +
+               token + "\n"));
+  expect_a_run_that_moves(with_profile, "(profile pod in ", {"--profile", "pod"});
+
+  file("token", "a-token-the-provider-never-issued");
+  std::string out;
+  EXPECT_EQ(run_rehome({"run", "--progress", "none"}, env, &out), 1) << out;
+  EXPECT_NE(out.find("HTTP 400 (InvalidIdentityToken: "), std::string::npos) << out;
+  EXPECT_EQ(out.find("a-token-the-provider-never-issued"), std::string::npos) << out;
+}
+
+// ECS and EKS Pod Identity: the container endpoint, its Authorization token read from a file.
+TEST_F(Credentials, the_container_endpoint_with_its_authorization_token_file) {
+  const std::string auth = file("auth", "pod-identity-token-1\n");
+  CredentialStandIn stand_in(dir_, 600, {"--container-token-file", auth});
+  auto env = env_without_keys();
+  const std::string url = stand_in.endpoint() + "/v2/credentials/rehome-task";
+  env.insert(env.end(), {"AWS_CONTAINER_CREDENTIALS_FULL_URI=" + url,
+                         "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=" + auth});
+  expect_a_run_that_moves(env,
+                          "legacy credentials: container credentials (refreshed before they "
+                          "expire) (from container credentials endpoint " +
+                              url + " (AWS_CONTAINER_CREDENTIALS_FULL_URI))");
+  EXPECT_EQ(stand_in.stats()["container"], 1);
+
+  file("auth", "pod-identity-token-2");  // rotated: read again
+  auto more = env_->seed_legacy(2);
+  std::string out;
+  ASSERT_EQ(run_rehome({"run", "--progress", "none"}, env, &out), 0) << out;
+
+  env.push_back("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=" + file("stale", "not-the-token"));
+  EXPECT_EQ(run_rehome({"run", "--progress", "none"}, env, &out), 1) << out;
+  EXPECT_NE(out.find("GET " + url + ": HTTP 401"), std::string::npos) << out;
+}
+
+// EC2: IMDSv2 (session token, then the role's credentials) is the chain's last resort.
+TEST_F(Credentials, instance_metadata_v2_is_the_last_resort) {
+  CredentialStandIn stand_in(dir_, 600);
+  auto env = env_without_keys();
+  env.insert(env.end(), {"AWS_EC2_METADATA_DISABLED=",
+                         "AWS_EC2_METADATA_SERVICE_ENDPOINT=" + stand_in.endpoint()});
+  expect_a_run_that_moves(env,
+                          "legacy credentials: EC2 instance metadata (IMDSv2) (refreshed before "
+                          "they expire) (from EC2 instance metadata at " +
+                              stand_in.endpoint() + ")");
+  EXPECT_EQ(stand_in.stats()["imds_tokens"], 1);
+
+  // Nothing anywhere: one quick try of the metadata, then everything tried is named.
+  env.push_back("AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:1");
+  std::string out;
+  EXPECT_EQ(run_rehome({"run", "--progress", "none"}, env, &out), 1) << out;
+  EXPECT_NE(out.find("no AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set, "
+                     "and profile default has no aws_access_key_id in "),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("the EC2 instance metadata service did not give any (PUT "
+                     "http://127.0.0.1:1/latest/api/token: no answer"),
+            std::string::npos)
+      << out;
+}
 
 TEST_F(Credentials, a_credential_process_gives_the_keys_and_is_named_at_start_up) {
   env_->seed_legacy(5);
