@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "cli/duration.h"
+#include "cli/size.h"
 #include "pg/connection.h"
 #include "s3/addressing.h"
 #include "s3/credential_sources.h"
@@ -255,6 +256,12 @@ const std::vector<OptionSpec>& job_options() {
       {"--max-streamed-object", "REHOME_MAX_STREAMED_OBJECT", "0",
        "Largest object (bytes) copied through rehome between endpoints, or read to compare "
        "(0: no limit; memory stays bounded either way)"},
+      {"--multipart-threshold", "REHOME_MULTIPART_THRESHOLD", "5GiB",
+       "Objects larger than this are copied as multipart uploads (UploadPartCopy on one "
+       "endpoint); sizes as the AWS CLI: 8MB is 8 MiB; at most 5GiB (CopyObject's limit)"},
+      {"--multipart-chunksize", "REHOME_MULTIPART_CHUNKSIZE", "8MiB",
+       "Part size of multipart copies (5MiB to 5GiB; more when 10,000 parts would not hold "
+       "the object); a copy through rehome holds one part per object in memory"},
   };
   return options;
 }
@@ -333,6 +340,17 @@ Result<ResolvedConfig> resolve_config(const GivenFlags& flags, const s3::EnvLook
         number("--row-workers", config.row_workers, "a whole number"),
         number("--max-streamed-object", config.max_streamed_object, "a number of bytes")}) {
     if (!st) return st.error();
+  }
+  for (auto [flag, target] : {std::pair{"--multipart-threshold", &config.multipart_threshold},
+                              std::pair{"--multipart-chunksize", &config.multipart_chunksize}}) {
+    Found found = pick(flags, env, spec_of(flag));
+    auto parsed = parse_size(found.value);
+    if (!parsed) {
+      return invalid(fmt::format("{} {}{}", flag, parsed.error().message,
+                                 found.origin == flag ? "" : " (from " + found.origin + ")"));
+    }
+    *target = *parsed;
+    if (found.origin != "default") out.provenance.push_back({flag + 2, found.value, found.origin});
   }
   {
     Found found = pick(flags, env, spec_of("--lock-timeout"));

@@ -1,5 +1,7 @@
 #include "cli/settings.h"
 
+#include "cli/size.h"
+
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -70,6 +72,10 @@ const std::vector<Row>& rows() {
        [](const C& c) { return std::to_string(c.lock_timeout.count()) + "s"; }},
       {"--max-streamed-object", "1048576", "2097152",
        [](const C& c) { return to_text(c.max_streamed_object); }},
+      {"--multipart-threshold", "16MiB", "32MiB",
+       [](const C& c) { return format_size(c.multipart_threshold); }},
+      {"--multipart-chunksize", "6MiB", "7MiB",
+       [](const C& c) { return format_size(c.multipart_chunksize); }},
   };
   return table;
 }

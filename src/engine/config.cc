@@ -74,6 +74,18 @@ Status validate_write_options(const JobConfig& config) {
                                sc, joined(kServableClasses)));
   }
   if (config.max_streamed_object < 0) return invalid("--max-streamed-object must be 0 or more");
+  if (config.multipart_threshold < 1 || config.multipart_threshold > kMaxCopyObjectBytes) {
+    return invalid(fmt::format(
+        "--multipart-threshold {} bytes is out of range: give 1 byte to 5GiB (CopyObject copies "
+        "nothing larger)",
+        config.multipart_threshold));
+  }
+  if (config.multipart_chunksize < kMinPartBytes ||
+      config.multipart_chunksize > kMaxCopyObjectBytes) {
+    return invalid(fmt::format(
+        "--multipart-chunksize {} bytes is out of range: S3 takes parts of 5MiB to 5GiB",
+        config.multipart_chunksize));
+  }
   return Ok{};
 }
 

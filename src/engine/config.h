@@ -17,6 +17,9 @@ namespace rehome::engine {
 inline constexpr std::size_t kMaxRowWorkers = 32;
 inline constexpr std::size_t kMaxRanges = 64;
 inline constexpr std::size_t kMaxConcurrency = 4096;
+/// CopyObject's limit, and a part's (S3 limits).
+inline constexpr std::int64_t kMaxCopyObjectBytes = 5LL * 1024 * 1024 * 1024;
+inline constexpr std::int64_t kMinPartBytes = 5LL * 1024 * 1024;
 
 /// One side of the move: where its objects live.
 struct BucketSide {
@@ -59,6 +62,13 @@ struct JobConfig {
   /// largest read to compare a twin's bytes when nothing else can prove it identical; 0 = no
   /// limit (memory is bounded by the streaming budget whatever the sizes: streamed_copy.h).
   std::int64_t max_streamed_object = 0;
+  /// Objects larger than this are copied as multipart uploads: UploadPartCopy when one
+  /// endpoint and identity reach both buckets (CopyObject stops at 5 GiB), UploadPart through
+  /// this process otherwise (which also sends anything larger than a part in parts, to hold at
+  /// most one part per object in memory).
+  std::int64_t multipart_threshold = kMaxCopyObjectBytes;
+  /// Their part size (more when 10,000 parts would not hold the object).
+  std::int64_t multipart_chunksize = 8LL * 1024 * 1024;
   /// What a copy gets that CopyObject does not carry over (empty: the bucket's defaults, a
   /// private ACL and STANDARD): a canned ACL (x-amz-acl) and a storage class.
   std::string acl;

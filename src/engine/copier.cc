@@ -71,7 +71,7 @@ struct Copier::Task {
 };
 
 Copier::Copier(s3::Api& legacy, s3::Api& production, const JobConfig& config, bool server_side,
-               RecordedCopies recorded)
+               RecordedCopies recorded, UploadLedger* uploads)
     : legacy_(legacy),
       production_(production),
       config_(config),
@@ -79,7 +79,7 @@ Copier::Copier(s3::Api& legacy, s3::Api& production, const JobConfig& config, bo
       map_(config.legacy.prefix, config.production.prefix),
       server_side_(server_side),
       budget_(kStreamBudgetBytes),
-      streamer_(legacy, production, budget_) {}
+      streamer_(legacy, production, budget_, uploads) {}
 
 void Copier::settle(s3::ObjectInfo legacy, std::optional<s3::ObjectInfo> production, Done done) {
   auto task = std::make_shared<Task>();
@@ -265,6 +265,7 @@ void Copier::start_copy(std::shared_ptr<Task> task) {
                               kMaxCopyRounds));
   }
   if (!server_side_) return copy_streamed(task);
+  if (task->legacy.size > config_.multipart_threshold) return copy_by_parts(task);
   const bool mark = mark_copies_ || is_multipart_etag(task->legacy.etag) ||
                     (task->legacy.described && !has_md5_etag(task->legacy));
   if (!mark || task->legacy.described) return copy_server_side(task, mark);
@@ -319,6 +320,22 @@ bool Copier::within_stream_limit(std::int64_t bytes) const {
   return config_.max_streamed_object <= 0 || bytes <= config_.max_streamed_object;
 }
 
+StreamedWrite Copier::streamed_write(const Task& task) {
+  StreamedWrite write;
+  write.source_bucket = config_.legacy.bucket;
+  write.source = task.legacy;
+  write.bucket = config_.production.bucket;
+  write.key = task.production_key;
+  write.if_none_match = task.replace_etag.empty();
+  write.if_match = task.replace_etag;
+  write.acl = config_.acl;
+  write.storage_class = config_.storage_class;
+  write.part_bytes = config_.multipart_chunksize;
+  // Through this process a body is held whole only up to one part, whatever the threshold.
+  write.whole_limit = std::min(config_.multipart_threshold, config_.multipart_chunksize);
+  return write;
+}
+
 void Copier::copy_streamed(std::shared_ptr<Task> task) {
   if (!within_stream_limit(task->legacy.size)) {
     return finish(task, CopyOutcome::Kind::kFailed,
@@ -326,35 +343,44 @@ void Copier::copy_streamed(std::shared_ptr<Task> task) {
                               "between different endpoints or credentials: raise it (0: no limit)",
                               task->legacy.size, config_.max_streamed_object));
   }
-  StreamedWrite write;
-  write.source_bucket = config_.legacy.bucket;
-  write.source = task->legacy;
-  write.bucket = config_.production.bucket;
-  write.key = task->production_key;
-  write.if_none_match = task->replace_etag.empty();
-  write.if_match = std::exchange(task->replace_etag, {});
+  StreamedWrite write = streamed_write(*task);
+  task->replace_etag.clear();
   // A copy its ETag cannot prove carries the mark: a multipart upload's ETag never equals a
   // single-part source's, and an SSE-KMS source's ETag is no MD5.
-  write.mark = [this](const s3::ObjectInfo& source) {
-    return mark_copies_ || !has_md5_etag(source) || source.size > kStreamPartBytes;
+  write.mark = [this, whole_limit = write.whole_limit](const s3::ObjectInfo& source) {
+    return mark_copies_ || !has_md5_etag(source) || source.size > whole_limit;
   };
-  write.acl = config_.acl;
-  write.storage_class = config_.storage_class;
   streamer_.copy(std::move(write), [this, task](Result<StreamedResult> copied) {
-    if (!copied) {
-      const Error& error = copied.error();
-      // The source changed between parts or vanished, or the twin's condition failed: look
-      // again, in this task, so its round count bounds it.
-      if (error.kind == ErrorKind::kPreconditionFailed || is_missing_key(error)) {
-        return refresh_legacy(task);
-      }
-      return fail(task, error);
-    }
-    // What was read is what was copied: describe the legacy object by it.
-    task->legacy = std::move(copied.value().source);
-    task->bytes_copied = copied.value().bytes;
-    check_copy(task, std::move(copied.value().written));
+    copied_by_streamer(task, std::move(copied));
   });
+}
+
+// Beyond CopyObject's reach (5 GB, or --multipart-threshold): a multipart upload whose parts
+// the server copies. Its ETag is a multipart one, so the copy always carries the mark.
+void Copier::copy_by_parts(std::shared_ptr<Task> task) {
+  StreamedWrite write = streamed_write(*task);
+  task->replace_etag.clear();
+  write.server_side_parts = true;
+  write.mark = [](const s3::ObjectInfo&) { return true; };
+  streamer_.copy(std::move(write), [this, task](Result<StreamedResult> copied) {
+    copied_by_streamer(task, std::move(copied));
+  });
+}
+
+void Copier::copied_by_streamer(std::shared_ptr<Task> task, Result<StreamedResult> copied) {
+  if (!copied) {
+    const Error& error = copied.error();
+    // The source changed between parts or vanished, or the twin's condition failed: look
+    // again, in this task, so its round count bounds it.
+    if (error.kind == ErrorKind::kPreconditionFailed || is_missing_key(error)) {
+      return refresh_legacy(task);
+    }
+    return fail(task, error);
+  }
+  // What was read (or described) is what was copied: describe the legacy object by it.
+  task->legacy = std::move(copied.value().source);
+  task->bytes_copied = copied.value().bytes;
+  check_copy(task, std::move(copied.value().written));
 }
 
 // The write reported an ETag. The legacy object's own ETag proves the copy at once (the common

@@ -65,11 +65,12 @@ class Copier {
  public:
   using Done = std::function<void(CopyOutcome)>;
 
-  /// Clients must outlive the copier. With `server_side` CopyObject is used; otherwise each
-  /// object is read from legacy and written to production through this process. `recorded`
+  /// Clients must outlive the copier. With `server_side` CopyObject is used (UploadPartCopy
+  /// above --multipart-threshold); otherwise each object is read from legacy and written to
+  /// production through this process. Multipart uploads are recorded in `uploads`. `recorded`
   /// names the copies earlier runs made (without it, only a copy this run wrote is rehome's).
   Copier(s3::Api& legacy, s3::Api& production, const JobConfig& config, bool server_side,
-         RecordedCopies recorded = {});
+         RecordedCopies recorded = {}, UploadLedger* uploads = nullptr);
 
   /// Settles an object whose legacy listing entry and production twin (if any) are known.
   void settle(s3::ObjectInfo legacy, std::optional<s3::ObjectInfo> production, Done done);
@@ -92,6 +93,9 @@ class Copier {
   void start_copy(std::shared_ptr<Task> task);
   void copy_server_side(std::shared_ptr<Task> task, bool mark);
   void copy_streamed(std::shared_ptr<Task> task);
+  void copy_by_parts(std::shared_ptr<Task> task);
+  void copied_by_streamer(std::shared_ptr<Task> task, Result<StreamedResult> copied);
+  StreamedWrite streamed_write(const Task& task);
   void check_copy(std::shared_ptr<Task> task, s3::ObjectInfo written);
   std::string twin_uri(const Task& task) const;
   /// --max-streamed-object allows streaming (or reading to compare) this many bytes.

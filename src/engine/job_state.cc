@@ -50,6 +50,28 @@ Status PgJobState::record(const std::vector<ObjectRecord>& records) {
       store_.db(), [&] { return store_.record(records, {}); }, /*replay_in_doubt=*/true);
 }
 
+// An INSERT is not replayed when its outcome is in doubt: a second entry would only be reported
+// as an upload that cannot be identified. The others are idempotent.
+Result<std::int64_t> PgJobState::upload_opening(const std::string& bucket, const std::string& key) {
+  return pg::retry_db_value<std::int64_t>(store_.db(),
+                                          [&] { return store_.upload_opening(bucket, key); });
+}
+
+Status PgJobState::upload_opened(std::int64_t entry, const std::string& upload_id) {
+  return pg::retry_db(
+      store_.db(), [&] { return store_.upload_opened(entry, upload_id); }, true);
+}
+
+Status PgJobState::upload_closed(std::int64_t entry) {
+  return pg::retry_db(
+      store_.db(), [&] { return store_.upload_closed(entry); }, true);
+}
+
+Result<std::vector<PendingUpload>> PgJobState::pending_uploads() {
+  return pg::retry_db_value<std::vector<PendingUpload>>(
+      store_.db(), [&] { return store_.pending_uploads(); }, true);
+}
+
 Result<std::unique_ptr<OutcomeSink>> PgJobState::open_outcome_sink() {
   auto recorder = OutcomeRecorder::open(config_, store_.job());
   if (!recorder) return recorder.error();

@@ -12,11 +12,12 @@
 #include "engine/key_ranges.h"
 #include "engine/outcome_sink.h"
 #include "engine/state_store.h"
+#include "engine/upload_ledger.h"
 #include "util/result.h"
 
 namespace rehome::engine {
 
-class JobState {
+class JobState : public UploadLedger {
  public:
   virtual ~JobState() = default;
 
@@ -62,6 +63,10 @@ class PgJobState final : public JobState {
   Result<std::optional<RecordedCopy>> recorded_copy(const std::string& legacy_key) override;
   Status record(const std::vector<ObjectRecord>& records) override;
   Result<std::unique_ptr<OutcomeSink>> open_outcome_sink() override;
+  Result<std::int64_t> upload_opening(const std::string& bucket, const std::string& key) override;
+  Status upload_opened(std::int64_t entry, const std::string& upload_id) override;
+  Status upload_closed(std::int64_t entry) override;
+  Result<std::vector<PendingUpload>> pending_uploads() override;
 
  private:
   StateStore& store_;

@@ -9,6 +9,7 @@
 
 #include "engine/commands.h"
 #include "engine/copier.h"
+#include "engine/leftover_uploads.h"
 #include "engine/object_sync.h"
 #include "engine/progress.h"
 #include "engine/record_check.h"
@@ -56,8 +57,14 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
   if (auto counts = rows.count_paths(); counts) summary.rows_total_legacy = counts->legacy;
 
   PgJobState job_state(state, config);
-  Copier copier(s3.legacy, s3.production, config, server_side_copy_possible(config),
-                [&job_state](const std::string& key) { return job_state.recorded_copy(key); });
+  // Uploads a killed run left open are aborted before any new one starts.
+  if (auto leftover = abort_leftover_uploads(s3.loop, s3.production, job_state, summary);
+      !leftover) {
+    return finish(failed(summary, leftover.error()));
+  }
+  Copier copier(
+      s3.legacy, s3.production, config, server_side_copy_possible(config),
+      [&job_state](const std::string& key) { return job_state.recorded_copy(key); }, &job_state);
   Progress progress(hooks.progress_out, hooks.progress_terminal, summary,
                     [&] { s3.count_requests(summary); });
   Context ctx{config,

@@ -60,6 +60,13 @@ Status StateStore::ensure_schema() {
       batch_id bigint NOT NULL,
       rewritten_at timestamptz NOT NULL DEFAULT now());
     CREATE INDEX IF NOT EXISTS rewrites_by_old_path ON {0}.rewrites (job_id, old_path);
+    CREATE TABLE IF NOT EXISTS {0}.uploads (
+      entry bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      job_id integer NOT NULL,
+      bucket text NOT NULL,
+      key text COLLATE "C" NOT NULL,
+      upload_id text,
+      started_at timestamptz NOT NULL DEFAULT now());
     CREATE TABLE IF NOT EXISTS {0}.failed_rows (
       job_id integer NOT NULL,
       row_id bigint NOT NULL,

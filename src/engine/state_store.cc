@@ -260,6 +260,46 @@ Result<std::optional<RecordedCopy>> StateStore::recorded_copy(const std::string&
       RecordedCopy{std::string(r->text(0, 0)), std::string(r->text(0, 1))}};
 }
 
+Result<std::int64_t> StateStore::upload_opening(const std::string& bucket, const std::string& key) {
+  auto r = db_.exec(fmt::format("INSERT INTO {}.uploads (job_id, bucket, key) VALUES ($1, $2, $3) "
+                                "RETURNING entry",
+                                quoted_schema_),
+                    {job_id_, bucket, key});
+  if (!r) return r.error();
+  return r->int64(0, 0);
+}
+
+Status StateStore::upload_opened(std::int64_t entry, const std::string& upload_id) {
+  auto r =
+      db_.exec(fmt::format("UPDATE {}.uploads SET upload_id = $2 WHERE entry = $1", quoted_schema_),
+               {std::to_string(entry), upload_id});
+  if (!r) return r.error();
+  return Ok{};
+}
+
+Status StateStore::upload_closed(std::int64_t entry) {
+  auto r = db_.exec(fmt::format("DELETE FROM {}.uploads WHERE entry = $1", quoted_schema_),
+                    {std::to_string(entry)});
+  if (!r) return r.error();
+  return Ok{};
+}
+
+Result<std::vector<PendingUpload>> StateStore::pending_uploads() {
+  auto r = db_.exec(
+      fmt::format("SELECT entry, bucket, key, coalesce(upload_id, ''), "
+                  "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+                  "FROM {}.uploads WHERE job_id = $1 ORDER BY entry",
+                  quoted_schema_),
+      {job_id_});
+  if (!r) return r.error();
+  std::vector<PendingUpload> out;
+  for (int i = 0; i < r->size(); ++i) {
+    out.push_back({r->int64(i, 0), std::string(r->text(i, 1)), std::string(r->text(i, 2)),
+                   std::string(r->text(i, 3)), std::string(r->text(i, 4))});
+  }
+  return out;
+}
+
 namespace {
 
 // Rows of (legacy_key, state, etag, size, production_etag, detail).

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/key_ranges.h"
+#include "engine/upload_ledger.h"
 #include "pg/connection.h"
 #include "util/result.h"
 
@@ -153,6 +154,13 @@ class StateStore {
   /// The last copy rehome itself wrote for `legacy_key`, kept even when a later outcome (a
   /// failed repair, a conflict) replaced its record; nullopt when rehome never wrote one.
   Result<std::optional<RecordedCopy>> recorded_copy(const std::string& legacy_key);
+
+  /// The multipart uploads ledger (upload_ledger.h): an entry before CreateMultipartUpload,
+  /// its UploadId once named, its removal once completed or aborted.
+  Result<std::int64_t> upload_opening(const std::string& bucket, const std::string& key);
+  Status upload_opened(std::int64_t entry, const std::string& upload_id);
+  Status upload_closed(std::int64_t entry);
+  Result<std::vector<PendingUpload>> pending_uploads();
 
   /// The quoted schema name, for SQL built by other parts of the engine.
   const std::string& schema() const { return quoted_schema_; }

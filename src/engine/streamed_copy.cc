@@ -8,6 +8,7 @@
 
 #include "engine/copier.h"
 #include "util/crypto.h"
+#include "util/failpoint.h"
 
 namespace rehome::engine {
 
@@ -23,14 +24,15 @@ struct StreamedCopy::Job {
   s3::ObjectInfo source;  // Described once read or HEADed.
   std::string tagging;    // x-amz-tagging form, fetched when the source has tags.
   std::string upload_id;
+  std::int64_t ledger_entry = 0;  // 0: not recorded.
   std::vector<std::string> part_etags;
   std::int64_t offset = 0;  // Next byte to read, in a multipart copy.
 };
 
-std::int64_t StreamedCopy::part_size(std::int64_t bytes) {
+std::int64_t StreamedCopy::part_size(std::int64_t bytes, std::int64_t wanted) {
   constexpr std::int64_t kMiB = 1024 * 1024;
   const std::int64_t needed = (bytes + kMaxParts - 1) / kMaxParts;
-  return std::max(kStreamPartBytes, (needed + kMiB - 1) / kMiB * kMiB);
+  return std::max(wanted, (needed + kMiB - 1) / kMiB * kMiB);
 }
 
 void StreamedCopy::copy(StreamedWrite write, std::function<void(Result<StreamedResult>)> done) {
@@ -38,15 +40,25 @@ void StreamedCopy::copy(StreamedWrite write, std::function<void(Result<StreamedR
   job->source = write.source;
   job->write = std::move(write);
   job->done = std::move(done);
-  if (job->source.size <= kStreamPartBytes) return copy_whole(job);
+  const bool whole = !job->write.server_side_parts && job->source.size <= job->write.whole_limit;
+  if (whole) return copy_whole(job);
   // A multipart copy names the source's headers before its first byte: describe it first.
-  source_.head_object(job->write.source_bucket, job->source.key,
-                      [this, job](Result<s3::ObjectInfo> head) {
-                        if (!head) return job->done(std::move(head).error());
-                        job->source = std::move(head.value());
-                        if (job->source.size <= kStreamPartBytes) return copy_whole(job);
-                        with_tags(job, [this, job] { start_upload(job); });
-                      });
+  source_.head_object(
+      job->write.source_bucket, job->source.key, [this, job](Result<s3::ObjectInfo> head) {
+        if (!head) return job->done(std::move(head).error());
+        job->source = std::move(head.value());
+        if (job->write.server_side_parts && job->source.size == 0) {
+          // Emptied since it was listed: nothing to copy by parts; the
+          // caller looks again and copies it whole.
+          return job->done(Error::of(
+              ErrorKind::kPreconditionFailed,
+              fmt::format("s3://{}/{} is empty now", job->write.source_bucket, job->source.key)));
+        }
+        if (!job->write.server_side_parts && job->source.size <= job->write.whole_limit) {
+          return copy_whole(job);
+        }
+        with_tags(job, [this, job] { start_upload(job); });
+      });
 }
 
 // One GET, one PUT: the body is held once, within the budget, until the PUT has it.
@@ -129,22 +141,41 @@ s3::PutRequest StreamedCopy::headers_for(const Job& job) const {
   return put;
 }
 
+// The upload is written in the ledger before it exists (so that a kill right after its creation
+// leaves a trace) and its id before its first part (so that the next run can abort it).
 void StreamedCopy::start_upload(std::shared_ptr<Job> job) {
+  if (ledger_ != nullptr) {
+    auto entry = ledger_->upload_opening(job->write.bucket, job->write.key);
+    if (!entry) return job->done(std::move(entry).error().context("recording a multipart upload"));
+    job->ledger_entry = entry.value();
+  }
   s3::PutRequest create = headers_for(*job);
   create.bucket = job->write.bucket;
   create.key = job->write.key;
   destination_.create_multipart_upload(std::move(create), [this, job](Result<std::string> id) {
-    if (!id) return job->done(std::move(id).error());
+    if (!id) {
+      if (job->ledger_entry != 0) (void)ledger_->upload_closed(job->ledger_entry);
+      return job->done(std::move(id).error());
+    }
     job->upload_id = std::move(id.value());
+    if (job->ledger_entry != 0) {
+      if (auto st = ledger_->upload_opened(job->ledger_entry, job->upload_id); !st) {
+        return abort(job, st.error().context("recording multipart upload " + job->upload_id));
+      }
+    }
+    failpoint("multipart-upload-recorded");
     next_part(job);
   });
 }
 
 // One part at a time per object (copies of other objects run meanwhile): read its range, on
-// the condition that the source is still the version described, then upload it.
+// the condition that the source is still the version described, then upload it; or have the
+// server copy the range.
 void StreamedCopy::next_part(std::shared_ptr<Job> job) {
   if (job->offset >= job->source.size) return complete(job);
-  const std::int64_t length = std::min(part_size(job->source.size), job->source.size - job->offset);
+  const std::int64_t length =
+      std::min(part_size(job->source.size, job->write.part_bytes), job->source.size - job->offset);
+  if (job->write.server_side_parts) return copy_part(job, length);
   budget_.acquire(length, [this, job, length] {
     s3::GetRequest get;
     get.bucket = job->write.source_bucket;
@@ -189,13 +220,37 @@ void StreamedCopy::next_part(std::shared_ptr<Job> job) {
       part.timeout = transfer_timeout(length);
       destination_.upload_part(std::move(part), [this, job, length](Result<std::string> etag) {
         budget_.release(length);
-        if (!etag) return abort(job, std::move(etag).error());
-        job->part_etags.push_back(std::move(etag.value()));
-        job->offset += length;
-        next_part(job);
+        part_done(job, length, std::move(etag));
       });
     });
   });
+}
+
+void StreamedCopy::copy_part(std::shared_ptr<Job> job, std::int64_t length) {
+  s3::UploadPartCopyRequest part;
+  part.bucket = job->write.bucket;
+  part.key = job->write.key;
+  part.upload_id = job->upload_id;
+  part.part_number = static_cast<int>(job->part_etags.size()) + 1;
+  part.source_bucket = job->write.source_bucket;
+  part.source_key = job->source.key;
+  part.range_first = job->offset;
+  part.range_last = job->offset + length - 1;
+  // Every part from the version described (radosgw ignores the condition: the copy is
+  // verified by size and, where stored, checksum, as every copy is).
+  part.source_if_match = job->source.etag;
+  part.timeout = transfer_timeout(length);
+  destination_.upload_part_copy(std::move(part), [this, job, length](Result<std::string> etag) {
+    part_done(job, length, std::move(etag));
+  });
+}
+
+void StreamedCopy::part_done(std::shared_ptr<Job> job, std::int64_t length,
+                             Result<std::string> etag) {
+  if (!etag) return abort(job, std::move(etag).error());
+  job->part_etags.push_back(std::move(etag.value()));
+  job->offset += length;
+  next_part(job);
 }
 
 void StreamedCopy::complete(std::shared_ptr<Job> job) {
@@ -209,6 +264,9 @@ void StreamedCopy::complete(std::shared_ptr<Job> job) {
   request.timeout = transfer_timeout(job->source.size);
   destination_.complete_multipart_upload(std::move(request), [this, job](Result<std::string> etag) {
     if (!etag) return abort(job, std::move(etag).error());
+    // Complete: nothing left to abort. (An entry left by a failure here is closed by the next
+    // run, whose abort then finds no such upload.)
+    if (job->ledger_entry != 0) (void)ledger_->upload_closed(job->ledger_entry);
     StreamedResult result;
     result.source = job->source;
     result.written.key = job->write.key;
@@ -233,10 +291,15 @@ void StreamedCopy::complete(std::shared_ptr<Job> job) {
 
 // The parts of an upload that will not complete cost storage until aborted: abort it (best
 // effort: a bucket lifecycle rule for incomplete uploads is the backstop), then report.
+// A failed abort keeps the ledger's entry: the next run tries again.
 void StreamedCopy::abort(std::shared_ptr<Job> job, Error error) {
   destination_.abort_multipart_upload(
       job->write.bucket, job->write.key, job->upload_id,
-      [job, error = std::move(error)](Result<Ok>) mutable { job->done(std::move(error)); });
+      [this, job, error = std::move(error)](Result<Ok> aborted) mutable {
+        const bool gone = aborted || aborted.error().http_status == 404;  // NoSuchUpload
+        if (gone && job->ledger_entry != 0) (void)ledger_->upload_closed(job->ledger_entry);
+        job->done(std::move(error));
+      });
 }
 
 }  // namespace rehome::engine

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "fake_job_state.h"
 #include "fake_s3.h"
 #include "util/crypto.h"
 
@@ -40,7 +41,7 @@ class StreamedCopyTest : public ::testing::Test {
   }
   Result<StreamedResult> copy(StreamedWrite write) {
     std::optional<Result<StreamedResult>> out;
-    StreamedCopy streamer(s3_, s3_, budget_);
+    StreamedCopy streamer(s3_, s3_, budget_, &ledger_);
     streamer.copy(std::move(write), [&](Result<StreamedResult> r) { out.emplace(std::move(r)); });
     if (!out) throw std::runtime_error("no result");
     return std::move(*out);
@@ -48,6 +49,7 @@ class StreamedCopyTest : public ::testing::Test {
 
   FakeS3 s3_;
   ByteBudget budget_{kStreamBudgetBytes};
+  fakes::FakeJobState ledger_;
 };
 
 TEST_F(StreamedCopyTest, a_large_object_goes_in_parts_never_held_whole) {
@@ -188,7 +190,111 @@ TEST_F(StreamedCopyTest, an_object_rewritten_since_it_was_listed_is_not_read_who
   EXPECT_FALSE(s3_.object("production", "copy/small"));
 }
 
+// Issue 18, section 5: beyond CopyObject's reach, the parts are copied server-side.
+TEST_F(StreamedCopyTest, server_side_parts_copy_by_range_with_no_byte_through_rehome) {
+  const std::string body = bytes_of(20 * kMiB, 'p');
+  s3_.put("legacy", "huge", body);
+  s3_.set_headers("legacy", "huge", "image/png", {{"x-amz-meta-owner", "7"}});
+  StreamedWrite w = write_of("huge");
+  w.server_side_parts = true;
+  w.part_bytes = 8 * kMiB;
+  auto r = copy(std::move(w));
+  ASSERT_TRUE(r) << r.error().message;
+  const auto copy = *s3_.object("production", "copy/huge");
+  EXPECT_EQ(copy.body, body);
+  EXPECT_EQ(copy.content_type, "image/png");
+  EXPECT_EQ(copy.etag.substr(copy.etag.size() - 2), "-3") << "8 + 8 + 4 MiB";
+  EXPECT_EQ(s3_.part_copies(), 3u);
+  EXPECT_EQ(s3_.calls(Op::kGet), 0u);
+  EXPECT_EQ(s3_.calls(Op::kUploadPart), 0u);
+  EXPECT_EQ(s3_.largest_body(), 0u);
+  EXPECT_EQ(budget_.in_use(), 0);
+  EXPECT_TRUE(ledger_.uploads.empty()) << "a completed upload leaves no entry";
+}
+
+TEST_F(StreamedCopyTest, every_upload_is_recorded_before_its_first_part) {
+  s3_.put("legacy", "big", bytes_of(12 * kMiB, 'r'));
+  std::vector<std::string> recorded_at_first_part;
+  s3_.before(Op::kUploadPartCopy, [&](const std::string&) {
+    if (!recorded_at_first_part.empty()) return;
+    for (const auto& [entry, upload] : ledger_.uploads) {
+      recorded_at_first_part.push_back(upload.bucket + "/" + upload.key + " " + upload.upload_id);
+    }
+  });
+  StreamedWrite w = write_of("big");
+  w.server_side_parts = true;
+  ASSERT_TRUE(copy(std::move(w)));
+  ASSERT_EQ(recorded_at_first_part.size(), 1u);
+  EXPECT_TRUE(recorded_at_first_part[0].starts_with("production/copy/big upload-"))
+      << recorded_at_first_part[0];
+}
+
+TEST_F(StreamedCopyTest, a_failed_part_copy_aborts_and_closes_the_entry) {
+  s3_.put("legacy", "big", bytes_of(12 * kMiB, 'f'));
+  s3_.fail(Op::kUploadPartCopy, "copy/big", Error::transient("503 SlowDown"));
+  StreamedWrite w = write_of("big");
+  w.server_side_parts = true;
+  auto r = copy(std::move(w));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "503 SlowDown");
+  EXPECT_EQ(s3_.open_uploads(), 0u);
+  EXPECT_TRUE(ledger_.uploads.empty());
+}
+
+TEST_F(StreamedCopyTest, an_abort_that_fails_keeps_the_entry_for_the_next_run) {
+  s3_.put("legacy", "big", bytes_of(12 * kMiB, 'f'));
+  s3_.fail(Op::kUploadPartCopy, "copy/big", Error::transient("503 SlowDown"));
+  s3_.fail(Op::kAbort, "copy/big", Error::transient("connection reset"));
+  StreamedWrite w = write_of("big");
+  w.server_side_parts = true;
+  ASSERT_FALSE(copy(std::move(w)));
+  EXPECT_EQ(s3_.open_uploads(), 1u);
+  ASSERT_EQ(ledger_.uploads.size(), 1u);
+  EXPECT_FALSE(ledger_.uploads.begin()->second.upload_id.empty());
+}
+
+TEST_F(StreamedCopyTest, an_upload_id_that_cannot_be_recorded_is_aborted_before_any_part) {
+  s3_.put("legacy", "big", bytes_of(12 * kMiB, 'd'));
+  ledger_.upload_record_error = Error::transient("the database went away");
+  StreamedWrite w = write_of("big");
+  w.server_side_parts = true;
+  auto r = copy(std::move(w));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("the database went away"), std::string::npos);
+  EXPECT_EQ(s3_.part_copies(), 0u);
+  EXPECT_EQ(s3_.open_uploads(), 0u);
+}
+
+TEST_F(StreamedCopyTest, a_source_rewritten_between_part_copies_fails_with_412) {
+  s3_.put("legacy", "big", bytes_of(17 * kMiB, 'a'));
+  int parts = 0;
+  s3_.before(Op::kUploadPartCopy, [&](const std::string&) {
+    if (++parts == 2) s3_.put("legacy", "big", bytes_of(17 * kMiB, 'b'));
+  });
+  StreamedWrite w = write_of("big");
+  w.server_side_parts = true;
+  auto r = copy(std::move(w));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::kPreconditionFailed);
+  EXPECT_EQ(s3_.open_uploads(), 0u);
+  EXPECT_FALSE(s3_.object("production", "copy/big"));
+}
+
+TEST_F(StreamedCopyTest, a_streamed_copy_takes_the_part_size_and_threshold_it_is_given) {
+  const std::string body = bytes_of(12 * kMiB, 's');
+  s3_.put("legacy", "mid", body);
+  StreamedWrite w = write_of("mid");
+  w.part_bytes = 5 * kMiB;
+  w.whole_limit = 5 * kMiB;
+  ASSERT_TRUE(copy(std::move(w)));
+  EXPECT_EQ(s3_.calls(Op::kUploadPart), 3u) << "5 + 5 + 2 MiB";
+  EXPECT_LE(s3_.largest_body(), static_cast<std::size_t>(5 * kMiB));
+  EXPECT_EQ(s3_.object("production", "copy/mid")->body, body);
+}
+
 TEST(StreamedCopyParts, objects_past_ten_thousand_parts_get_larger_parts) {
+  EXPECT_EQ(StreamedCopy::part_size(10 * kMiB, 5 * kMiB), 5 * kMiB);
+  EXPECT_EQ(StreamedCopy::part_size(100'000 * kMiB, 5 * kMiB), 10 * kMiB);
   EXPECT_EQ(StreamedCopy::part_size(1), kStreamPartBytes);
   EXPECT_EQ(StreamedCopy::part_size(80'000 * kMiB), kStreamPartBytes);
   const std::int64_t five_tb = 5LL * 1024 * 1024 * kMiB;

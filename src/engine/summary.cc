@@ -50,6 +50,8 @@ nlohmann::json Summary::to_json() const {
         {"refreshed", objects_refreshed},
         {"stale", objects_stale},
         {"ranges_split", ranges_split},
+        {"uploads_aborted", uploads_aborted},
+        {"uploads_unnamed", uploads_unnamed},
         {"records_rechecked", records_rechecked},
         {"records_resettled", records_resettled},
         {"bytes_copied", bytes_copied},

@@ -43,6 +43,9 @@ struct Summary {
   /// phase, and those found missing or changed there (settled again).
   std::uint64_t records_rechecked = 0;
   std::uint64_t records_resettled = 0;
+  /// Multipart uploads earlier runs left open: aborted now, and those never named by S3.
+  std::uint64_t uploads_aborted = 0;
+  std::uint64_t uploads_unnamed = 0;
   std::uint64_t ranges_split = 0;  ///< Key ranges split for lanes that ran out (range_split.h).
   std::int64_t bytes_copied = 0;
 

@@ -40,6 +40,9 @@ class Api {
   virtual void create_multipart_upload(PutRequest request, Callback<std::string> done) = 0;
   /// UploadPart with Content-MD5: the part's ETag.
   virtual void upload_part(UploadPartRequest request, Callback<std::string> done) = 0;
+  /// UploadPartCopy: a byte range of another object as a part, server-side: the part's ETag.
+  /// A 200 with an <Error> body completes with an error, as for CopyObject.
+  virtual void upload_part_copy(UploadPartCopyRequest request, Callback<std::string> done) = 0;
   /// CompleteMultipartUpload: the object's ETag (empty when the server does not say).
   virtual void complete_multipart_upload(CompleteRequest request, Callback<std::string> done) = 0;
   /// AbortMultipartUpload: frees the parts of an upload that will not complete.

@@ -7,6 +7,8 @@
 #include <iterator>
 #include <utility>
 
+#include <fmt/format.h>
+
 #include "s3/addressing.h"
 #include "s3/exchange.h"
 #include "s3/xml.h"
@@ -350,6 +352,32 @@ void Client::upload_part(UploadPartRequest request, Callback<std::string> done) 
     if (etag.empty()) return done(Error::permanent("UploadPart answered without an ETag"));
     done(std::move(etag));
   });
+}
+
+void Client::upload_part_copy(UploadPartCopyRequest request, Callback<std::string> done) {
+  auto& core = impl_->core;
+  ExchangeSpec spec;
+  spec.what = fmt::format("COPY PART {} (bytes {}-{}) of {} to {} at {}", request.part_number,
+                          request.range_first, request.range_last,
+                          s3_uri(request.source_bucket, request.source_key),
+                          s3_uri(request.bucket, request.key), core->config.endpoint.url);
+  spec.method = "PUT";
+  spec.bucket = std::move(request.bucket);
+  spec.key = std::move(request.key);
+  spec.query = {{"partNumber", std::to_string(request.part_number)},
+                {"uploadId", std::move(request.upload_id)}};
+  spec.headers.emplace_back("x-amz-copy-source", "/" + request.source_bucket + "/" +
+                                                     uri_encode(request.source_key, true));
+  spec.headers.emplace_back("x-amz-copy-source-range",
+                            fmt::format("bytes={}-{}", request.range_first, request.range_last));
+  if (!request.source_if_match.empty()) {
+    spec.headers.emplace_back("x-amz-copy-source-if-match",
+                              "\"" + normalize_etag(request.source_if_match) + "\"");
+  }
+  spec.timeout = request.timeout;
+  run_parsed<std::string>(
+      core, std::move(spec), [](std::string_view xml) { return parse_copy_part_result(xml); },
+      std::move(done));
 }
 
 void Client::complete_multipart_upload(CompleteRequest request, Callback<std::string> done) {

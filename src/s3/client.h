@@ -53,6 +53,7 @@ class Client final : public Api {
   void copy_object(CopyRequest request, Callback<CopyResult> done) override;
   void create_multipart_upload(PutRequest request, Callback<std::string> done) override;
   void upload_part(UploadPartRequest request, Callback<std::string> done) override;
+  void upload_part_copy(UploadPartCopyRequest request, Callback<std::string> done) override;
   void complete_multipart_upload(CompleteRequest request, Callback<std::string> done) override;
   void abort_multipart_upload(std::string bucket, std::string key, std::string upload_id,
                               Callback<Ok> done) override;

@@ -178,6 +178,21 @@ struct UploadPartRequest {
   std::chrono::milliseconds timeout{0};
 };
 
+/// UploadPartCopy: one byte range of an existing object, copied server-side into a part (how
+/// objects over CopyObject's 5 GB limit are copied).
+struct UploadPartCopyRequest {
+  std::string bucket;
+  std::string key;
+  std::string upload_id;
+  int part_number = 1;  ///< 1 to 10,000.
+  std::string source_bucket;
+  std::string source_key;
+  std::int64_t range_first = 0;  ///< Inclusive byte range of the source.
+  std::int64_t range_last = 0;
+  std::string source_if_match;  ///< The source version the parts must all come from.
+  std::chrono::milliseconds timeout{0};
+};
+
 /// CompleteMultipartUpload: the parts' ETags in order, and the same write conditions a PUT has.
 struct CompleteRequest {
   std::string bucket;

@@ -142,7 +142,10 @@ Result<ListPage> parse_list_page(std::string_view xml, bool url_encoded) {
   return page;
 }
 
-Result<CopyResult> parse_copy_result(std::string_view xml) {
+namespace {
+
+// CopyObject and UploadPartCopy answer the same shape under different roots.
+Result<CopyResult> parse_copy_answer(std::string_view xml, std::string_view root_name) {
   CopyResult result;
   std::string root;
   XmlEvents events;
@@ -150,22 +153,33 @@ Result<CopyResult> parse_copy_result(std::string_view xml) {
     if (path.size() == 1) root = path[0];
   };
   events.on_close = [&](const XmlPath& path, std::string_view text) {
-    if (path_is(path, {"CopyObjectResult", "ETag"}))
-      result.etag = normalize_etag(text);
-    else if (path_is(path, {"CopyObjectResult", "LastModified"}))
-      result.last_modified = text;
+    if (path.size() != 2 || path[0] != root_name) return;
+    if (path[1] == "ETag") result.etag = normalize_etag(text);
+    if (path[1] == "LastModified") result.last_modified = text;
   };
 
   auto failure = read_xml(xml, events);
-  if (auto error = check_document(xml, failure, root, "CopyObjectResult")) return *error;
+  if (auto error = check_document(xml, failure, root, root_name)) return *error;
   if (result.etag.empty()) {
     Error error;
     error.kind = ErrorKind::kPermanent;
-    error.message = "CopyObjectResult without an ETag: the copy cannot be verified";
+    error.message = std::string(root_name) + " without an ETag: the copy cannot be verified";
     error.http_status = 200;
     return error;
   }
   return result;
+}
+
+}  // namespace
+
+Result<CopyResult> parse_copy_result(std::string_view xml) {
+  return parse_copy_answer(xml, "CopyObjectResult");
+}
+
+Result<std::string> parse_copy_part_result(std::string_view xml) {
+  auto parsed = parse_copy_answer(xml, "CopyPartResult");
+  if (!parsed) return parsed.error();
+  return std::move(parsed->etag);
 }
 
 Result<DeleteResult> parse_delete_result(std::string_view xml) {

@@ -19,6 +19,9 @@ Result<ListPage> parse_list_page(std::string_view xml, bool url_encoded);
 /// error (S3 may answer 200 OK and still fail the copy).
 Result<CopyResult> parse_copy_result(std::string_view xml);
 
+/// UploadPartCopy's <CopyPartResult>: the part's ETag (an <Error>, or no ETag, is an error).
+Result<std::string> parse_copy_part_result(std::string_view xml);
+
 /// Parses a DeleteResult: deleted keys and per-key errors.
 Result<DeleteResult> parse_delete_result(std::string_view xml);
 

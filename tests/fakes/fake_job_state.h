@@ -55,6 +55,30 @@ class FakeJobState final : public engine::JobState {
   Status record(const std::vector<engine::ObjectRecord>& batch) override;
   Result<std::unique_ptr<engine::OutcomeSink>> open_outcome_sink() override;
 
+  /// The uploads ledger, in memory: entries still open, by entry number.
+  std::map<std::int64_t, engine::PendingUpload> uploads;
+  /// When set, recording an upload's id fails with it (the database went away mid-copy).
+  std::optional<Error> upload_record_error;
+  Result<std::int64_t> upload_opening(const std::string& bucket, const std::string& key) override {
+    const std::int64_t entry = next_upload_++;
+    uploads[entry] = engine::PendingUpload{entry, bucket, key, "", "2026-12-03T00:00:00Z"};
+    return entry;
+  }
+  Status upload_opened(std::int64_t entry, const std::string& upload_id) override {
+    if (upload_record_error) return *upload_record_error;
+    uploads.at(entry).upload_id = upload_id;
+    return Ok{};
+  }
+  Status upload_closed(std::int64_t entry) override {
+    uploads.erase(entry);
+    return Ok{};
+  }
+  Result<std::vector<engine::PendingUpload>> pending_uploads() override {
+    std::vector<engine::PendingUpload> out;
+    for (const auto& [entry, upload] : uploads) out.push_back(upload);
+    return out;
+  }
+
   /// Keeps one record, as the upsert does.
   void keep(const engine::ObjectRecord& record);
   /// Applies a batch as one transaction would (used by the sink).
@@ -63,6 +87,9 @@ class FakeJobState final : public engine::JobState {
   void split(const engine::RangeSplit& split);
   /// True when the ranges chain from "" to "" with no gap or overlap.
   bool ranges_cover_everything() const;
+
+ private:
+  std::int64_t next_upload_ = 1;
 };
 
 }  // namespace rehome::fakes

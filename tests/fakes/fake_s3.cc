@@ -394,6 +394,38 @@ void FakeS3::upload_part(s3::UploadPartRequest request, s3::Callback<std::string
   deliver(key, [done, etag] { done(etag); });
 }
 
+void FakeS3::upload_part_copy(s3::UploadPartCopyRequest request, s3::Callback<std::string> done) {
+  run_hooks(Op::kUploadPartCopy, request.key);
+  const std::string key = request.key;
+  if (auto e = take_fault(Op::kUploadPartCopy, key)) {
+    return deliver(key, [done, e = *e] { done(e); });
+  }
+  auto it = uploads_.find(request.upload_id);
+  if (it == uploads_.end()) {
+    return deliver(
+        key, [done, key] { done(http_error(ErrorKind::kNotFound, 404, "NoSuchUpload", key)); });
+  }
+  auto source = object(request.source_bucket, request.source_key);
+  if (!source) return deliver(key, [done, s = request.source_key] { done(not_found(s)); });
+  if (!request.source_if_match.empty() && request.source_if_match != source->etag &&
+      dialect.honours_copy_source_if_match) {
+    return deliver(key, [done, key] { done(precondition_failed(key)); });
+  }
+  const auto size = static_cast<std::int64_t>(source->body.size());
+  if (request.range_first < 0 || request.range_last < request.range_first ||
+      request.range_last >= size) {
+    return deliver(
+        key, [done, key] { done(http_error(ErrorKind::kPermanent, 416, "InvalidRange", key)); });
+  }
+  std::string part =
+      source->body.substr(static_cast<std::size_t>(request.range_first),
+                          static_cast<std::size_t>(request.range_last - request.range_first + 1));
+  std::string etag = to_hex(md5(part));
+  it->second.parts[request.part_number] = std::move(part);
+  ++part_copies_;
+  deliver(key, [done, etag] { done(etag); });
+}
+
 void FakeS3::complete_multipart_upload(s3::CompleteRequest request,
                                        s3::Callback<std::string> done) {
   run_hooks(Op::kComplete, request.key);

@@ -30,6 +30,7 @@ class FakeS3 final : public s3::Api {
     kDelete,
     kCreateUpload,
     kUploadPart,
+    kUploadPartCopy,
     kComplete,
     kAbort,
     kTagging,
@@ -110,6 +111,7 @@ class FakeS3 final : public s3::Api {
   void delete_object(std::string bucket, s3::DeleteTarget target, s3::Callback<Ok> done) override;
   void create_multipart_upload(s3::PutRequest request, s3::Callback<std::string> done) override;
   void upload_part(s3::UploadPartRequest request, s3::Callback<std::string> done) override;
+  void upload_part_copy(s3::UploadPartCopyRequest request, s3::Callback<std::string> done) override;
   void complete_multipart_upload(s3::CompleteRequest request,
                                  s3::Callback<std::string> done) override;
   void abort_multipart_upload(std::string bucket, std::string key, std::string upload_id,
@@ -125,6 +127,8 @@ class FakeS3 final : public s3::Api {
 
   /// Multipart uploads begun and neither completed nor aborted.
   std::size_t open_uploads() const { return uploads_.size(); }
+  /// Parts copied server-side (UploadPartCopy) so far.
+  std::size_t part_copies() const { return part_copies_; }
   /// The largest body held by one GET answer or one write request so far (the memory a
   /// streamed copy needs at once).
   std::size_t largest_body() const { return largest_body_; }
@@ -135,6 +139,7 @@ class FakeS3 final : public s3::Api {
  private:
   bool delete_condition_holds(const std::string& bucket, const s3::DeleteTarget& target);
   std::size_t delete_requests_ = 0;
+  std::size_t part_copies_ = 0;
   struct Fault {
     Op op;
     std::string key;

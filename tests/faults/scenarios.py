@@ -60,6 +60,10 @@ class World:
             json.dump(self.manifest, fh)
         self.runs, self.statuses = 0, []
         self.requests = {"sent": 0, "retries": 0, "throttled": 0}
+        # Overrides of rehome's environment for every run and cleanup of this world (e.g. no keys,
+        # so that rehome takes its credentials elsewhere); the seed, the probe and verify keep
+        # the test user's static keys. A per-call `extra` is applied on top.
+        self.rehome_env = {}
 
     def env(self, endpoint=None, extra=None):
         e = dict(os.environ)
@@ -78,7 +82,8 @@ class World:
         self.log.write(b"\n=== run %d: %s\n" % (self.runs, " ".join(args).encode()))
         self.log.flush()
         p = subprocess.Popen([self.ctx.rehome, "run", "--progress", "json", "--report", report] + args,
-                             env=self.env(endpoint, extra), stdout=self.log, stderr=self.log)
+                             env=self.env(endpoint, dict(self.rehome_env, **(extra or {}))),
+                             stdout=self.log, stderr=self.log)
         return p, report
 
     def finish(self, p, report):
@@ -113,7 +118,8 @@ class World:
         self.log.write(b"\n=== cleanup %d: %s\n" % (self.runs, " ".join(args).encode()))
         self.log.flush()
         p = subprocess.Popen([self.ctx.rehome, "cleanup", "--progress", "none", "--report", report] + args,
-                             env=self.env(endpoint, extra), stdout=self.log, stderr=self.log)
+                             env=self.env(endpoint, dict(self.rehome_env, **(extra or {}))),
+                             stdout=self.log, stderr=self.log)
         return p, report
 
     def run_until_done(self, args=(), endpoint=None, max_runs=8):
@@ -675,3 +681,131 @@ def real_buckets(ctx, objects, kills):
     w.close()
     return r
 
+
+
+# Every variable through which rehome could find credentials other than the stand-in's (an empty
+# value counts as unset); AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE are pointed at files
+# that do not exist.
+KEYLESS = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+           "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+           "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+           "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+           "AWS_EC2_METADATA_DISABLED"]
+# What radosgw (or AWS) answers a request signed with keys it does not take (any more).
+AUTH_ERRORS = ["InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
+               "TokenRefreshRequired", "AccessDenied"]
+
+
+def credential_expiry(ctx, objects, lifetime, rps):
+    """(g) issue 18's expiry test at full size. rehome has no keys of its own: it takes them from
+    the credential stand-in (aws_credentials.py), which makes every set it hands out a new
+    radosgw key of the test user, states an expiration `lifetime` seconds ahead, and removes the
+    key from radosgw at that moment. One world, one rate-capped job lasting over three
+    lifetimes, in two halves: the first takes its keys from the instance metadata (IMDSv2: one
+    set shared until half its lifetime is left) and is stopped with SIGINT once half the objects
+    are recorded (exit 130); the second resumes from the container endpoint (a new key on every
+    fetch) and must finish (exit 0). Passing: every object copied and row rewritten, nothing
+    lost or dangling, no object failed, no authentication error in rehome's log, the probe saw
+    nothing wrong, each half refreshed (minted a second key while it ran), at least 3 keys
+    minted and 2 removed at their expiry while the runs went on."""
+    w = World(ctx, "expiry", avatars=2 * objects, broken=0, conflicts=0)
+    w.start_probe()
+    port_file = os.path.join(w.dir, "stand-in.port")
+    stand_in_log = open(os.path.join(w.dir, "stand-in.log"), "ab")
+    stand_in = subprocess.Popen([sys.executable, os.path.join(HERE, "aws_credentials.py"),
+                                 "--ceph-conf", os.path.join(ctx.env["REHOME_RGW_DIR"], "ceph.conf"),
+                                 "--uid", "rehome-test", "--lifetime", str(lifetime), "--port-file", port_file],
+                                stdout=stand_in_log, stderr=stand_in_log)
+    nowhere = os.path.join(w.dir, "nowhere")  # never created
+    w.rehome_env = dict({k: "" for k in KEYLESS}, AWS_CONFIG_FILE=os.path.join(nowhere, "config"),
+                        AWS_SHARED_CREDENTIALS_FILE=os.path.join(nowhere, "credentials"))
+    db = pgmini.Connection(w.db_url)
+    total = len(w.manifest)
+    halves, final = [], {}
+
+    def recorded():
+        nonlocal db
+        try:
+            return int(db.query("SELECT count(*) FROM rehome.objects")[0][0])
+        except pgmini.PgError:  # before the first run has made its schema
+            db.close()
+            db = pgmini.Connection(w.db_url)
+            return 0
+
+    try:
+        for _ in range(200):
+            if os.path.exists(port_file) and os.path.getsize(port_file) > 0:
+                break
+            time.sleep(0.05)
+        with open(port_file) as fh:
+            url = "http://127.0.0.1:%s" % fh.read().strip()
+
+        def stats():
+            with urllib.request.urlopen(url + "/__stand_in/stats", timeout=30) as r:
+                return json.load(r)
+
+        args = ["--max-rps", str(rps), "--concurrency", "8"]
+        sources = [("IMDSv2", {"AWS_EC2_METADATA_SERVICE_ENDPOINT": url}),
+                   ("container", {"AWS_CONTAINER_CREDENTIALS_FULL_URI": url + "/v2/credentials/rehome-task",
+                                  "AWS_EC2_METADATA_DISABLED": "true"})]
+        before = stats()
+        for i, (name, extra) in enumerate(sources):
+            started = time.monotonic()
+            p, report_path = w.start(args, extra=extra)
+            at = None
+            while i == 0 and p.poll() is None:  # the first half: stopped once half is recorded
+                at = recorded()
+                if at >= total // 2:
+                    p.send_signal(signal.SIGINT)
+                    break
+                time.sleep(0.2)
+            status, report = w.finish(p, report_path)
+            after = stats()
+            delta = {k: after[k] - before[k] for k in ("minted", "removed", "imds_credentials", "container",
+                                                       "refused")}
+            halves.append({"source": name, "status": status, "seconds": round(time.monotonic() - started, 1),
+                           "recorded_at_stop": at, "objects": (report or {}).get("objects"),
+                           "requests": (report or {}).get("requests"), **delta})
+            before = after
+        final = stats()
+    finally:
+        stand_in.send_signal(signal.SIGTERM)  # removes every key still present
+        stand_in.wait(timeout=300)
+        stand_in_log.close()
+        db.close()
+    # Credentials the server refused: with the keys it hands out removed only at their stated
+    # expiry, any of these means rehome signed with a key it should have replaced by then.
+    with open(os.path.join(w.dir, "rehome.log"), errors="replace") as fh:
+        log_text = fh.read()
+    auth_errors = {code: log_text.count(code) for code in AUTH_ERRORS if code in log_text}
+    with open(os.path.join(w.dir, "stand-in.log"), errors="replace") as fh:
+        stand_in_failures = [l for l in fh.read().splitlines() if "could not remove" in l or "failed" in l]
+    # Where rehome said its credentials came from, run by run (its start-up line).
+    stated = []
+    for line in log_text.splitlines():
+        if line.startswith('{"command":"run","event":"start"'):
+            stated.append(next((s["from"] for s in json.loads(line)["settings"]
+                                if s["setting"] == "legacy credentials"), None))
+    for h, source in zip(halves, stated):
+        h["rehome_stated_source"] = source
+    probe = w.stop_probe()
+    audit = w.audit()
+    run_seconds = sum(h["seconds"] for h in halves)
+    failed_objects = sum((h["objects"] or {}).get("failed", 0) for h in halves)
+    minted, removed = final.get("minted", 0), final.get("removed", 0)
+    ok = (len(halves) == 2 and halves[0]["status"] in (0, 130) and halves[1]["status"] == 0 and
+          all(h["objects"] is not None for h in halves) and failed_objects == 0 and not auth_errors and
+          audit["rows_still_legacy"] == 0 and all(h["minted"] >= 2 for h in halves) and minted >= 3 and
+          removed >= 2 and run_seconds >= 3 * lifetime)
+    for h in halves:
+        h["fetches"] = h["imds_credentials"] if h["source"] == "IMDSv2" else h["container"]
+    faults = "lifetime %ds; %s; %d keys minted, %d removed at expiry while running; %d auth errors %s" % (
+        lifetime, "; ".join("%s %.0fs (exit %d): %d fetches (%d refreshes), %d keys minted, %d removed" % (
+            h["source"], h["seconds"], h["status"], h["fetches"], h["fetches"] - 1, h["minted"], h["removed"])
+            for h in halves), minted, removed, sum(auth_errors.values()), auth_errors or "")
+    r = result(w, "g. credential expiry (stand-in)", ok, faults.rstrip(), probe, audit, lifetime=lifetime,
+               run_seconds=round(run_seconds, 1), halves=halves, keys_minted=minted, keys_removed=removed,
+               auth_errors=auth_errors, failed_objects=failed_objects, stand_in=final,
+               stand_in_failures=stand_in_failures[:10])
+    w.close()
+    return r
