@@ -18,6 +18,7 @@
 #include "child_process.h"
 #include "http/blocking.h"
 #include "migration_env.h"
+#include "s3/credential_sources.h"
 
 namespace rehome::testing {
 namespace {
@@ -164,6 +165,54 @@ TEST_F(Credentials, a_role_assumed_through_sts_with_a_source_profile_moves_the_a
   EXPECT_NE(out.find(fmt::format("POST {}/: HTTP 4", std::getenv("REHOME_TEST_RGW_ENDPOINT"))),
             std::string::npos)
       << out;
+}
+
+// Temporary keys with a session token, given as static keys: in the environment
+// (AWS_SESSION_TOKEN) and in a profile (aws_session_token). radosgw's STS issues them, so
+// radosgw checks the token on every request; without it the same keys are refused.
+TEST_F(Credentials, static_keys_with_a_session_token_from_the_environment_or_a_profile) {
+  const char* role = std::getenv("REHOME_TEST_RGW_ROLE_ARN");
+  ASSERT_TRUE(role && *role) << "REHOME_TEST_RGW_ROLE_ARN (scripts/start-rgw sets it)";
+  s3::CredentialSource assume;
+  assume.kind = s3::CredentialSource::Kind::kAssumeRole;
+  assume.role_arn = role;
+  assume.role_session_name = "rehome-static-test";
+  assume.sts = {std::getenv("REHOME_TEST_RGW_ENDPOINT"), "us-east-1"};
+  auto signer = std::make_shared<s3::CredentialSource>();
+  signer->credentials = {std::getenv("REHOME_TEST_RGW_ACCESS_KEY"),
+                         std::getenv("REHOME_TEST_RGW_SECRET_KEY"), "", "test"};
+  assume.source = signer;
+  auto temporary = s3::fetch_credentials(assume, {});
+  ASSERT_TRUE(temporary) << temporary.error().message;
+  const s3::Credentials& c = temporary->credentials;
+  ASSERT_FALSE(c.session_token.empty());
+
+  auto env = env_without_keys();
+  env.insert(env.end(), {"AWS_ACCESS_KEY_ID=" + c.access_key_id,
+                         "AWS_SECRET_ACCESS_KEY=" + c.secret_access_key,
+                         "AWS_SESSION_TOKEN=" + c.session_token});
+  expect_a_run_that_moves(
+      env, "legacy credentials: access key " + c.access_key_id + " (from environment)");
+
+  auto with_profile = env_without_keys();
+  const std::string credentials = file(
+      "credentials", fmt::format("[temporary]\naws_access_key_id = {}\naws_secret_access_key = {}\n"
+                                 "aws_session_token = {}\n",
+                                 c.access_key_id, c.secret_access_key, c.session_token));
+  with_profile.push_back("AWS_SHARED_CREDENTIALS_FILE=" + credentials);
+  expect_a_run_that_moves(with_profile,
+                          "legacy credentials: access key " + c.access_key_id +
+                              " (from profile temporary in " + credentials + ")",
+                          {"--profile", "temporary"});
+
+  // The token is what makes them work: without it radosgw refuses the keys.
+  auto no_token = env_without_keys();
+  no_token.insert(no_token.end(), {"AWS_ACCESS_KEY_ID=" + c.access_key_id,
+                                   "AWS_SECRET_ACCESS_KEY=" + c.secret_access_key});
+  env_->seed_legacy(1, 100);
+  std::string out;
+  EXPECT_EQ(run_rehome({"run", "--progress", "none"}, no_token, &out), 1) << out;
+  EXPECT_EQ(out.find(c.session_token), std::string::npos);
 }
 
 // IRSA's protocol, through the stand-in's STS (radosgw's would need an OIDC provider it can
