@@ -181,7 +181,12 @@ std::string http_advice(ErrorKind kind, long status, const S3ErrorBody& body,
   if (is_one_of(code, {"ExpiredToken", "TokenRefreshRequired", "InvalidToken"}))
     return with_key("the session token for access key id ", key_id,
                     " is expired or invalid: refresh AWS_SESSION_TOKEN or the profile");
-  if (code == "AccessDenied" || code == "AllAccessDisabled" || code == "AccountProblem")
+  // radosgw with STS enabled (rgw_s3_auth_use_sts) answers a wrong secret key with a bare
+  // AccessDenied too: the key id is named so that a typo in the credentials shows.
+  if (code == "AccessDenied")
+    return with_key("check the IAM policy (docs/PRIVILEGES.md) of access key id ", key_id,
+                    ", and its secret key");
+  if (code == "AllAccessDisabled" || code == "AccountProblem")
     return "check the IAM policy (docs/PRIVILEGES.md)";
   if (code == "NoSuchBucket") return "bucket does not exist: check the bucket name and endpoint";
   if (code == "NoSuchKey") return "the object does not exist";

@@ -112,7 +112,8 @@ TEST(MakeError, SaysWhatHappenedToWhatAndWhatToDo) {
        "403 InvalidAccessKeyId (access denied; the server does not know access key id TESTKEY: "
        "check AWS_ACCESS_KEY_ID or the profile)"},
       {403, "AccessDenied",
-       "403 AccessDenied (access denied; check the IAM policy (docs/PRIVILEGES.md))"},
+       "403 AccessDenied (access denied; check the IAM policy (docs/PRIVILEGES.md) of access key "
+       "id TESTKEY, and its secret key)"},
       {404, "NoSuchBucket",
        "404 NoSuchBucket (not found; bucket does not exist: check the bucket name and endpoint)"},
       {404, "NoSuchKey", "404 NoSuchKey (not found; the object does not exist)"},

@@ -3,6 +3,8 @@
 // the wire, so a request waiting out its backoff does not block others.
 #include "s3/exchange.h"
 
+#include <fmt/format.h>
+
 #include <exception>
 #include <utility>
 
@@ -31,6 +33,9 @@ struct Exchange {
   bool sink_refused = false;
   bool region_learned = false;  // re-sent once already for a region S3 named
   std::string signed_with;      // the access key id the last attempt was signed with
+  // Since when the attempt has waited for credentials that lapsed (a refresh that keeps
+  // failing); unset while they work.
+  std::optional<std::chrono::steady_clock::time_point> waiting_for_credentials;
 };
 using ExchangePtr = std::shared_ptr<Exchange>;
 
@@ -176,10 +181,16 @@ void on_response(const ExchangePtr& x, http::Response&& response) {
     }
   }
   // Temporary credentials the server no longer takes: refresh them and try again shortly (the
-  // refresh runs on its own thread; the retry signs with whatever is current then).
-  if (core.config.refreshing &&
-      (error->code == "ExpiredToken" || error->code == "TokenRefreshRequired" ||
-       error->code == "InvalidToken") &&
+  // refresh runs on its own thread; the retry signs with whatever is current then). Keys
+  // without a session token that the server removed at their expiry (radosgw, MinIO, a
+  // credential_process rotating keys) are refused as AccessDenied or InvalidAccessKeyId: the
+  // same, when the key the request was signed with is no longer current or past its time.
+  const bool expired_code = error->code == "ExpiredToken" ||
+                            error->code == "TokenRefreshRequired" || error->code == "InvalidToken";
+  const bool refused_stale_key =
+      (error->code == "AccessDenied" || error->code == "InvalidAccessKeyId") &&
+      core.config.refreshing && core.config.refreshing->stale(x->signed_with);
+  if (core.config.refreshing && (expired_code || refused_stale_key) &&
       x->attempt < core.retry.max_attempts && (!x->spec.before_retry || x->spec.before_retry())) {
     core.config.refreshing->expired(x->signed_with);
     ++core.stats.retries;
@@ -214,8 +225,32 @@ void send(const ExchangePtr& x) {
   }
 }
 
+// Credentials that lapsed (past their expiration, the refresh failing) would only be refused:
+// the attempt waits for new ones, a second at a time, without using up an attempt. Past the
+// patience the request fails with the source's last failure: the job stops and says why.
+constexpr auto kLapsedPatience = std::chrono::minutes(5);
+
 void queue_attempt(const ExchangePtr& x) {
-  x->core->pacer.acquire([x] { send(x); });
+  ClientCore& core = *x->core;
+  if (core.config.refreshing && core.config.refreshing->lapsed()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!x->waiting_for_credentials) x->waiting_for_credentials = now;
+    if (now - *x->waiting_for_credentials < kLapsedPatience) {
+      core.loop.after(std::chrono::seconds(1), [x] { queue_attempt(x); });
+      return;
+    }
+    Error e = Error::of(
+        ErrorKind::kAccessDenied,
+        fmt::format("{}: the credentials from {} expired and could not be refreshed for {} "
+                    "minutes ({}): fix the source, then rerun to resume",
+                    x->spec.what, core.config.refreshing->source(),
+                    std::chrono::duration_cast<std::chrono::minutes>(kLapsedPatience).count(),
+                    core.config.refreshing->last_failure().value_or("no answer")),
+        "ExpiredToken");
+    return finish(x, std::move(e));
+  }
+  x->waiting_for_credentials.reset();
+  core.pacer.acquire([x] { send(x); });
 }
 
 }  // namespace

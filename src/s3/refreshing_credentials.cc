@@ -117,6 +117,27 @@ void RefreshingCredentials::expired(const std::string& access_key_id) {
   start_refresh_locked(now);
 }
 
+bool RefreshingCredentials::lapsed() {
+  std::lock_guard lock(mutex_);
+  const auto now = clock_();
+  settle_refresh_locked(now);
+  if (now >= due_) start_refresh_locked(now);
+  return current_.expiration && now >= *current_.expiration;
+}
+
+bool RefreshingCredentials::stale(const std::string& access_key_id) {
+  std::lock_guard lock(mutex_);
+  const auto now = clock_();
+  settle_refresh_locked(now);
+  return current_.credentials.access_key_id != access_key_id ||
+         (current_.expiration && now >= *current_.expiration);
+}
+
+std::optional<Clock::time_point> RefreshingCredentials::expiration() const {
+  std::lock_guard lock(mutex_);
+  return current_.expiration;
+}
+
 int RefreshingCredentials::refreshes() const {
   std::lock_guard lock(mutex_);
   return refreshes_;

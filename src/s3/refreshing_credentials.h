@@ -46,6 +46,17 @@ class RefreshingCredentials {
   /// The server refused credentials with this access key id as expired or invalid: refresh at
   /// once, unless they were already replaced (or a refresh is under way).
   void expired(const std::string& access_key_id);
+  /// True when the current credentials are past their stated expiration: a refresh keeps
+  /// failing. Requests then wait for new ones instead of signing with dead ones (a server that
+  /// removed a key answers AccessDenied, which would fail objects one by one). Starts a refresh
+  /// when one is due, like current().
+  bool lapsed();
+  /// True when credentials with this key id are not the current ones any more, or are past
+  /// their stated expiration: a refusal of a request signed with them says nothing about the
+  /// request itself.
+  bool stale(const std::string& access_key_id);
+  /// When the current credentials stop working (nullopt: they do not expire).
+  std::optional<std::chrono::system_clock::time_point> expiration() const;
 
   const std::string& source() const { return source_; }
   /// Refreshes made so far (successful ones), and the last refresh failure, for messages.

@@ -47,6 +47,43 @@ bool eventually_current(RefreshingCredentials& r, const std::string& key) {
   return false;
 }
 
+TEST(RefreshingCredentials, past_their_expiration_they_are_lapsed_and_stale_until_replaced) {
+  FakeSource source;
+  std::atomic<bool> failing{false};
+  auto inner = source.fetch(1h);
+  RefreshingCredentials r(
+      [&]() -> Result<TimedCredentials> {
+        if (failing) return Error::transient("the source is down");
+        return inner();
+      },
+      "test source", source.clock());
+  ASSERT_TRUE(r.start());
+  EXPECT_FALSE(r.lapsed());
+  EXPECT_FALSE(r.stale("K1"));
+  EXPECT_TRUE(r.stale("K0")) << "a key that is not the current one";
+  failing = true;
+  source.now += 61min;  // past K1's expiration, every refresh failing
+  EXPECT_TRUE(r.lapsed());
+  EXPECT_TRUE(r.stale("K1")) << "a refusal of K1 is about K1, not the request";
+  failing = false;
+  // The failed refresh's backoff passes; the next one lands and they work again.
+  for (int i = 0; i < 500 && r.current().access_key_id != "K2"; ++i) {
+    source.now += 1s;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(r.current().access_key_id, "K2");
+  EXPECT_FALSE(r.lapsed());
+  EXPECT_FALSE(r.stale("K2"));
+}
+
+TEST(RefreshingCredentials, a_second_start_does_not_fetch_again) {
+  FakeSource source;
+  RefreshingCredentials r(source.fetch(1h), "test source", source.clock());
+  ASSERT_TRUE(r.start());
+  ASSERT_TRUE(r.start());  // both buckets share one source
+  EXPECT_EQ(source.fetches, 1);
+}
+
 TEST(RefreshingCredentials, a_refresh_is_due_five_minutes_or_half_the_lifetime_before_expiry) {
   const auto t0 = Clock::now();
   EXPECT_EQ(RefreshingCredentials::refresh_due(t0, t0 + 1h), t0 + 55min);

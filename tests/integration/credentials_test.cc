@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "child_process.h"
 #include "http/blocking.h"
@@ -64,6 +65,15 @@ class CredentialStandIn {
     return nlohmann::json::parse(response.body);
   }
   std::string log() const { return slurp(log_); }
+  /// The next `count` credential answers fail with 500 (POST /__stand_in/fail).
+  void fail_next(int count) const {
+    http::Request request;
+    request.method = "POST";
+    request.url = endpoint_ + "/__stand_in/fail";
+    request.body = fmt::format(R"({{"count": {}, "status": 500}})", count);
+    request.headers = {{"content-type", "application/json"}};
+    http::perform(request);
+  }
 
  private:
   std::unique_ptr<Child> child_;
@@ -275,6 +285,36 @@ TEST_F(Credentials, the_container_endpoint_with_its_authorization_token_file) {
   env.push_back("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=" + file("stale", "not-the-token"));
   EXPECT_EQ(run_rehome({"run", "--progress", "none"}, env, &out), 1) << out;
   EXPECT_NE(out.find("GET " + url + ": HTTP 401"), std::string::npos) << out;
+}
+
+// A refresh that keeps failing past the credentials' expiry: the stand-in removes the key from
+// radosgw at that moment (radosgw then answers AccessDenied to it). Requests wait for new
+// credentials instead of failing objects one by one; the run completes with nothing failed.
+TEST_F(Credentials, requests_wait_while_a_refresh_fails_past_the_expiry) {
+  CredentialStandIn stand_in(dir_, 20);
+  auto ids = env_->seed_legacy(120);
+  auto env = env_without_keys();
+  env.push_back("AWS_CONTAINER_CREDENTIALS_FULL_URI=" + stand_in.endpoint() +
+                "/v2/credentials/rehome-task");
+  // Once rehome has its first key, its next nine fetches fail. Each refresh tries three times a
+  // second apart, then backs off 1, 2, 4 s: the refresh due at 10 s fails at 10-12, 13-15 and
+  // 17-19 s and succeeds at about 23 s, three seconds after the key was removed.
+  std::thread saboteur([&] {
+    for (int i = 0; i < 600 && stand_in.stats()["container"] < 1; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    stand_in.fail_next(9);
+  });
+  std::string out;
+  const int status =
+      run_rehome({"run", "--progress", "none", "--max-rps", "4", "--concurrency", "4"}, env, &out);
+  saboteur.join();
+  ASSERT_EQ(status, 0) << out;
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    EXPECT_EQ(env_->path_of(ids[i]), fmt::format("avatar/avatar-{}.png", i));
+  const auto stats = stand_in.stats();
+  EXPECT_GE(stats["injected"], 9) << stats.dump();
+  EXPECT_GE(stats["removed"], 1) << stats.dump();
+  EXPECT_NE(out.find(" 0 failed"), std::string::npos) << out;
 }
 
 // EC2: IMDSv2 (session token, then the role's credentials) is the chain's last resort.

@@ -513,7 +513,8 @@ TEST_P(S3ClientTest, wrong_secret_is_access_denied_naming_endpoint_and_key_id_no
   ASSERT_FALSE(got);
   const Error& error = got.error();
   EXPECT_EQ(error.kind, ErrorKind::kAccessDenied) << error.message;
-  EXPECT_EQ(error.code, "SignatureDoesNotMatch");
+  // radosgw with STS enabled (as the suite runs it) answers a bare AccessDenied.
+  EXPECT_TRUE(error.code == "SignatureDoesNotMatch" || error.code == "AccessDenied") << error.code;
   EXPECT_NE(error.message.find(GetParam().endpoint), std::string::npos) << error.message;
   EXPECT_NE(error.message.find(GetParam().access_key), std::string::npos) << error.message;
   EXPECT_EQ(error.message.find(wrong_secret), std::string::npos) << error.message;
