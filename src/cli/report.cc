@@ -102,11 +102,11 @@ void print_summary(const engine::Summary& s) {
                  "{} missing or changed there, settled again\n",
                  s.records_rechecked, s.records_resettled);
     }
-    if (s.uploads_aborted + s.uploads_unnamed > 0) {
+    if (s.uploads_aborted + s.uploads_unnamed + s.uploads_failed > 0) {
       fmt::print(out,
                  "  multipart uploads left by a killed run: {} aborted, {} never named by S3 "
-                 "(left to a lifecycle rule)\n",
-                 s.uploads_aborted, s.uploads_unnamed);
+                 "(left to a lifecycle rule), {} still open (see below)\n",
+                 s.uploads_aborted, s.uploads_unnamed, s.uploads_failed);
     }
     if (s.ranges_split > 0) {
       fmt::print(out, "  listing: {} key ranges split to keep every lane busy\n", s.ranges_split);

@@ -265,7 +265,8 @@ void Copier::start_copy(std::shared_ptr<Task> task) {
                               kMaxCopyRounds));
   }
   if (!server_side_) return copy_streamed(task);
-  if (task->legacy.size > config_.multipart_threshold) return copy_by_parts(task);
+  // At the threshold or above, as the AWS CLI decides.
+  if (task->legacy.size >= config_.multipart_threshold) return copy_by_parts(task);
   const bool mark = mark_copies_ || is_multipart_etag(task->legacy.etag) ||
                     (task->legacy.described && !has_md5_etag(task->legacy));
   if (!mark || task->legacy.described) return copy_server_side(task, mark);
@@ -331,8 +332,11 @@ StreamedWrite Copier::streamed_write(const Task& task) {
   write.acl = config_.acl;
   write.storage_class = config_.storage_class;
   write.part_bytes = config_.multipart_chunksize;
-  // Through this process a body is held whole only up to one part, whatever the threshold.
-  write.whole_limit = std::min(config_.multipart_threshold, config_.multipart_chunksize);
+  // Through this process a body is held whole only up to one part, whatever the threshold,
+  // and a part is at most half the memory budget, whatever the chunk size: the bodies in flight
+  // stay within the budget.
+  const std::int64_t streamed_part = std::min(config_.multipart_chunksize, kStreamBudgetBytes / 2);
+  write.whole_limit = std::min(config_.multipart_threshold - 1, streamed_part);
   return write;
 }
 
@@ -344,6 +348,7 @@ void Copier::copy_streamed(std::shared_ptr<Task> task) {
                               task->legacy.size, config_.max_streamed_object));
   }
   StreamedWrite write = streamed_write(*task);
+  write.part_bytes = std::min(write.part_bytes, kStreamBudgetBytes / 2);
   task->replace_etag.clear();
   // A copy its ETag cannot prove carries the mark: a multipart upload's ETag never equals a
   // single-part source's, and an SSE-KMS source's ETag is no MD5.

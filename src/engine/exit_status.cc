@@ -17,7 +17,8 @@ int exit_status(const Summary& summary) {
 
 Outcome run_outcome(const Summary& summary, bool stop_requested) {
   if (stop_requested) return Outcome::kInterrupted;
-  if (summary.rows_pending == 0 && summary.objects_failed == 0 && summary.objects_conflict == 0) {
+  if (summary.rows_pending == 0 && summary.objects_failed == 0 && summary.objects_conflict == 0 &&
+      summary.uploads_failed == 0) {
     return Outcome::kComplete;
   }
   return Outcome::kIncomplete;

@@ -50,21 +50,35 @@ Status PgJobState::record(const std::vector<ObjectRecord>& records) {
       store_.db(), [&] { return store_.record(records, {}); }, /*replay_in_doubt=*/true);
 }
 
-// An INSERT is not replayed when its outcome is in doubt: a second entry would only be reported
-// as an upload that cannot be identified. The others are idempotent.
+// The ledger's statements run on the loop's thread (a few per multipart object): a database
+// that is away fails the one copy after a short wait, rather than stall every transfer for the
+// usual patience. An INSERT is not replayed when its outcome is in doubt (a second entry would
+// only be reported as an upload that may not have been named); the others are idempotent.
+constexpr std::chrono::seconds kLedgerPatience{10};
+
 Result<std::int64_t> PgJobState::upload_opening(const std::string& bucket, const std::string& key) {
-  return pg::retry_db_value<std::int64_t>(store_.db(),
-                                          [&] { return store_.upload_opening(bucket, key); });
+  std::optional<std::int64_t> entry;
+  auto st = pg::retry_db(
+      store_.db(),
+      [&]() -> Status {
+        auto r = store_.upload_opening(config_.production.client.endpoint.url, bucket, key);
+        if (!r) return r.error();
+        entry = *r;
+        return Ok{};
+      },
+      false, kLedgerPatience);
+  if (!st) return st.error();
+  return *entry;
 }
 
 Status PgJobState::upload_opened(std::int64_t entry, const std::string& upload_id) {
   return pg::retry_db(
-      store_.db(), [&] { return store_.upload_opened(entry, upload_id); }, true);
+      store_.db(), [&] { return store_.upload_opened(entry, upload_id); }, true, kLedgerPatience);
 }
 
 Status PgJobState::upload_closed(std::int64_t entry) {
   return pg::retry_db(
-      store_.db(), [&] { return store_.upload_closed(entry); }, true);
+      store_.db(), [&] { return store_.upload_closed(entry); }, true, kLedgerPatience);
 }
 
 Result<std::vector<PendingUpload>> PgJobState::pending_uploads() {

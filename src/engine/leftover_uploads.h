@@ -22,10 +22,13 @@ struct LeftoverUploads {
   std::uint64_t failed = 0;  ///< Could not be aborted now: kept for the next run.
 };
 
-/// Aborts every upload `ledger` holds (in `production`, on `loop`, one at a time: there are
-/// at most a few), closing each entry once aborted, and notes what needs a human in `summary`.
-/// Fails only when the ledger cannot be read.
+/// Aborts every upload `ledger` holds that was started at `endpoint` (in `production`, on
+/// `loop`, one at a time: there are at most a few), closing each entry once aborted. One that
+/// cannot be aborted now, or was started at another endpoint, is kept and counted as failed
+/// (the run is then incomplete: exit 3), with what to do in `summary`. Fails only when the
+/// ledger cannot be read.
 Result<LeftoverUploads> abort_leftover_uploads(http::Loop& loop, s3::Api& production,
-                                               UploadLedger& ledger, Summary& summary);
+                                               const std::string& endpoint, UploadLedger& ledger,
+                                               Summary& summary);
 
 }  // namespace rehome::engine

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "engine/copier.h"
+#include "engine/exit_status.h"
 #include "engine/leftover_uploads.h"
 #include "fake_job_state.h"
 #include "fake_s3.h"
@@ -85,13 +86,56 @@ TEST_P(MultipartCopy, an_object_above_the_threshold_is_copied_in_parts_marked_an
   EXPECT_EQ(again.kind, Kind::kAlreadyCopied) << again.record.detail;
 }
 
-TEST_P(MultipartCopy, an_object_at_the_threshold_is_copied_whole) {
-  s3_.put(kLegacy, "image/edge.png", bytes_of(5 * kMiB, 'e'));
+TEST_P(MultipartCopy, an_object_just_below_the_threshold_is_copied_whole_at_it_in_parts) {
   config_.multipart_threshold = 5 * kMiB;
-  auto out = settle("image/edge.png");
+  s3_.put(kLegacy, "image/below.png", bytes_of(5 * kMiB - 1, 'e'));
+  auto out = settle("image/below.png");
   ASSERT_EQ(out.kind, Kind::kCopied) << out.record.detail;
   EXPECT_EQ(s3_.calls(Op::kCreateUpload), 0u);
   EXPECT_EQ(s3_.calls(server_side() ? Op::kCopy : Op::kPut), 1u);
+  // At the threshold, as the AWS CLI: a multipart upload (of one part).
+  s3_.put(kLegacy, "image/at.png", bytes_of(5 * kMiB, 'f'));
+  out = settle("image/at.png");
+  ASSERT_EQ(out.kind, Kind::kCopied) << out.record.detail;
+  EXPECT_EQ(s3_.calls(Op::kCreateUpload), 1u);
+}
+
+TEST_P(MultipartCopy, the_application_writing_the_key_during_the_upload_wins) {
+  // A server that ignores conditions on the completion, as radosgw: the HEAD right before it
+  // is what keeps the application's object.
+  s3_.dialect.honours_if_none_match = false;
+  s3_.put(kLegacy, "image/huge.png", bytes_of(12 * kMiB, 'a'));
+  int parts = 0;
+  auto write_during_upload = [&](const std::string&) {
+    if (++parts == 2) s3_.put(kProduction, "avatar/huge.png", "the application's");
+  };
+  s3_.before(Op::kUploadPart, write_during_upload);
+  s3_.before(Op::kUploadPartCopy, write_during_upload);
+  auto out = settle("image/huge.png");
+  EXPECT_EQ(out.kind, Kind::kConflict) << out.record.detail;
+  EXPECT_EQ(s3_.object(kProduction, "avatar/huge.png")->body, "the application's");
+  EXPECT_EQ(s3_.open_uploads(), 0u);
+  EXPECT_TRUE(ledger_.uploads.empty());
+  EXPECT_EQ(s3_.overwrites(), 0u);
+}
+
+TEST_P(MultipartCopy, a_completion_whose_answer_is_lost_is_recognised_not_aborted) {
+  s3_.put(kLegacy, "image/huge.png", bytes_of(12 * kMiB, 'c'));
+  // The server completes the upload, but its answer never arrives.
+  s3_.complete_answer_lost = true;
+  auto out = settle("image/huge.png");
+  EXPECT_EQ(out.kind, Kind::kCopied) << out.record.detail;
+  EXPECT_TRUE(s3_.object(kProduction, "avatar/huge.png"));
+  EXPECT_TRUE(ledger_.uploads.empty());
+}
+
+TEST_P(MultipartCopy, a_completion_without_an_etag_is_known_by_the_parts_etags) {
+  s3_.complete_without_etag = true;  // radosgw 16
+  s3_.put(kLegacy, "image/huge.png", bytes_of(12 * kMiB, 'd'));
+  auto out = settle("image/huge.png");
+  ASSERT_EQ(out.kind, Kind::kCopied) << out.record.detail;
+  EXPECT_EQ(out.record.production_etag, s3_.object(kProduction, "avatar/huge.png")->etag);
+  EXPECT_TRUE(out.record.rehome_wrote);
 }
 
 TEST_P(MultipartCopy, a_marked_twin_whose_size_differs_is_not_taken_for_the_copy) {
@@ -129,29 +173,36 @@ TEST(LeftoverUploads, those_a_kill_left_are_aborted_and_no_other) {
   ASSERT_TRUE(ledger.upload_opened(*entry, ours));
   // A run killed between its record and S3's answer: no id.
   ASSERT_TRUE(ledger.upload_opening(kProduction, "avatar/b.png"));
-  // One that completed, although its entry stayed (the close failed): NoSuchUpload.
+  // One that completed, although its entry stayed (the close failed): the client answers
+  // NoSuchUpload as done, as the fake does.
   auto done = ledger.upload_opening(kProduction, "avatar/c.png");
   ASSERT_TRUE(ledger.upload_opened(*done, "upload-completed-long-ago"));
-  s3.fail(Op::kAbort, "avatar/c.png", [] {
-    Error e = Error::of(ErrorKind::kNotFound, "404 NoSuchUpload", "NoSuchUpload");
-    e.http_status = 404;
-    return e;
-  }());
+
+  // One an earlier run started at another endpoint: not aborted here.
+  auto elsewhere = ledger.upload_opening(kProduction, "avatar/d.png");
+  ASSERT_TRUE(ledger.upload_opened(*elsewhere, "upload-elsewhere"));
+  ledger.uploads.at(*elsewhere).endpoint = "http://old-endpoint.example";
 
   Summary summary;
-  auto left = abort_leftover_uploads(loop, s3, ledger, summary);
+  auto left = abort_leftover_uploads(loop, s3, ledger.endpoint, ledger, summary);
   ASSERT_TRUE(left) << left.error().message;
   EXPECT_EQ(left->aborted, 2u);
   EXPECT_EQ(left->unnamed, 1u);
-  EXPECT_EQ(left->failed, 0u);
+  EXPECT_EQ(left->failed, 1u);
+  EXPECT_EQ(summary.uploads_failed, 1u);
   EXPECT_EQ(s3.open_uploads(), 1u) << "the application's upload to the same key is untouched";
-  EXPECT_TRUE(ledger.uploads.empty());
+  EXPECT_EQ(ledger.uploads.size(), 1u) << "the other endpoint's entry is kept";
   EXPECT_EQ(summary.uploads_aborted, 2u);
-  ASSERT_EQ(summary.problems.size(), 1u);
-  EXPECT_NE(summary.problems[0].find("s3://production-s3/avatar/b.png: a multipart upload "
-                                     "started at"),
+  ASSERT_EQ(summary.problems.size(), 2u);
+  EXPECT_NE(summary.problems[0].find("s3://production-s3/avatar/b.png: a multipart upload a "
+                                     "killed run may have started at"),
             std::string::npos)
       << summary.problems[0];
+  EXPECT_NE(summary.problems[1].find("was started at http://old-endpoint.example, not at this "
+                                     "run's endpoint http://s3.fake"),
+            std::string::npos)
+      << summary.problems[1];
+  EXPECT_EQ(run_outcome(summary, false), Outcome::kIncomplete);
 }
 
 TEST(LeftoverUploads, one_that_cannot_be_aborted_now_is_kept_for_the_next_run) {
@@ -162,14 +213,16 @@ TEST(LeftoverUploads, one_that_cannot_be_aborted_now_is_kept_for_the_next_run) {
   ASSERT_TRUE(ledger.upload_opened(*entry, "upload-9"));
   s3.fail(Op::kAbort, "avatar/a.png", Error::transient("503 SlowDown"));
   Summary summary;
-  auto left = abort_leftover_uploads(loop, s3, ledger, summary);
+  auto left = abort_leftover_uploads(loop, s3, ledger.endpoint, ledger, summary);
   ASSERT_TRUE(left);
   EXPECT_EQ(left->failed, 1u);
   EXPECT_EQ(ledger.uploads.size(), 1u);
   ASSERT_EQ(summary.problems.size(), 1u);
-  EXPECT_NE(summary.problems[0].find("could not be aborted (503 SlowDown); the next run tries "
-                                     "again"),
-            std::string::npos);
+  EXPECT_NE(summary.problems[0].find("could not be aborted (503 SlowDown); its parts are billed "
+                                     "until it is: the next run tries again"),
+            std::string::npos)
+      << summary.problems[0];
+  EXPECT_EQ(run_outcome(summary, false), Outcome::kIncomplete) << "exit 3: it needs a human";
 }
 
 }  // namespace

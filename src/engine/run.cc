@@ -58,7 +58,8 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
 
   PgJobState job_state(state, config);
   // Uploads a killed run left open are aborted before any new one starts.
-  if (auto leftover = abort_leftover_uploads(s3.loop, s3.production, job_state, summary);
+  if (auto leftover = abort_leftover_uploads(
+          s3.loop, s3.production, config.production.client.endpoint.url, job_state, summary);
       !leftover) {
     return finish(failed(summary, leftover.error()));
   }

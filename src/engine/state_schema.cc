@@ -63,6 +63,7 @@ Status StateStore::ensure_schema() {
     CREATE TABLE IF NOT EXISTS {0}.uploads (
       entry bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
       job_id integer NOT NULL,
+      endpoint text NOT NULL,
       bucket text NOT NULL,
       key text COLLATE "C" NOT NULL,
       upload_id text,

@@ -260,11 +260,12 @@ Result<std::optional<RecordedCopy>> StateStore::recorded_copy(const std::string&
       RecordedCopy{std::string(r->text(0, 0)), std::string(r->text(0, 1))}};
 }
 
-Result<std::int64_t> StateStore::upload_opening(const std::string& bucket, const std::string& key) {
-  auto r = db_.exec(fmt::format("INSERT INTO {}.uploads (job_id, bucket, key) VALUES ($1, $2, $3) "
-                                "RETURNING entry",
+Result<std::int64_t> StateStore::upload_opening(const std::string& endpoint,
+                                                const std::string& bucket, const std::string& key) {
+  auto r = db_.exec(fmt::format("INSERT INTO {}.uploads (job_id, endpoint, bucket, key) "
+                                "VALUES ($1, $2, $3, $4) RETURNING entry",
                                 quoted_schema_),
-                    {job_id_, bucket, key});
+                    {job_id_, endpoint, bucket, key});
   if (!r) return r.error();
   return r->int64(0, 0);
 }
@@ -286,7 +287,7 @@ Status StateStore::upload_closed(std::int64_t entry) {
 
 Result<std::vector<PendingUpload>> StateStore::pending_uploads() {
   auto r = db_.exec(
-      fmt::format("SELECT entry, bucket, key, coalesce(upload_id, ''), "
+      fmt::format("SELECT entry, endpoint, bucket, key, coalesce(upload_id, ''), "
                   "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
                   "FROM {}.uploads WHERE job_id = $1 ORDER BY entry",
                   quoted_schema_),
@@ -295,7 +296,8 @@ Result<std::vector<PendingUpload>> StateStore::pending_uploads() {
   std::vector<PendingUpload> out;
   for (int i = 0; i < r->size(); ++i) {
     out.push_back({r->int64(i, 0), std::string(r->text(i, 1)), std::string(r->text(i, 2)),
-                   std::string(r->text(i, 3)), std::string(r->text(i, 4))});
+                   std::string(r->text(i, 3)), std::string(r->text(i, 4)),
+                   std::string(r->text(i, 5))});
   }
   return out;
 }

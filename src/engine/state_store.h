@@ -157,7 +157,8 @@ class StateStore {
 
   /// The multipart uploads ledger (upload_ledger.h): an entry before CreateMultipartUpload,
   /// its UploadId once named, its removal once completed or aborted.
-  Result<std::int64_t> upload_opening(const std::string& bucket, const std::string& key);
+  Result<std::int64_t> upload_opening(const std::string& endpoint, const std::string& bucket,
+                                      const std::string& key);
   Status upload_opened(std::int64_t entry, const std::string& upload_id);
   Status upload_closed(std::int64_t entry);
   Result<std::vector<PendingUpload>> pending_uploads();

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "engine/copier.h"
+#include "s3/xml.h"
 #include "util/crypto.h"
 #include "util/failpoint.h"
 
@@ -247,13 +248,60 @@ void StreamedCopy::copy_part(std::shared_ptr<Job> job, std::int64_t length) {
 
 void StreamedCopy::part_done(std::shared_ptr<Job> job, std::int64_t length,
                              Result<std::string> etag) {
-  if (!etag) return abort(job, std::move(etag).error());
+  if (!etag) {
+    Error error = std::move(etag).error();
+    // A range past the source's end: it shrank since it was described (on a server that
+    // ignores the copy condition). The caller looks again, as for a 412.
+    if (error.http_status == 416 || error.code == "InvalidRange")
+      error.kind = ErrorKind::kPreconditionFailed;
+    return abort(job, std::move(error));
+  }
   job->part_etags.push_back(std::move(etag.value()));
   job->offset += length;
   next_part(job);
 }
 
+namespace {
+
+// The ETag S3 gives a multipart upload: the MD5 of the parts' MD5s, then "-" and their count.
+// Known only when every part's ETag is its MD5 (not under SSE-KMS); empty otherwise.
+std::string multipart_etag(const std::vector<std::string>& part_etags) {
+  std::string digests;
+  for (const auto& etag : part_etags) {
+    if (etag.size() != 32 || etag.find_first_not_of("0123456789abcdef") != std::string::npos)
+      return {};
+    digests += from_hex(etag);
+  }
+  return to_hex(md5(digests)) + "-" + std::to_string(part_etags.size());
+}
+
+}  // namespace
+
+// The write's condition is checked by a HEAD right before the completion, besides being sent
+// with it: radosgw does not honour conditions on CompleteMultipartUpload, and an upload can
+// take minutes, during which the application may write the key. The window is then one
+// request, as for a CopyObject.
 void StreamedCopy::complete(std::shared_ptr<Job> job) {
+  destination_.head_object(
+      job->write.bucket, job->write.key, [this, job](Result<s3::ObjectInfo> twin) {
+        const std::string uri = fmt::format("s3://{}/{}", job->write.bucket, job->write.key);
+        if (twin && job->write.if_none_match) {
+          return abort(job, Error::of(ErrorKind::kPreconditionFailed,
+                                      uri + " was written by another while rehome copied to it"));
+        }
+        if (!twin && twin.error().kind != ErrorKind::kNotFound) {
+          return abort(job, std::move(twin).error());
+        }
+        if (!job->write.if_match.empty() &&
+            (!twin || s3::normalize_etag(twin->etag) != s3::normalize_etag(job->write.if_match))) {
+          return abort(job, Error::of(ErrorKind::kPreconditionFailed,
+                                      uri + " changed while rehome replaced its own copy"));
+        }
+        send_complete(job);
+      });
+}
+
+void StreamedCopy::send_complete(std::shared_ptr<Job> job) {
   s3::CompleteRequest request;
   request.bucket = job->write.bucket;
   request.key = job->write.key;
@@ -263,30 +311,54 @@ void StreamedCopy::complete(std::shared_ptr<Job> job) {
   request.if_match = job->write.if_match;
   request.timeout = transfer_timeout(job->source.size);
   destination_.complete_multipart_upload(std::move(request), [this, job](Result<std::string> etag) {
-    if (!etag) return abort(job, std::move(etag).error());
-    // Complete: nothing left to abort. (An entry left by a failure here is closed by the next
-    // run, whose abort then finds no such upload.)
-    if (job->ledger_entry != 0) (void)ledger_->upload_closed(job->ledger_entry);
-    StreamedResult result;
-    result.source = job->source;
-    result.written.key = job->write.key;
-    result.written.etag = std::move(etag.value());
-    result.written.size = job->source.size;
-    result.bytes = job->source.size;
-    if (job->tagging.empty()) return job->done(std::move(result));
-    // radosgw 16 ignores x-amz-tagging on CreateMultipartUpload: set the tags again (the
-    // same tags, so on AWS this changes nothing).
-    destination_.put_object_tagging(
-        job->write.bucket, job->write.key, job->tagging,
-        [job, result = std::move(result)](Result<Ok> tagged) mutable {
-          if (!tagged) {
-            Error error = std::move(tagged).error();
-            error.message += " (setting the copy's tags: rehome needs s3:PutObjectTagging)";
-            return job->done(std::move(error));
-          }
-          job->done(std::move(result));
-        });
+    if (!etag) {
+      Error error = std::move(etag).error();
+      const bool refused = error.kind == ErrorKind::kPreconditionFailed ||
+                           error.kind == ErrorKind::kConflict || error.kind == ErrorKind::kNotFound;
+      if (refused) return abort(job, std::move(error));
+      // No answer, or a server fault: the upload may have completed all the same. Look before
+      // aborting, or a completed copy would be reported failed (and aborted after the fact).
+      return destination_.head_object(
+          job->write.bucket, job->write.key,
+          [this, job, error = std::move(error)](Result<s3::ObjectInfo> twin) mutable {
+            const bool ours = twin && twin->size == job->source.size &&
+                              twin->copied_from_etag == job->source.etag &&
+                              !job->source.etag.empty();
+            if (!ours) return abort(job, std::move(error));
+            completed(job, twin->etag);
+          });
+    }
+    // radosgw 16 answers <ETag></ETag>: the ETag is then computed from the parts, so that
+    // rehome knows its own copy later (never a HEAD's, which could be the application's).
+    std::string written = std::move(etag.value());
+    if (written.empty()) written = multipart_etag(job->part_etags);
+    completed(job, std::move(written));
   });
+}
+
+void StreamedCopy::completed(std::shared_ptr<Job> job, std::string etag) {
+  // Complete: nothing left to abort. (An entry left by a failure here is closed by the next
+  // run, whose abort then finds no such upload.)
+  if (job->ledger_entry != 0) (void)ledger_->upload_closed(job->ledger_entry);
+  StreamedResult result;
+  result.source = job->source;
+  result.written.key = job->write.key;
+  result.written.etag = std::move(etag);
+  result.written.size = job->source.size;
+  result.bytes = job->source.size;
+  if (job->tagging.empty()) return job->done(std::move(result));
+  // radosgw 16 ignores x-amz-tagging on CreateMultipartUpload: set the tags again (the
+  // same tags, so on AWS this changes nothing).
+  destination_.put_object_tagging(
+      job->write.bucket, job->write.key, job->tagging,
+      [job, result = std::move(result)](Result<Ok> tagged) mutable {
+        if (!tagged) {
+          Error error = std::move(tagged).error();
+          error.message += " (setting the copy's tags: rehome needs s3:PutObjectTagging)";
+          return job->done(std::move(error));
+        }
+        job->done(std::move(result));
+      });
 }
 
 // The parts of an upload that will not complete cost storage until aborted: abort it (best
@@ -296,8 +368,8 @@ void StreamedCopy::abort(std::shared_ptr<Job> job, Error error) {
   destination_.abort_multipart_upload(
       job->write.bucket, job->write.key, job->upload_id,
       [this, job, error = std::move(error)](Result<Ok> aborted) mutable {
-        const bool gone = aborted || aborted.error().http_status == 404;  // NoSuchUpload
-        if (gone && job->ledger_entry != 0) (void)ledger_->upload_closed(job->ledger_entry);
+        // The client answers NoSuchUpload (aborted or completed already) as done.
+        if (aborted && job->ledger_entry != 0) (void)ledger_->upload_closed(job->ledger_entry);
         job->done(std::move(error));
       });
 }

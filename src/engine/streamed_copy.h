@@ -86,6 +86,8 @@ class StreamedCopy {
   void copy_part(std::shared_ptr<Job> job, std::int64_t length);
   void part_done(std::shared_ptr<Job> job, std::int64_t length, Result<std::string> etag);
   void complete(std::shared_ptr<Job> job);
+  void send_complete(std::shared_ptr<Job> job);
+  void completed(std::shared_ptr<Job> job, std::string etag);
   void abort(std::shared_ptr<Job> job, Error error);
   s3::PutRequest headers_for(const Job& job) const;
 

@@ -52,6 +52,7 @@ nlohmann::json Summary::to_json() const {
         {"ranges_split", ranges_split},
         {"uploads_aborted", uploads_aborted},
         {"uploads_unnamed", uploads_unnamed},
+        {"uploads_failed", uploads_failed},
         {"records_rechecked", records_rechecked},
         {"records_resettled", records_resettled},
         {"bytes_copied", bytes_copied},

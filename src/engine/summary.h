@@ -46,7 +46,8 @@ struct Summary {
   /// Multipart uploads earlier runs left open: aborted now, and those never named by S3.
   std::uint64_t uploads_aborted = 0;
   std::uint64_t uploads_unnamed = 0;
-  std::uint64_t ranges_split = 0;  ///< Key ranges split for lanes that ran out (range_split.h).
+  std::uint64_t uploads_failed = 0;  ///< Left open: could not be aborted now (exit 3).
+  std::uint64_t ranges_split = 0;    ///< Key ranges split for lanes that ran out (range_split.h).
   std::int64_t bytes_copied = 0;
 
   // Rows.

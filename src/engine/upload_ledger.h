@@ -16,6 +16,7 @@ namespace rehome::engine {
 /// An upload recorded and not yet closed.
 struct PendingUpload {
   std::int64_t entry = 0;
+  std::string endpoint;  ///< Where it was started (an upload id means nothing elsewhere).
   std::string bucket;
   std::string key;
   /// Empty when the run was killed after recording its intent but before S3 named the upload:

@@ -57,11 +57,14 @@ class FakeJobState final : public engine::JobState {
 
   /// The uploads ledger, in memory: entries still open, by entry number.
   std::map<std::int64_t, engine::PendingUpload> uploads;
+  /// The production endpoint the fake records uploads at.
+  std::string endpoint = "http://s3.fake";
   /// When set, recording an upload's id fails with it (the database went away mid-copy).
   std::optional<Error> upload_record_error;
   Result<std::int64_t> upload_opening(const std::string& bucket, const std::string& key) override {
     const std::int64_t entry = next_upload_++;
-    uploads[entry] = engine::PendingUpload{entry, bucket, key, "", "2026-12-03T00:00:00Z"};
+    uploads[entry] =
+        engine::PendingUpload{entry, endpoint, bucket, key, "", "2026-12-03T00:00:00Z"};
     return entry;
   }
   Status upload_opened(std::int64_t entry, const std::string& upload_id) override {

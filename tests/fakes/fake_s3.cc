@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "s3/xml.h"
 #include "util/crypto.h"
 
 namespace rehome::fakes {
@@ -440,6 +441,24 @@ void FakeS3::complete_multipart_upload(s3::CompleteRequest request,
   if (auto refused = refuse_write(request.if_none_match, request.if_match, existing, key)) {
     return deliver(key, [done, e = *refused] { done(e); });
   }
+  // As S3: the list names every part in order by its ETag, and every part but the last holds
+  // at least 5 MiB.
+  const auto& parts = it->second.parts;
+  bool listed = request.part_etags.size() == parts.size();
+  std::size_t n = 0;
+  for (const auto& [number, body] : parts) {
+    listed = listed && number == static_cast<int>(n + 1) &&
+             s3::normalize_etag(request.part_etags[n]) == to_hex(md5(body));
+    if (++n < parts.size() && body.size() < 5u * 1024 * 1024) {
+      return deliver(key, [done, key] {
+        done(http_error(ErrorKind::kPermanent, 400, "EntityTooSmall", key));
+      });
+    }
+  }
+  if (!listed) {
+    return deliver(
+        key, [done, key] { done(http_error(ErrorKind::kPermanent, 400, "InvalidPart", key)); });
+  }
   Object o = it->second.headers;
   std::string digests;
   for (const auto& [number, body] : it->second.parts) {
@@ -452,6 +471,9 @@ void FakeS3::complete_multipart_upload(s3::CompleteRequest request,
   uploads_.erase(it);
   store(request.bucket, key, std::move(o), etag);
   const std::string answered = complete_without_etag ? "" : object(request.bucket, key)->etag;
+  if (complete_answer_lost) {
+    return deliver(key, [done] { done(Error::transient("connection reset by peer")); });
+  }
   deliver(key, [done, answered] { done(answered); });
 }
 

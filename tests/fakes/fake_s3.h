@@ -124,6 +124,8 @@ class FakeS3 final : public s3::Api {
   bool multipart_drops_tagging = false;
   /// Like radosgw 16: CompleteMultipartUpload answers <ETag></ETag>.
   bool complete_without_etag = false;
+  /// The server completes an upload but its answer is lost (a reset connection).
+  bool complete_answer_lost = false;
 
   /// Multipart uploads begun and neither completed nor aborted.
   std::size_t open_uploads() const { return uploads_.size(); }

@@ -81,15 +81,18 @@ TEST_F(Multipart, a_20_mb_object_is_copied_by_upload_part_copy_and_verified) {
 
 TEST_F(Multipart, between_two_endpoints_the_parts_go_through_rehome) {
   const char* tls = std::getenv("REHOME_TEST_RGW_TLS_ENDPOINT");
-  ASSERT_TRUE(tls && *tls) << "REHOME_TEST_RGW_TLS_ENDPOINT (scripts/start-rgw sets it)";
+  const char* plain = std::getenv("REHOME_TEST_RGW_ENDPOINT");
+  const char* ca = std::getenv("REHOME_TEST_CA_BUNDLE");
+  ASSERT_TRUE(tls && *tls && plain && *plain && ca && *ca)
+      << "REHOME_TEST_RGW_TLS_ENDPOINT, REHOME_TEST_RGW_ENDPOINT, REHOME_TEST_CA_BUNDLE "
+         "(scripts/start-rgw sets them)";
   const auto id = seed_large("streamed.png", 13 * kMiB + 17, 'S');
   auto env = env_->binary_env();
   std::string out;
   // The legacy bucket over HTTPS, production over HTTP: two endpoints, no server-side copy.
   ASSERT_EQ(run_rehome({"run", "--progress", "none", "--legacy-endpoint", tls,
-                        "--production-endpoint", std::getenv("REHOME_TEST_RGW_ENDPOINT"),
-                        "--ca-bundle", std::getenv("REHOME_TEST_CA_BUNDLE"),
-                        "--multipart-threshold", "6MB", "--multipart-chunksize", "5MB"},
+                        "--production-endpoint", plain, "--ca-bundle", ca, "--multipart-threshold",
+                        "6MB", "--multipart-chunksize", "5MB"},
                        env, &out),
             0)
       << out;
@@ -133,8 +136,8 @@ TEST_F(Multipart, an_upload_a_kill_left_is_aborted_by_the_next_run_and_no_other)
   auto copy = env_->get(env_->production_bucket(), "avatar/killed.png");
   ASSERT_TRUE(copy);
   EXPECT_EQ(to_hex(md5(*copy)), to_hex(md5(body_)));
-  // An upload exists while a part can be sent to it (radosgw answers an abort of an unknown
-  // upload with success, so the abort cannot tell).
+  // An upload exists while a part can be sent to it (rehome's client takes NoSuchUpload on an
+  // abort as done, so an abort cannot tell).
   auto send_part = [&](const std::string& upload) {
     s3::UploadPartRequest part;
     part.bucket = env_->production_bucket();
