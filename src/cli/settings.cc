@@ -257,11 +257,12 @@ const std::vector<OptionSpec>& job_options() {
        "Largest object (bytes) copied through rehome between endpoints, or read to compare "
        "(0: no limit; memory stays bounded either way)"},
       {"--multipart-threshold", "REHOME_MULTIPART_THRESHOLD", "5GiB",
-       "Objects larger than this are copied as multipart uploads (UploadPartCopy on one "
+       "Objects of this size or more are copied as multipart uploads (UploadPartCopy on one "
        "endpoint); sizes as the AWS CLI: 8MB is 8 MiB; at most 5GiB (CopyObject's limit)"},
       {"--multipart-chunksize", "REHOME_MULTIPART_CHUNKSIZE", "8MiB",
        "Part size of multipart copies (5MiB to 5GiB; more when 10,000 parts would not hold "
-       "the object); a copy through rehome holds one part per object in memory"},
+       "the object); a copy through rehome uses parts of at most 64MiB, within its memory "
+       "budget"},
   };
   return options;
 }

@@ -126,6 +126,7 @@ Status StateStore::add_missing_columns() {
       {"jobs", "rows_bound_at", "timestamptz"},
       {"objects", "copied_from", "text NOT NULL DEFAULT ''"},
       {"objects", "copied_etag", "text NOT NULL DEFAULT ''"},
+      {"uploads", "endpoint", "text NOT NULL DEFAULT ''"},
   };
   for (const auto& c : kAdded) {
     const std::string table = quoted_schema_ + "." + c.table;
