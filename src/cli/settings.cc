@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <map>
@@ -147,25 +148,6 @@ Result<SideResult> resolve_side(const GivenFlags& flags, const s3::EnvLookup& en
   }
   out.client.endpoint.verify_tls = !no_verify;
 
-  if (settings->fetched) {
-    // Fetched at start-up (S3Services), refreshed while the job runs. Both buckets with the
-    // same source share one: one fetch per refresh, and one identity for server-side copies.
-    s3::FetchOptions fetch_options;
-    fetch_options.ca_bundle = out.client.endpoint.ca_bundle;
-    fetch_options.verify_tls = out.client.endpoint.verify_tls;
-    const std::string key = fmt::format("{}\n{}\n{}", settings->source, fetch_options.ca_bundle,
-                                        fetch_options.verify_tls);
-    auto& refreshing = shared_sources[key];
-    if (!refreshing) {
-      refreshing = std::make_shared<s3::RefreshingCredentials>(
-          [source = settings->fetched, fetch_options] {
-            return s3::fetch_credentials(*source, fetch_options);
-          },
-          settings->source);
-    }
-    out.client.refreshing = refreshing;
-  }
-
   std::optional<Found> endpoint = given(side_flag + "endpoint");
   if (!endpoint) endpoint = given("--endpoint");
   if (!endpoint && !settings->endpoint_url.empty()) {
@@ -181,6 +163,32 @@ Result<SideResult> resolve_side(const GivenFlags& flags, const s3::EnvLookup& en
   auto path_style = path_style_for(flags, env, s3::is_aws_endpoint(endpoint->value), bucket);
   if (!path_style) return path_style.error();
   out.client.endpoint.path_style = *path_style;
+
+  if (settings->fetched) {
+    // Fetched at start-up (S3Services), refreshed while the job runs. Both buckets with the
+    // same source share one: one fetch per refresh, and one identity for server-side copies.
+    auto source = s3::with_sts_region(settings->fetched, region->value);
+    s3::FetchOptions fetch_options;
+    if (auto host = s3::endpoint_host(out.client.endpoint.url)) fetch_options.bucket_host = *host;
+    fetch_options.ca_bundle = out.client.endpoint.ca_bundle;
+    fetch_options.verify_tls = out.client.endpoint.verify_tls;
+    fetch_options.other_ca_bundle = settings->ca_bundle;
+    const std::string key = fmt::format("{}\n{}\n{}\n{}\n{}", s3::identity(*source),
+                                        fetch_options.bucket_host, fetch_options.ca_bundle,
+                                        fetch_options.verify_tls, fetch_options.other_ca_bundle);
+    auto& refreshing = shared_sources[key];
+    if (!refreshing) {
+      // Only the first fetch (at start-up) of a last-resort source names everything tried.
+      auto first = std::make_shared<std::atomic<bool>>(true);
+      refreshing = std::make_shared<s3::RefreshingCredentials>(
+          [source, fetch_options, first]() mutable {
+            fetch_options.first_fetch = first->exchange(false);
+            return s3::fetch_credentials(*source, fetch_options);
+          },
+          settings->source);
+    }
+    out.client.refreshing = refreshing;
+  }
   out.client.credentials.source = settings->source;
 
   out.provenance.push_back({name + " endpoint", endpoint->value, endpoint->origin});

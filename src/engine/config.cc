@@ -100,7 +100,7 @@ bool server_side_copy_possible(const JobConfig& config) {
   // Static keys are the identity themselves; credentials a source refreshes are known by it.
   const bool same_identity =
       (a.refreshing || b.refreshing)
-          ? a.refreshing && b.refreshing && a.credentials.source == b.credentials.source
+          ? a.refreshing && a.refreshing == b.refreshing
           : a.credentials.access_key_id == b.credentials.access_key_id &&
                 a.credentials.secret_access_key == b.credentials.secret_access_key;
   if (!same_identity) return false;

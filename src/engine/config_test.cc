@@ -108,13 +108,12 @@ TEST(ServerSideCopy, refreshed_credentials_are_known_by_their_source_not_their_k
         []() -> Result<s3::TimedCredentials> { return Error::permanent("unused"); }, name);
   };
   JobConfig c = valid();
+  // Both buckets with one source share one RefreshingCredentials (cli/settings.cc).
   c.legacy.client.refreshing = source("credential_process of profile dev");
-  c.production.client.refreshing = source("credential_process of profile dev");
-  c.legacy.client.credentials.source = c.production.client.credentials.source =
-      "credential_process of profile dev";
+  c.production.client.refreshing = c.legacy.client.refreshing;
   c.production.client.credentials.access_key_id = "ASIAREFRESHED";  // a refresh changes keys
   EXPECT_TRUE(server_side_copy_possible(c));
-  c.production.client.credentials.source = "credential_process of profile other";
+  c.production.client.refreshing = source("credential_process of profile dev");  // another
   EXPECT_FALSE(server_side_copy_possible(c));
   c.production.client.refreshing.reset();  // static keys on one side, a source on the other
   EXPECT_FALSE(server_side_copy_possible(c));

@@ -5,6 +5,12 @@
 namespace rehome::http {
 
 Response perform(Request request) {
+  // Its own reference to curl's global state (counted, thread-safe since curl 7.84): a refresh
+  // thread may still be here while the event loop, which holds the other, is torn down.
+  struct GlobalInit {
+    GlobalInit() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+    ~GlobalInit() { curl_global_cleanup(); }
+  } global;
   Transfer t;
   t.request = std::move(request);
   t.easy.reset(curl_easy_init());

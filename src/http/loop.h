@@ -53,6 +53,9 @@ struct Request {
   /// certificate and name are checked at all (false only when the user said so).
   std::string ca_bundle;
   bool verify_tls = true;
+  /// Never through a proxy (http_proxy, ALL_PROXY...): for link-local agents (the container
+  /// credentials endpoint, instance metadata), which a proxy cannot reach and must not see.
+  bool no_proxy = false;
 
   /// The in-memory body, wherever it is held.
   std::string_view body_bytes() const { return shared_body ? *shared_body : body; }

@@ -228,6 +228,7 @@ void configure_transfer(Transfer& t, const LoopOptions& options) {
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
   }
+  if (r.no_proxy) curl_easy_setopt(easy, CURLOPT_NOPROXY, "*");
   configure_method(easy, t);
   t.header_list = build_header_list(r);
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t.header_list.get());

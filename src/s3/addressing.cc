@@ -5,6 +5,7 @@
 #include "s3/addressing.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <stdexcept>
 
@@ -148,6 +149,14 @@ std::optional<std::string> aws_regional_url(std::string_view url, std::string_vi
   const auto scheme = url.find("://");
   const std::string_view prefix = scheme == std::string_view::npos ? "" : url.substr(0, scheme + 3);
   return std::string(prefix) + "s3." + std::string(region) + std::string(domain);
+}
+
+std::optional<std::string> endpoint_host(std::string_view url) {
+  auto parts = parse_endpoint_url(url);
+  if (!parts) return std::nullopt;
+  std::string host = parts->host;
+  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return host;
 }
 
 Status validate_endpoint(const Endpoint& endpoint) {

@@ -27,6 +27,10 @@ struct RequestTarget {
 /// Checks an endpoint URL ("http(s)://host[:port]" with no path), so a typo fails at start-up.
 Status validate_endpoint(const Endpoint& endpoint);
 
+/// The host of an endpoint URL, lower-cased ("[::1]" with brackets); nullopt when it does not
+/// parse.
+std::optional<std::string> endpoint_host(std::string_view url);
+
 /// True for AWS's own S3 endpoints (a host under amazonaws.com or amazonaws.com.cn): the
 /// default when no endpoint is given, and any regional one given explicitly.
 bool is_aws_endpoint(std::string_view url);

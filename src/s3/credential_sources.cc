@@ -7,8 +7,13 @@
 // apart, before the fetch fails; RefreshingCredentials then retries the whole fetch with backoff.
 #include "s3/credential_sources.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <thread>
@@ -39,10 +44,60 @@ constexpr const char* kStsVersion = "2011-06-15";
 
 bool retryable_status(long status) { return status == 429 || status >= 500; }
 
-// "GET http://169.254.170.2/v2/credentials/x: 403 (message)" or the transport error.
+// The host of "scheme://[userinfo@]host[:port]/...", lower-cased; "[v6]" keeps its brackets.
+std::string host_of(std::string_view url) {
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return {};
+  std::string_view rest = url.substr(scheme_end + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
+  std::string host;
+  if (!rest.empty() && rest.front() == '[') {
+    const auto close = rest.find(']');
+    // Only ":port" may follow the brackets ("[::1].example" is no address).
+    if (close == std::string_view::npos || (close + 1 < rest.size() && rest[close + 1] != ':'))
+      return {};
+    host = std::string(rest.substr(0, close + 1));
+  } else {
+    host = std::string(rest.substr(0, rest.find(':')));
+  }
+  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return host;
+}
+
+// TLS for a credential endpoint: the bucket's settings only on the bucket's own host.
+void set_tls(http::Request& request, const FetchOptions& options) {
+  if (!options.bucket_host.empty() && host_of(request.url) == options.bucket_host) {
+    request.ca_bundle = options.ca_bundle;
+    request.verify_tls = options.verify_tls;
+  } else {
+    request.ca_bundle = options.other_ca_bundle;
+    request.verify_tls = true;
+  }
+}
+
+// What to do about a credential endpoint's refusal, by the service's code.
+std::string advice_for(std::string_view code, long status) {
+  if (code == "AccessDenied")
+    return "check the role's trust policy and the caller's sts:AssumeRole (docs/PRIVILEGES.md)";
+  if (code == "InvalidIdentityToken")
+    return "check the cluster's OIDC provider in IAM and the token's audience (sts.amazonaws.com)";
+  if (code == "ExpiredTokenException" || code == "ExpiredToken")
+    return "the web identity token expired: check that its file is being rotated";
+  if (code == "InvalidClientTokenId")
+    return "STS does not know these credentials: check the source's keys, and that the STS "
+           "endpoint is in their partition (set AWS_REGION or AWS_ENDPOINT_URL_STS)";
+  if (code == "RegionDisabledException")
+    return "STS is not activated in this region: activate it in IAM, or set AWS_REGION";
+  if (status == 401) return "the endpoint refused the authorization token: check its source";
+  return {};
+}
+
+// "GET http://169.254.170.23/v1/credentials: HTTP 403 (message; advice)" or the transport
+// error. `shown_url` replaces a URL that must not be shown (an ECS relative URI).
 Error http_failure(const http::Request& request, const http::Response& response,
-                   const std::string& detail) {
-  const std::string what = request.method + " " + request.url;
+                   const std::string& detail, const std::string& shown_url = {}) {
+  const std::string what = request.method + " " + (shown_url.empty() ? request.url : shown_url);
   if (!response.transport_error.empty()) {
     return Error::transient(fmt::format("{}: no answer ({})", what, response.transport_error));
   }
@@ -116,8 +171,7 @@ struct Sts {
     request.method = "POST";
     request.url = target.url;
     request.body = form_body(fields);
-    request.ca_bundle = options.ca_bundle;
-    request.verify_tls = options.verify_tls;
+    set_tls(request, options);
     request.timeout = std::chrono::seconds(30);
     const std::string content_type = "application/x-www-form-urlencoded; charset=utf-8";
     if (credentials != nullptr) {
@@ -139,7 +193,8 @@ struct Sts {
         return parse_sts_credentials(response.body);
       std::string code;
       const std::string detail = sts_error_detail(response.body, &code);
-      Error e = http_failure(request, response, detail);
+      const std::string advice = advice_for(code, response.status);
+      Error e = http_failure(request, response, advice.empty() ? detail : detail + "; " + advice);
       e.code = code;
       // STS answers throttling and a briefly unreachable identity provider with a 400.
       if (code == "Throttling" || code == "IDPCommunicationError") e.kind = ErrorKind::kTransient;
@@ -184,15 +239,24 @@ Result<TimedCredentials> fetch_container(const CredentialSource& source, const S
   request.url = source.url;
   request.timeout = std::chrono::seconds(5);
   request.connect_timeout = std::chrono::seconds(2);
-  request.ca_bundle = sts.options.ca_bundle;
-  request.verify_tls = sts.options.verify_tls;
+  request.no_proxy = true;
+  set_tls(request, sts.options);
+  std::string authorization = source.authorization;
+  const char* authorization_from = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
   if (!source.authorization_file.empty()) {
     auto token = read_text_file(source.authorization_file, "container authorization token file");
     if (!token) return token.error();
-    request.headers.emplace_back("Authorization", token.value());
-  } else if (!source.authorization.empty()) {
-    request.headers.emplace_back("Authorization", source.authorization);
+    authorization = token.value();
+    authorization_from = "the file AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE names";
   }
+  // A line break would end the header and start another: refused, as the SDKs do.
+  if (authorization.find_first_of("\r\n") != std::string::npos) {
+    return Error::invalid_input(fmt::format(
+        "the container authorization token in {} holds a line break: it cannot be a header "
+        "value; check what writes it",
+        authorization_from));
+  }
+  if (!authorization.empty()) request.headers.emplace_back("Authorization", authorization);
   return with_attempts(kAttempts, sts.options.retry_pause, [&]() -> Result<TimedCredentials> {
     http::Response response = sts.perform(request);
     if (response.transport_error.empty() && response.status == 200)
@@ -202,7 +266,9 @@ Result<TimedCredentials> fetch_container(const CredentialSource& source, const S
     const auto doc = nlohmann::json::parse(response.body, nullptr, false);
     if (doc.is_object() && doc.contains("message") && doc["message"].is_string())
       detail = doc["message"].get<std::string>();
-    return http_failure(request, response, detail);
+    if (const std::string advice = advice_for("", response.status); !advice.empty())
+      detail = detail.empty() ? advice : detail + "; " + advice;
+    return http_failure(request, response, detail, source.shown_url);
   });
 }
 
@@ -213,17 +279,27 @@ Result<TimedCredentials> fetch_instance_metadata(const CredentialSource& source,
     request.url = source.metadata_endpoint + path;
     request.timeout = kMetadataTimeout * 2;
     request.connect_timeout = kMetadataTimeout;
+    request.no_proxy = true;
     return request;
   };
   // The chain's last resort: a machine without the service gets one quick try, not three.
-  const int attempts = source.tried_before.empty() ? kAttempts : 1;
+  const bool last_resort = !source.tried_before.empty() && sts.options.first_fetch;
+  const int attempts = last_resort ? 1 : kAttempts;
   auto fetched =
       with_attempts(attempts, sts.options.retry_pause, [&]() -> Result<TimedCredentials> {
         http::Request token_request = metadata_request("PUT", "/latest/api/token");
         token_request.headers = {{"x-aws-ec2-metadata-token-ttl-seconds", kMetadataTokenTtl}};
         http::Response token = sts.perform(token_request);
-        if (!token.transport_error.empty() || token.status != 200)
-          return http_failure(token_request, token, "the IMDSv2 session token");
+        if (!token.transport_error.empty() || token.status != 200) {
+          // No answer in a container usually means the token's answer could not travel the
+          // extra hop; a 403, that the instance metadata is turned off.
+          return http_failure(
+              token_request, token,
+              token.status == 403
+                  ? "the IMDSv2 session token; the instance metadata service is turned off"
+                  : "the IMDSv2 session token; in a container, the instance's metadata hop "
+                    "limit must be 2");
+        }
         const http::Header with_token{"x-aws-ec2-metadata-token", token.body};
 
         http::Request roles_request =
@@ -250,7 +326,7 @@ Result<TimedCredentials> fetch_instance_metadata(const CredentialSource& source,
           return http_failure(role_request, credentials, "");
         return parse_json_credentials(credentials.body, "the EC2 instance metadata service");
       });
-  if (!fetched && !source.tried_before.empty()) {
+  if (!fetched && last_resort) {
     Error e = fetched.error();
     e.message = fmt::format(
         "no AWS credentials: {}, and the EC2 instance metadata service did not give any ({}); "
@@ -260,16 +336,6 @@ Result<TimedCredentials> fetch_instance_metadata(const CredentialSource& source,
     return e;
   }
   return fetched;
-}
-
-std::string host_of(std::string_view url) {
-  auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return {};
-  std::string_view rest = url.substr(scheme_end + 3);
-  rest = rest.substr(0, rest.find_first_of("/?#"));
-  if (auto at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
-  if (!rest.empty() && rest.front() == '[') return std::string(rest.substr(0, rest.find(']') + 1));
-  return std::string(rest.substr(0, rest.find(':')));
 }
 
 }  // namespace
@@ -288,11 +354,58 @@ std::string kind_name(Kind kind) {
 
 bool container_url_allowed(const std::string& url) {
   const std::string host = host_of(url);
-  if (host.empty()) return false;
+  if (host.empty() || host.find('%') != std::string::npos) return false;
   if (url.rfind("https://", 0) == 0) return true;
   if (url.rfind("http://", 0) != 0) return false;
-  return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0 ||
-         host == "169.254.170.2" || host == "169.254.170.23" || host == "[fd00:ec2::23]";
+  if (host == "localhost") return true;
+  // Addresses only, parsed, never a name that merely starts like one ("127.0.0.1.example").
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+    const std::uint32_t a = ntohl(v4.s_addr);
+    return (a >> 24) == 127 || a == 0xA9FEAA02 /* 169.254.170.2 */ ||
+           a == 0xA9FEAA17 /* 169.254.170.23 */;
+  }
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    in6_addr v6{}, loopback{}, eks{};
+    const std::string inner = host.substr(1, host.size() - 2);
+    if (inet_pton(AF_INET6, inner.c_str(), &v6) != 1) return false;
+    inet_pton(AF_INET6, "::1", &loopback);
+    inet_pton(AF_INET6, "fd00:ec2::23", &eks);
+    return std::memcmp(&v6, &loopback, sizeof v6) == 0 || std::memcmp(&v6, &eks, sizeof v6) == 0;
+  }
+  return false;
+}
+
+std::shared_ptr<const CredentialSource> with_sts_region(
+    const std::shared_ptr<const CredentialSource>& source, const std::string& region) {
+  if (!source) return source;
+  auto inner = with_sts_region(source->source, region);
+  const bool moves = source->sts.regional_default && source->sts.region != region;
+  if (!moves && inner == source->source) return source;
+  auto copy = std::make_shared<CredentialSource>(*source);
+  copy->source = inner;
+  if (moves) {
+    const bool china = region.rfind("cn-", 0) == 0;
+    copy->sts.url = fmt::format("https://sts.{}.amazonaws.com{}", region, china ? ".cn" : "");
+    copy->sts.region = region;
+  }
+  return copy;
+}
+
+std::string identity(const CredentialSource& source) {
+  switch (source.kind) {
+    case Kind::kStatic: return "keys " + source.credentials.access_key_id;
+    case Kind::kProcess: return "process " + source.command;
+    case Kind::kWebIdentity:
+      return fmt::format("web identity {} {} {}", source.role_arn, source.token_file,
+                         source.sts.url);
+    case Kind::kAssumeRole:
+      return fmt::format("role {} {} {} from ({})", source.role_arn, source.external_id,
+                         source.sts.url, source.source ? identity(*source.source) : "");
+    case Kind::kContainer: return "container " + source.url;
+    case Kind::kInstanceMetadata: return "imds " + source.metadata_endpoint;
+  }
+  return {};
 }
 
 Result<TimedCredentials> fetch_credentials(const CredentialSource& source,

@@ -24,6 +24,9 @@ namespace rehome::s3 {
 struct StsEndpoint {
   std::string url;     ///< scheme://host[:port], no trailing slash.
   std::string region;  ///< Signs AssumeRole (us-east-1 when none is configured).
+  /// AWS's regional endpoint for lack of any setting: it follows the bucket's region when that
+  /// is given on the command line (with_sts_region).
+  bool regional_default = false;
 };
 
 struct CredentialSource {
@@ -54,6 +57,7 @@ struct CredentialSource {
   // kContainer: the full URL, and the Authorization header's value, or the file it is read
   // from on every fetch (EKS Pod Identity rotates it).
   std::string url;
+  std::string shown_url;  ///< The URL as messages show it (no relative URI, no userinfo).
   std::string authorization;
   std::string authorization_file;
 
@@ -66,11 +70,25 @@ struct CredentialSource {
 /// Short name of a kind, for the start-up line ("web identity (AssumeRoleWithWebIdentity)").
 std::string kind_name(CredentialSource::Kind kind);
 
+/// What makes two sources the same identity (the same role from the same source, the same
+/// endpoint...), whatever the words of their descriptions: both buckets then share one fetch,
+/// and copies stay server-side. Never holds a secret.
+std::string identity(const CredentialSource& source);
+
 /// How the fetches reach their endpoints: TLS settings (a private CA for STS on an S3-compatible
 /// store), and the blocking HTTP call itself (replaced in unit tests).
 struct FetchOptions {
+  /// TLS towards the bucket's own endpoint host (a store serving STS itself): the bucket's
+  /// CA bundle and verification. Any other host (AWS's STS, a container agent over HTTPS) is
+  /// verified, against `other_ca_bundle` (AWS_CA_BUNDLE, the profile's ca_bundle) or the
+  /// system's store: --no-verify-ssl never reaches the credential endpoints of AWS.
+  std::string bucket_host;
   std::string ca_bundle;
   bool verify_tls = true;
+  std::string other_ca_bundle;
+  /// The first fetch (at start-up): a last-resort source's failure then names every source
+  /// tried before it; a later refresh's names only itself.
+  bool first_fetch = true;
   std::function<http::Response(http::Request)> perform;  ///< Empty: http::perform.
   /// Between attempts of one fetch (a fault a retry may cure is tried three times).
   std::chrono::milliseconds retry_pause{1000};
@@ -80,6 +98,11 @@ struct FetchOptions {
 /// service's own message (never a secret); kTransient when a retry may cure it.
 Result<TimedCredentials> fetch_credentials(const CredentialSource& source,
                                            const FetchOptions& options);
+
+/// `source` with every STS endpoint that was AWS's regional default moved to `region` (the
+/// bucket's, given by --region after the profile was read); the same source when none was.
+std::shared_ptr<const CredentialSource> with_sts_region(
+    const std::shared_ptr<const CredentialSource>& source, const std::string& region);
 
 /// True for a container credentials URL the SDKs accept: HTTPS anywhere, or HTTP to loopback,
 /// 169.254.170.2, 169.254.170.23 or [fd00:ec2::23] (the ECS and EKS agents' addresses).

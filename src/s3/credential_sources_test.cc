@@ -145,7 +145,8 @@ TEST_F(CredentialSources, an_sts_refusal_is_named_and_throttling_is_tried_again)
   ASSERT_FALSE(got);
   EXPECT_EQ(got.error().message,
             "POST https://sts.example/: HTTP 400 (InvalidIdentityToken: Couldn't retrieve "
-            "verification key from your identity provider)");
+            "verification key from your identity provider; check the cluster's OIDC provider in "
+            "IAM and the token's audience (sts.amazonaws.com))");
   EXPECT_EQ(got.error().code, "InvalidIdentityToken");
   EXPECT_EQ(server.sent.size(), 1U);
 
@@ -213,6 +214,7 @@ TEST_F(CredentialSources, the_container_endpoint_gets_the_token_file_as_it_is_no
   EXPECT_EQ(server.sent.at(0).method, "GET");
   EXPECT_EQ(server.sent.at(0).url, "http://169.254.170.23/v1/credentials");
   EXPECT_EQ(header(server.sent.at(0), "authorization"), "first-token");
+  EXPECT_TRUE(server.sent.at(0).no_proxy) << "the token must not go through a proxy";
   file("auth", "second-token");
   ASSERT_TRUE(fetch_credentials(source, server.options()));
   EXPECT_EQ(header(server.sent.at(1), "authorization"), "second-token");
@@ -220,8 +222,46 @@ TEST_F(CredentialSources, the_container_endpoint_gets_the_token_file_as_it_is_no
   server.answers = {answer(401, R"({"code": "AccessDeniedException", "message": "bad token"})")};
   got = fetch_credentials(source, server.options());
   ASSERT_FALSE(got);
-  EXPECT_EQ(got.error().message, "GET http://169.254.170.23/v1/credentials: HTTP 401 (bad token)");
+  EXPECT_EQ(got.error().message,
+            "GET http://169.254.170.23/v1/credentials: HTTP 401 (bad token; the endpoint refused "
+            "the authorization token: check its source)");
   EXPECT_EQ(got.error().message.find("second-token"), std::string::npos);
+}
+
+TEST_F(CredentialSources, a_token_with_a_line_break_is_refused_before_any_request) {
+  CredentialSource source;
+  source.kind = Kind::kContainer;
+  source.url = "http://169.254.170.23/v1/credentials";
+  source.authorization = "token\r\nX-Injected: 1";
+  Scripted server;
+  auto got = fetch_credentials(source, server.options());
+  ASSERT_FALSE(got);
+  EXPECT_TRUE(server.sent.empty());
+  EXPECT_EQ(got.error().message.find("X-Injected"), std::string::npos);
+  EXPECT_NE(got.error().message.find("holds a line break"), std::string::npos);
+}
+
+TEST_F(CredentialSources, the_buckets_tls_settings_apply_only_on_the_buckets_own_host) {
+  CredentialSource source;
+  source.kind = Kind::kWebIdentity;
+  source.role_arn = "arn:aws:iam::1:role/r";
+  source.role_session_name = "s";
+  source.token_file = file("token", "t");
+  Scripted server;
+  server.answers = {answer(200, kStsAnswer), answer(200, kStsAnswer)};
+  FetchOptions options = server.options();
+  options.bucket_host = "store.internal";
+  options.ca_bundle = "/etc/private-ca.pem";
+  options.verify_tls = false;  // --no-verify-ssl
+  options.other_ca_bundle = "/etc/aws-ca.pem";
+  source.sts = {"https://store.internal:8443", "us-east-1"};  // the store serves STS itself
+  ASSERT_TRUE(fetch_credentials(source, options));
+  EXPECT_EQ(server.sent[0].ca_bundle, "/etc/private-ca.pem");
+  EXPECT_FALSE(server.sent[0].verify_tls);
+  source.sts = {"https://sts.eu-west-1.amazonaws.com", "eu-west-1"};  // AWS's STS: verified
+  ASSERT_TRUE(fetch_credentials(source, options));
+  EXPECT_EQ(server.sent[1].ca_bundle, "/etc/aws-ca.pem");
+  EXPECT_TRUE(server.sent[1].verify_tls);
 }
 
 TEST_F(CredentialSources, instance_metadata_asks_for_a_session_token_then_the_role) {
@@ -238,6 +278,7 @@ TEST_F(CredentialSources, instance_metadata_asks_for_a_session_token_then_the_ro
   EXPECT_EQ(got->credentials.access_key_id, "ASIAEC2");
   ASSERT_EQ(server.sent.size(), 3U);
   EXPECT_EQ(server.sent[0].method, "PUT");
+  EXPECT_TRUE(server.sent[0].no_proxy) << "a proxy cannot reach the link-local service";
   EXPECT_EQ(server.sent[0].url, "http://127.0.0.1:1338/latest/api/token");
   EXPECT_EQ(header(server.sent[0], "x-aws-ec2-metadata-token-ttl-seconds"), "21600");
   EXPECT_EQ(server.sent[1].url, "http://127.0.0.1:1338/latest/meta-data/iam/security-credentials/");

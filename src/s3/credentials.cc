@@ -6,6 +6,8 @@
 // are taken verbatim (no inline comments), as botocore does.
 #include "s3/credentials.h"
 
+#include "s3/addressing.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -198,12 +200,40 @@ StsEndpoint sts_endpoint(const EnvLookup& env, const Profiles& profiles, const s
   } else {
     const bool china = sts.region.rfind("cn-", 0) == 0;
     sts.url = fmt::format("https://sts.{}.amazonaws.com{}", sts.region, china ? ".cn" : "");
+    sts.regional_default = true;
   }
   while (!sts.url.empty() && sts.url.back() == '/') sts.url.pop_back();
+  // The global endpoint signs as us-east-1 whatever the configured region (as botocore).
+  if (sts.url == "https://sts.amazonaws.com") sts.region = "us-east-1";
   return sts;
 }
 
+// An STS URL that cannot be requested fails at start-up, naming where it came from.
+Status check_sts_url(const EnvLookup& env, const StsEndpoint& sts) {
+  Endpoint endpoint;
+  endpoint.url = sts.url;
+  endpoint.region = sts.region;
+  if (validate_endpoint(endpoint)) return Ok{};
+  const char* from = non_empty(env, "AWS_ENDPOINT_URL_STS") ? "AWS_ENDPOINT_URL_STS"
+                     : non_empty(env, "AWS_ENDPOINT_URL")   ? "AWS_ENDPOINT_URL"
+                                                            : "the profile's endpoint_url";
+  return invalid(
+      fmt::format("the STS endpoint \"{}\" (from {}) is not a URL rehome can request: "
+                  "give scheme://host[:port], e.g. https://sts.eu-west-1.amazonaws.com",
+                  sts.url, from));
+}
+
 using SourcePtr = std::shared_ptr<CredentialSource>;
+
+// "http://user:pass@host/x" shown as "http://host/x".
+std::string without_userinfo(const std::string& url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return url;
+  const auto authority_end = url.find_first_of("/?#", scheme_end + 3);
+  const auto at = url.rfind('@', authority_end);
+  if (at == std::string::npos || at < scheme_end) return url;
+  return url.substr(0, scheme_end + 3) + url.substr(at + 1);
+}
 
 SourcePtr static_source(Credentials credentials, std::string description) {
   auto source = std::make_shared<CredentialSource>();
@@ -233,8 +263,12 @@ Result<SourcePtr> container_source(const EnvLookup& env) {
   source->kind = CredentialSource::Kind::kContainer;
   if (auto relative = non_empty(env, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")) {
     source->url = "http://169.254.170.2" + *relative;
-    source->description = "container credentials endpoint " + source->url +
-                          " (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)";
+    // The relative URI names the task's credentials to anyone on the host who knows it: it is
+    // never shown.
+    source->shown_url = "http://169.254.170.2/...";
+    source->description =
+        "container credentials endpoint http://169.254.170.2 "
+        "(AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)";
   } else if (auto full = non_empty(env, "AWS_CONTAINER_CREDENTIALS_FULL_URI")) {
     if (!container_url_allowed(*full)) {
       return invalid("AWS_CONTAINER_CREDENTIALS_FULL_URI \"" + *full +
@@ -242,8 +276,9 @@ Result<SourcePtr> container_source(const EnvLookup& env) {
                      "(169.254.170.2, 169.254.170.23, fd00:ec2::23): the AWS SDKs refuse it too");
     }
     source->url = *full;
-    source->description =
-        "container credentials endpoint " + source->url + " (AWS_CONTAINER_CREDENTIALS_FULL_URI)";
+    source->shown_url = without_userinfo(*full);
+    source->description = "container credentials endpoint " + source->shown_url +
+                          " (AWS_CONTAINER_CREDENTIALS_FULL_URI)";
   } else {
     return SourcePtr{};
   }
@@ -348,8 +383,10 @@ struct ProfileResolver {
                        ", which is not in " + profiles.tried());
       }
       Result<SourcePtr> signer{SourcePtr{}};
-      if (source_profile == name) {
-        signer = own_keys(name, where);  // a profile may be its own source: its static keys
+      if (source_profile == name || !profiles.value(source_profile, "aws_access_key_id").empty()) {
+        // A source profile's own static keys win over its role_arn (botocore's rule), and a
+        // profile may be its own source: its static keys.
+        signer = own_keys(source_profile, "profile " + source_profile);
       } else if (std::find(visited.begin(), visited.end(), source_profile) != visited.end()) {
         return invalid(where + " in " + file + ": source_profile " + source_profile +
                        " leads back to itself; end the chain with a profile that has keys");
@@ -465,29 +502,36 @@ Result<AwsSettings> resolve_aws_settings(const EnvLookup& env, std::string_view 
     if (!from_profile) return from_profile.error();
     chosen = from_profile.value();
   }
-  if (!chosen && explicit_profile) {
-    return invalid("no AWS credentials: profile " + shown +
-                   " has no aws_access_key_id, "
-                   "credential_process or role_arn in " +
-                   profiles.tried() + "; add the keys to the profile");
-  }
-  if (!chosen && !explicit_profile) {
+  // A profile without credentials (one that only names a region, an endpoint or a CA) leaves
+  // them to the platform, as in the SDKs: the container endpoint, the instance metadata.
+  if (!chosen) {
     auto container = container_source(env);
     if (!container) return container.error();
     chosen = container.value();
   }
   const std::string nothing_found =
-      "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set, and profile " + shown +
-      " has no aws_access_key_id in " + profiles.tried();
-  if (!chosen && !explicit_profile && !metadata_disabled(env)) {
+      explicit_profile
+          ? "profile " + shown + " has no aws_access_key_id, credential_process or role_arn in " +
+                profiles.tried()
+          : "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set, AWS_WEB_IDENTITY_TOKEN_FILE "
+            "is not set, and profile " +
+                shown + " has no aws_access_key_id in " + profiles.tried();
+  if (!chosen && !metadata_disabled(env)) {
     chosen = instance_metadata_source(env);
     chosen->tried_before = nothing_found + ", no container credentials endpoint is set";
   }
   if (!chosen) {
     return invalid("no AWS credentials: " + nothing_found +
-                   "; set the variables or add the keys to the profile");
+                   (explicit_profile ? "; add the keys to the profile"
+                                     : "; set the variables or add the keys to the profile"));
   }
 
+  for (const CredentialSource* s = chosen.get(); s != nullptr; s = s->source.get()) {
+    if (s->kind == CredentialSource::Kind::kWebIdentity ||
+        s->kind == CredentialSource::Kind::kAssumeRole) {
+      if (auto st = check_sts_url(env, s->sts); !st) return st.error();
+    }
+  }
   settings.source = chosen->description;
   if (chosen->kind == CredentialSource::Kind::kStatic) {
     settings.credentials = chosen->credentials;

@@ -176,8 +176,9 @@ TEST_F(CredentialsTest, NothingFoundNamesTheProfileAndTheFilesTried) {
   ASSERT_FALSE(settings);
   EXPECT_EQ(settings.error().kind, ErrorKind::kInvalidInput);
   EXPECT_EQ(settings.error().message,
-            "no AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set, and "
-            "profile default has no aws_access_key_id in " +
+            "no AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set, "
+            "AWS_WEB_IDENTITY_TOKEN_FILE is not set, and profile default has no aws_access_key_id "
+            "in " +
                 aws("credentials") + " (not found) and " + aws("config") +
                 " (not found); set the variables or add the keys to the profile");
 }
@@ -373,12 +374,67 @@ role_arn = arn:aws:iam::1:role/bare
   EXPECT_EQ(settings->fetched->source->credentials.access_key_id, "ENVKEY");
 }
 
+TEST_F(CredentialsTest, a_source_profiles_own_keys_win_over_its_role) {
+  // botocore's rule: "base" has keys and a role of its own; assuming "target" signs with base's
+  // keys, never with base's role.
+  write("config", R"([profile base]
+aws_access_key_id = BASEKEY
+aws_secret_access_key = BASESECRET
+role_arn = arn:aws:iam::1:role/base
+source_profile = base
+
+[profile target]
+role_arn = arn:aws:iam::1:role/target
+source_profile = base
+)");
+  auto settings = resolve_aws_settings(env(), "target");
+  ASSERT_TRUE(settings) << settings.error().message;
+  ASSERT_TRUE(settings->fetched->source);
+  EXPECT_EQ(settings->fetched->source->kind, Kind::kStatic);
+  EXPECT_EQ(settings->fetched->source->credentials.access_key_id, "BASEKEY");
+}
+
+TEST_F(CredentialsTest, an_sts_endpoint_that_is_not_a_url_is_refused_naming_its_origin) {
+  write("config",
+        "[profile r]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = k\n"
+        "[profile k]\naws_access_key_id = K\naws_secret_access_key = S\n");
+  env_["AWS_ENDPOINT_URL_STS"] = "sts.example.com";
+  auto settings = resolve_aws_settings(env(), "r");
+  ASSERT_FALSE(settings);
+  EXPECT_EQ(settings.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_NE(settings.error().message.find(
+                "the STS endpoint \"sts.example.com\" (from AWS_ENDPOINT_URL_STS) is not a URL"),
+            std::string::npos)
+      << settings.error().message;
+}
+
+TEST_F(CredentialsTest, the_default_sts_endpoint_follows_the_buckets_region) {
+  write("config",
+        "[profile r]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = k\n"
+        "[profile k]\naws_access_key_id = K\naws_secret_access_key = S\n");
+  auto settings = resolve_aws_settings(env(), "r");
+  ASSERT_TRUE(settings) << settings.error().message;
+  EXPECT_EQ(settings->fetched->sts.url, "https://sts.us-east-1.amazonaws.com");
+  auto moved = with_sts_region(settings->fetched, "cn-north-1");  // given by --region
+  EXPECT_EQ(moved->sts.url, "https://sts.cn-north-1.amazonaws.com.cn");
+  EXPECT_EQ(moved->sts.region, "cn-north-1");
+  // One named explicitly stays; the global endpoint signs as us-east-1.
+  env_["AWS_ENDPOINT_URL_STS"] = "https://sts.amazonaws.com";
+  env_["AWS_REGION"] = "eu-west-1";
+  settings = resolve_aws_settings(env(), "r");
+  ASSERT_TRUE(settings);
+  EXPECT_EQ(settings->fetched->sts.region, "us-east-1");
+  EXPECT_EQ(with_sts_region(settings->fetched, "eu-west-1"), settings->fetched);
+}
+
 TEST_F(CredentialsTest, the_container_endpoint_comes_before_the_instance_metadata) {
   env_["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = "/v2/credentials/abc";
   auto settings = resolve_aws_settings(env());
   ASSERT_TRUE(settings) << settings.error().message;
   EXPECT_EQ(settings->fetched->kind, Kind::kContainer);
   EXPECT_EQ(settings->fetched->url, "http://169.254.170.2/v2/credentials/abc");
+  // The relative URI names the task's credentials: never shown.
+  EXPECT_EQ(settings->source.find("abc"), std::string::npos) << settings->source;
 
   env_.erase("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
   env_["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = "http://169.254.170.23/v1/credentials";
@@ -395,9 +451,17 @@ TEST_F(CredentialsTest, the_container_endpoint_comes_before_the_instance_metadat
   ASSERT_FALSE(settings);
   EXPECT_NE(settings.error().message.find("is neither HTTPS nor a loopback"), std::string::npos);
 
-  // A profile named on the command line is the only place looked at.
+  // A profile named on the command line that has no credentials (only a region, an endpoint)
+  // leaves them to the platform, as in the SDKs; the environment's keys are not looked at.
   env_["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = "http://127.0.0.1:8080/creds";
+  env_["AWS_ACCESS_KEY_ID"] = "ENVKEY";
+  env_["AWS_SECRET_ACCESS_KEY"] = "ENVSECRET";
   write("config", "[profile empty]\nregion = eu-west-1\n");
+  settings = resolve_aws_settings(env(), "empty");
+  ASSERT_TRUE(settings) << settings.error().message;
+  EXPECT_EQ(settings->fetched->kind, Kind::kContainer);
+  env_.erase("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+  env_["AWS_EC2_METADATA_DISABLED"] = "true";
   settings = resolve_aws_settings(env(), "empty");
   ASSERT_FALSE(settings);
   EXPECT_NE(settings.error().message.find("no AWS credentials: profile empty has no "
@@ -414,6 +478,16 @@ TEST(ContainerUrl, only_https_or_the_agents_addresses) {
   EXPECT_TRUE(container_url_allowed("http://169.254.170.2/v2/credentials/a"));
   EXPECT_TRUE(container_url_allowed("http://[fd00:ec2::23]/v1/credentials"));
   EXPECT_FALSE(container_url_allowed("http://169.254.169.254/latest"));
+  // Names that merely start like an allowed address, and userinfo tricks.
+  EXPECT_FALSE(container_url_allowed("http://127.0.0.1.attacker.example/creds"));
+  EXPECT_FALSE(container_url_allowed("http://127.evil.example/creds"));
+  EXPECT_FALSE(container_url_allowed("http://169.254.170.2.evil.example/creds"));
+  EXPECT_FALSE(container_url_allowed("http://169.254.170.2@evil.example/creds"));
+  EXPECT_FALSE(container_url_allowed("http://[::1].evil/creds"));
+  EXPECT_FALSE(container_url_allowed("http://[fe80::1%25eth0]/creds"));
+  EXPECT_TRUE(container_url_allowed("http://user@127.0.0.2:8080/creds"));
+  EXPECT_TRUE(container_url_allowed("http://LOCALHOST/creds"));
+  EXPECT_TRUE(container_url_allowed("http://[FD00:EC2:0::23]/v1/credentials"));
   EXPECT_FALSE(container_url_allowed("http://localhost.evil.example/creds"));
   EXPECT_FALSE(container_url_allowed("ftp://127.0.0.1/creds"));
   EXPECT_FALSE(container_url_allowed("127.0.0.1/creds"));

@@ -276,6 +276,7 @@ TEST_F(Credentials, the_container_endpoint_with_its_authorization_token_file) {
                           "expire) (from container credentials endpoint " +
                               url + " (AWS_CONTAINER_CREDENTIALS_FULL_URI))");
   EXPECT_EQ(stand_in.stats()["container"], 1);
+  EXPECT_EQ(stand_in.log().find("pod-identity-token"), std::string::npos);
 
   file("auth", "pod-identity-token-2");  // rotated: read again
   auto more = env_->seed_legacy(2);
@@ -285,6 +286,8 @@ TEST_F(Credentials, the_container_endpoint_with_its_authorization_token_file) {
   env.push_back("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=" + file("stale", "not-the-token"));
   EXPECT_EQ(run_rehome({"run", "--progress", "none"}, env, &out), 1) << out;
   EXPECT_NE(out.find("GET " + url + ": HTTP 401"), std::string::npos) << out;
+  EXPECT_EQ(out.find("not-the-token"), std::string::npos) << "a token is never shown";
+  EXPECT_EQ(out.find("pod-identity-token"), std::string::npos);
 }
 
 // A refresh that keeps failing past the credentials' expiry: the stand-in removes the key from
@@ -334,7 +337,8 @@ TEST_F(Credentials, instance_metadata_v2_is_the_last_resort) {
   std::string out;
   EXPECT_EQ(run_rehome({"run", "--progress", "none"}, env, &out), 1) << out;
   EXPECT_NE(out.find("no AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set, "
-                     "and profile default has no aws_access_key_id in "),
+                     "AWS_WEB_IDENTITY_TOKEN_FILE is not set, and profile default has no "
+                     "aws_access_key_id in "),
             std::string::npos)
       << out;
   EXPECT_NE(out.find("the EC2 instance metadata service did not give any (PUT "
