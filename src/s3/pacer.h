@@ -1,7 +1,8 @@
 // Paces every S3 request of the job through one gate: at most max_in_flight at once, at most
-// max_rps per second, and when the server throttles (503 SlowDown) the allowed rate drops for
-// the whole job, not just for the request that was refused (additive increase, multiplicative
-// decrease). Waiting is a loop timer, never a sleep.
+// max_rps per second, and when the server throttles (503 SlowDown) the allowed rate follows the
+// server's for the whole job, not just for the request that was refused (rate_control.h: cut to
+// a share of what the server accepted, then a cubic climb that holds near it and probes above).
+// Waiting is a loop timer, never a sleep.
 #pragma once
 
 #include <chrono>
@@ -11,6 +12,7 @@
 #include <functional>
 
 #include "http/loop.h"
+#include "s3/rate_control.h"
 
 namespace rehome::s3 {
 
@@ -43,7 +45,7 @@ class Pacer {
 
   /// The server throttled a request: cut the rate (at most once per cooling period).
   void on_throttled();
-  /// A request succeeded: let the rate creep back up towards max_rps.
+  /// A request succeeded: the server accepted it (the rate it accepts is what a cut starts from).
   void on_success();
 
   std::size_t in_flight() const { return in_flight_; }
@@ -52,29 +54,19 @@ class Pacer {
 
  private:
   void pump();
-  double allowed_rps() const;
   void refill(std::chrono::steady_clock::time_point now);
-  double burst() const;
-  void count_completion(std::chrono::steady_clock::time_point now);
-  double completion_rate(std::chrono::steady_clock::time_point now) const;
+  double burst(double rate) const;
 
   http::Loop& loop_;
   PacerOptions options_;
+  RateControl control_;
   std::deque<std::function<void()>> waiting_;
   std::size_t in_flight_ = 0;
-  double rps_limit_ = 0;  // 0 = unlimited
   double tokens_ = 0;
   std::chrono::steady_clock::time_point last_refill_;
-  std::chrono::steady_clock::time_point last_cut_;
   bool timer_armed_ = false;
   http::TimerId timer_id_ = 0;
-  // The rate the limit climbs back to: max_rps, or the observed rate when throttling began.
-  double ceiling_rps_ = 0;
   PacerStats stats_;
-  // Completed requests per second, smoothed: where the first cut starts from when unlimited.
-  double observed_rps_ = 0;
-  std::chrono::steady_clock::time_point window_start_;
-  std::uint64_t window_count_ = 0;
 };
 
 }  // namespace rehome::s3

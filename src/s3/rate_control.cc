@@ -1,0 +1,91 @@
+#include "s3/rate_control.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace rehome::s3 {
+
+namespace {
+
+using Seconds = std::chrono::duration<double>;
+
+}  // namespace
+
+RateControl::RateControl(RateControlOptions options, Clock::time_point now)
+    : options_(options), window_start_(now) {
+  if (options_.max_rps > 0) options_.min_rps = std::min(options_.min_rps, options_.max_rps);
+}
+
+// Rates are counted in windows of kRateWindow and smoothed (half the old, half the new): a
+// burst or a stall of one window does not define them.
+void RateControl::tick(Clock::time_point now) {
+  const double elapsed = Seconds(now - window_start_).count();
+  if (elapsed < Seconds(kRateWindow).count()) return;
+  const double sent = static_cast<double>(window_sent_) / elapsed;
+  const double accepted = static_cast<double>(window_accepted_) / elapsed;
+  sent_rate_ = sent_rate_ > 0 ? (sent_rate_ + sent) / 2 : sent;
+  accepted_rate_ = accepted_rate_ > 0 ? (accepted_rate_ + accepted) / 2 : accepted;
+  window_start_ = now;
+  window_sent_ = 0;
+  window_accepted_ = 0;
+}
+
+void RateControl::on_send(Clock::time_point now) {
+  tick(now);
+  ++window_sent_;
+}
+
+void RateControl::on_accepted(Clock::time_point now) {
+  tick(now);
+  ++window_accepted_;
+}
+
+// Before the first full window, what the current one has counted so far (at least a tenth of a
+// second of it, so that a first 503 after a few milliseconds does not read as a huge rate).
+double RateControl::current_accepted(Clock::time_point now) const {
+  if (accepted_rate_ > 0) return accepted_rate_;
+  const double elapsed = std::max(Seconds(now - window_start_).count(), 0.1);
+  return static_cast<double>(window_accepted_) / elapsed;
+}
+
+double RateControl::current_sent(Clock::time_point now) const {
+  if (sent_rate_ > 0) return sent_rate_;
+  const double elapsed = std::max(Seconds(now - window_start_).count(), 0.1);
+  return static_cast<double>(window_sent_) / elapsed;
+}
+
+bool RateControl::on_throttled(Clock::time_point now) {
+  tick(now);
+  if (cuts_ > 0 && now - last_cut_ < kCoolingPeriod) return false;
+  double base = current_accepted(now);
+  // Throttled before anything was accepted (the job's first requests): half of what was sent is
+  // the only estimate there is; the next cut starts from what the server accepts.
+  if (base <= 0) base = current_sent(now) / 2;
+  if (limiting_) base = std::min(base, limit(now));
+  // Fast convergence: a peak lower than the last one means the capacity shrank, or others share
+  // it; giving up more than the cut leaves them room.
+  const double measured = base;
+  if (limiting_ && measured < last_peak_) base = measured * (1 + kBeta) / 2;
+  last_peak_ = measured;
+  peak_ = std::max(base, options_.min_rps);
+  epoch_ = now;
+  last_cut_ = now;
+  limiting_ = true;
+  ++cuts_;
+  return true;
+}
+
+double RateControl::limit(Clock::time_point now) const {
+  if (!limiting_) return options_.max_rps;
+  // W(t) = peak * (1 + c (t - K)^3), with K such that W(0) = beta * peak.
+  const double k = std::cbrt((1 - kBeta) / kCubic);
+  const double t = Seconds(now - epoch_).count() - k;
+  double w = peak_ * (1 + kCubic * t * t * t);
+  // Never far ahead of what is sent: an idle spell does not bank a burst.
+  w = std::min(w, std::max(2 * sent_rate_, kBeta * peak_));
+  w = std::max(w, options_.min_rps);
+  if (options_.max_rps > 0) w = std::min(w, options_.max_rps);
+  return w;
+}
+
+}  // namespace rehome::s3

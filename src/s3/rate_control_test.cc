@@ -1,0 +1,139 @@
+// RateControl's decisions on a fake clock: where a cut lands, how the limit climbs back and
+// beyond, what a burst of 503s counts for, the caps. Its speed against a throttling server is
+// bench/model's to measure, never a test's.
+#include "s3/rate_control.h"
+
+#include <gtest/gtest.h>
+
+namespace rehome::s3 {
+namespace {
+
+using Clock = RateControl::Clock;
+using namespace std::chrono_literals;
+
+// Sends and accepts `rate` requests per second for `seconds`, evenly, from `now` (advanced).
+void steady(RateControl& c, Clock::time_point& now, double rate, double seconds,
+            bool accepted = true) {
+  const auto step =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1 / rate));
+  for (int i = 0; i < static_cast<int>(rate * seconds); ++i) {
+    c.on_send(now);
+    if (accepted) c.on_accepted(now);
+    now += step;
+  }
+}
+
+TEST(RateControl, unthrottled_it_does_not_limit_beyond_max_rps) {
+  auto now = Clock::time_point{} + 1h;
+  RateControl free({}, now);
+  RateControl capped({.max_rps = 50}, now);
+  steady(free, now, 1000, 2);
+  EXPECT_EQ(free.limit(now), 0);
+  EXPECT_EQ(capped.limit(now), 50);
+}
+
+TEST(RateControl, a_cut_lands_at_beta_of_the_accepted_rate_not_of_what_was_sent) {
+  auto now = Clock::time_point{} + 1h;
+  RateControl c({}, now);
+  // 400/s sent, of which the server accepted 200/s (the rest refused): the capacity is 200.
+  for (int i = 0; i < 800; ++i) {
+    c.on_send(now);
+    if (i % 2 == 0) c.on_accepted(now);
+    now += 2500us;
+  }
+  ASSERT_TRUE(c.on_throttled(now));
+  EXPECT_NEAR(c.limit(now), RateControl::kBeta * 200, 5);
+}
+
+TEST(RateControl, one_burst_of_503s_is_one_cut) {
+  auto now = Clock::time_point{} + 1h;
+  RateControl c({}, now);
+  steady(c, now, 200, 2);
+  EXPECT_TRUE(c.on_throttled(now));
+  EXPECT_FALSE(c.on_throttled(now + 50ms));
+  EXPECT_FALSE(c.on_throttled(now + 150ms));
+  EXPECT_TRUE(c.on_throttled(now + RateControl::kCoolingPeriod));
+  EXPECT_EQ(c.cuts(), 2u);
+}
+
+TEST(RateControl, it_climbs_back_in_seconds_holds_near_the_peak_then_probes_above) {
+  auto now = Clock::time_point{} + 1h;
+  RateControl c({}, now);
+  steady(c, now, 1000, 2);
+  ASSERT_TRUE(c.on_throttled(now));
+  const auto cut = now;
+  struct Row {
+    std::chrono::milliseconds after;
+    double low, high;  // the limit, as a fraction of the accepted rate at the cut (1000/s)
+  };
+  const Row rows[] = {{0ms, 0.84, 0.86},
+                      {1000ms, 0.97, 0.99},
+                      {2000ms, 0.99, 1.01},
+                      {3000ms, 1.00, 1.03},
+                      {5000ms, 1.4, 1.8}};
+  for (const auto& row : rows) {
+    // Keep sending at the limit, so that the cap (twice what is sent) does not bind.
+    while (now < cut + row.after) {
+      steady(c, now, std::max(c.limit(now), 10.0), 0.1);
+    }
+    const double fraction = c.limit(cut + row.after) / 1000;
+    EXPECT_GE(fraction, row.low) << row.after.count() << " ms after the cut";
+    EXPECT_LE(fraction, row.high) << row.after.count() << " ms after the cut";
+  }
+}
+
+TEST(RateControl, the_same_constants_serve_any_scale) {
+  for (double rate : {20.0, 200.0, 5000.0}) {
+    auto now = Clock::time_point{} + 1h;
+    RateControl c({}, now);
+    steady(c, now, rate, 2);
+    ASSERT_TRUE(c.on_throttled(now));
+    EXPECT_NEAR(c.limit(now) / rate, RateControl::kBeta, 0.02) << rate;
+  }
+}
+
+TEST(RateControl, the_limit_never_runs_far_ahead_of_what_is_sent) {
+  auto now = Clock::time_point{} + 1h;
+  RateControl c({}, now);
+  steady(c, now, 1000, 2);
+  ASSERT_TRUE(c.on_throttled(now));
+  // The job then sends only 100/s for a minute (few objects left): the cubic would be far
+  // above 1000/s by now, but the limit stays where the cut put it (twice 100/s being less).
+  steady(c, now, 100, 60);
+  EXPECT_NEAR(c.limit(now), RateControl::kBeta * 1000, 10);
+  // Sending at 800/s again, it may climb to twice that, no further.
+  steady(c, now, 800, 3);
+  EXPECT_LE(c.limit(now), 2 * 800 * 1.05);
+}
+
+TEST(RateControl, a_lower_peak_than_the_last_gives_up_more) {
+  auto now = Clock::time_point{} + 1h;
+  RateControl c({}, now);
+  steady(c, now, 1000, 2);
+  ASSERT_TRUE(c.on_throttled(now));
+  now += 1s;
+  steady(c, now, 600, 2);  // the capacity shrank (or another process took a share)
+  ASSERT_TRUE(c.on_throttled(now));
+  // Cut from 600 * (1 + beta) / 2 rather than from 600.
+  EXPECT_NEAR(c.limit(now), RateControl::kBeta * 600 * (1 + RateControl::kBeta) / 2, 10);
+}
+
+TEST(RateControl, throttled_before_anything_was_accepted_it_starts_from_half_of_what_was_sent) {
+  auto now = Clock::time_point{} + 1h;
+  RateControl c({}, now);
+  steady(c, now, 1000, 0.2, /*accepted=*/false);  // the job's first 200 requests, all refused
+  ASSERT_TRUE(c.on_throttled(now));
+  EXPECT_NEAR(c.limit(now), RateControl::kBeta * 500, 25);
+}
+
+TEST(RateControl, throttling_never_cuts_below_min_rps_nor_above_max_rps) {
+  auto now = Clock::time_point{} + 1h;
+  RateControl c({.max_rps = 10, .min_rps = 8}, now);
+  ASSERT_TRUE(c.on_throttled(now));  // nothing sent or accepted yet
+  EXPECT_DOUBLE_EQ(c.limit(now), 8);
+  steady(c, now, 10, 120);
+  EXPECT_LE(c.limit(now), 10);
+}
+
+}  // namespace
+}  // namespace rehome::s3
