@@ -161,8 +161,12 @@ void on_response(const ExchangePtr& x, http::Response&& response) {
   ClientCore& core = *x->core;
   core.pacer.release();
   std::optional<Error> error = judge(*x, response);
-  if (!error || (x->spec.tolerate && x->spec.tolerate(*error))) {
+  // Whatever it answered (a 404 for a twin that is not there yet, a 412), the server took the
+  // request unless it throttled it or never answered: that is the rate a cut starts from.
+  if (response.status != 0 && (!error || error->kind != ErrorKind::kThrottled)) {
     core.pacer.on_success();
+  }
+  if (!error || (x->spec.tolerate && x->spec.tolerate(*error))) {
     finish(x, std::move(response));
     return;
   }

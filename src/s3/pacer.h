@@ -45,7 +45,8 @@ class Pacer {
 
   /// The server throttled a request: cut the rate (at most once per cooling period).
   void on_throttled();
-  /// A request succeeded: the server accepted it (the rate it accepts is what a cut starts from).
+  /// The server took a request (any answer but a throttle): the rate it takes is what a cut
+  /// starts from.
   void on_success();
 
   std::size_t in_flight() const { return in_flight_; }
