@@ -33,6 +33,7 @@ struct Exchange {
   bool sink_refused = false;
   bool region_learned = false;  // re-sent once already for a region S3 named
   std::string signed_with;      // the access key id the last attempt was signed with
+  std::chrono::steady_clock::time_point sent_at;  // when the last attempt was sent
   // Since when the attempt has waited for credentials that lapsed (a refresh that keeps
   // failing); unset while they work.
   std::optional<std::chrono::steady_clock::time_point> waiting_for_credentials;
@@ -159,13 +160,18 @@ std::optional<Error> judge(Exchange& x, http::Response& response) {
 
 void on_response(const ExchangePtr& x, http::Response&& response) {
   ClientCore& core = *x->core;
-  core.pacer.release();
   std::optional<Error> error = judge(*x, response);
   // Whatever it answered (a 404 for a twin that is not there yet, a 412), the server took the
-  // request unless it throttled it or never answered: that is the rate a cut starts from.
+  // request unless it throttled it or never answered: that is the rate a cut starts from. The
+  // pacer hears it before the slot is freed, so that the next start obeys a cut.
   if (response.status != 0 && (!error || error->kind != ErrorKind::kThrottled)) {
     core.pacer.on_success();
   }
+  if (error && error->kind == ErrorKind::kThrottled) {
+    ++core.stats.throttled;
+    core.pacer.on_throttled(x->sent_at);
+  }
+  core.pacer.release();
   if (!error || (x->spec.tolerate && x->spec.tolerate(*error))) {
     finish(x, std::move(response));
     return;
@@ -201,10 +207,6 @@ void on_response(const ExchangePtr& x, http::Response&& response) {
     core.loop.after(std::chrono::seconds(2), [x] { queue_attempt(x); });
     return;
   }
-  if (error->kind == ErrorKind::kThrottled) {
-    ++core.stats.throttled;
-    core.pacer.on_throttled();
-  }
   if (should_retry(core.retry, error->kind, x->attempt) &&
       (!x->spec.before_retry || x->spec.before_retry())) {
     ++core.stats.retries;
@@ -220,6 +222,7 @@ void send(const ExchangePtr& x) {
   ClientCore& core = *x->core;
   ++x->attempt;
   ++core.stats.requests;
+  x->sent_at = std::chrono::steady_clock::now();
   try {
     core.loop.submit(build_request(*x),
                      [x](http::Response&& response) { on_response(x, std::move(response)); });

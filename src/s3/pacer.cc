@@ -91,10 +91,10 @@ void Pacer::refill(Clock::time_point now) {
   last_refill_ = now;
 }
 
-void Pacer::on_throttled() {
+void Pacer::on_throttled(Clock::time_point sent_at) {
   const auto now = Clock::now();
   refill(now);  // settle the tokens earned under the old limit
-  if (!control_.on_throttled(now)) return;
+  if (!control_.on_throttled(now, sent_at)) return;
   // The cut takes effect now, not after the tokens banked under the old limit are spent.
   tokens_ = std::min(tokens_, burst(control_.limit(now)));
   ++stats_.throttle_events;

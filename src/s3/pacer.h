@@ -43,8 +43,8 @@ class Pacer {
   /// Frees the slot of a completed request and starts the next waiting one if allowed.
   void release();
 
-  /// The server throttled a request: cut the rate (at most once per cooling period).
-  void on_throttled();
+  /// The server throttled a request sent at `sent_at`: cut the rate (once per burst).
+  void on_throttled(std::chrono::steady_clock::time_point sent_at);
   /// The server took a request (any answer but a throttle): the rate it takes is what a cut
   /// starts from.
   void on_success();

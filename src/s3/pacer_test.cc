@@ -67,16 +67,17 @@ TEST(Pacer, one_burst_of_throttles_is_one_cut) {
   http::Loop loop;
   Pacer pacer(loop, {.max_rps = 100});
   EXPECT_DOUBLE_EQ(pacer.stats().current_rps_limit, 100);
-  pacer.on_throttled();
-  pacer.on_throttled();  // the same burst of 503s: ignored
+  const auto sent = std::chrono::steady_clock::now();
+  pacer.on_throttled(sent);
+  pacer.on_throttled(sent);  // the same burst of 503s: ignored
   EXPECT_EQ(pacer.stats().throttle_events, 1u);
   EXPECT_LT(pacer.stats().current_rps_limit, 100);
 }
 
-TEST(Pacer, throttling_never_cuts_below_min_rps_nor_rises_above_max_rps) {
+TEST(Pacer, throttling_never_cuts_below_min_rps) {
   http::Loop loop;
   Pacer pacer(loop, {.max_rps = 10, .min_rps = 8});
-  pacer.on_throttled();  // nothing accepted yet: the floor
+  pacer.on_throttled(std::chrono::steady_clock::now());  // nothing accepted yet: the floor
   EXPECT_DOUBLE_EQ(pacer.stats().current_rps_limit, 8);
 }
 

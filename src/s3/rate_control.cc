@@ -13,18 +13,24 @@ using Seconds = std::chrono::duration<double>;
 
 RateControl::RateControl(RateControlOptions options, Clock::time_point now)
     : options_(options), window_start_(now) {
+  // A floor of 0 would let the limit reach 0, which the pacer reads as "no limit".
+  if (!(options_.min_rps > 0)) options_.min_rps = 1;
   if (options_.max_rps > 0) options_.min_rps = std::min(options_.min_rps, options_.max_rps);
 }
 
-// Rates are counted in windows of kRateWindow and smoothed (half the old, half the new): a
-// burst or a stall of one window does not define them.
+// Rates are counted in windows of kRateWindow and smoothed by time (a window's weight grows
+// with its length: half for a window of kRateWindow, nearly all for a long quiet spell), so a
+// burst of one window does not define them and a stale rate fades.
 void RateControl::tick(Clock::time_point now) {
   const double elapsed = Seconds(now - window_start_).count();
-  if (elapsed < Seconds(kRateWindow).count()) return;
+  const double window = Seconds(kRateWindow).count();
+  if (elapsed < window) return;
   const double sent = static_cast<double>(window_sent_) / elapsed;
   const double accepted = static_cast<double>(window_accepted_) / elapsed;
-  sent_rate_ = sent_rate_ > 0 ? (sent_rate_ + sent) / 2 : sent;
-  accepted_rate_ = accepted_rate_ > 0 ? (accepted_rate_ + accepted) / 2 : accepted;
+  const double weight = 1 - std::pow(0.5, elapsed / window);
+  sent_rate_ = sent_rate_ > 0 ? sent_rate_ + weight * (sent - sent_rate_) : sent;
+  accepted_rate_ =
+      accepted_rate_ > 0 ? accepted_rate_ + weight * (accepted - accepted_rate_) : accepted;
   window_start_ = now;
   window_sent_ = 0;
   window_accepted_ = 0;
@@ -40,23 +46,26 @@ void RateControl::on_accepted(Clock::time_point now) {
   ++window_accepted_;
 }
 
-// Before the first full window, what the current one has counted so far (at least a tenth of a
-// second of it, so that a first 503 after a few milliseconds does not read as a huge rate).
+// The smoothed rate, or what the current window has counted so far when that is higher (a
+// burst after a quiet phase: the start-up's few listings, a slow planning). A window is read
+// over at least a tenth of a second, so a first 503 after a few milliseconds does not read as a
+// huge rate.
 double RateControl::current_accepted(Clock::time_point now) const {
-  if (accepted_rate_ > 0) return accepted_rate_;
   const double elapsed = std::max(Seconds(now - window_start_).count(), 0.1);
-  return static_cast<double>(window_accepted_) / elapsed;
+  return std::max(accepted_rate_, static_cast<double>(window_accepted_) / elapsed);
 }
 
 double RateControl::current_sent(Clock::time_point now) const {
-  if (sent_rate_ > 0) return sent_rate_;
   const double elapsed = std::max(Seconds(now - window_start_).count(), 0.1);
-  return static_cast<double>(window_sent_) / elapsed;
+  return std::max(sent_rate_, static_cast<double>(window_sent_) / elapsed);
 }
 
-bool RateControl::on_throttled(Clock::time_point now) {
+bool RateControl::on_throttled(Clock::time_point now, Clock::time_point sent_at) {
   tick(now);
-  if (cuts_ > 0 && now - last_cut_ < kCoolingPeriod) return false;
+  // One cut per burst: a 503 to a request sent before the last cut (still answering for the
+  // old rate, on a slow link for a whole round trip) or within the cooling period says nothing
+  // new.
+  if (cuts_ > 0 && (sent_at < last_cut_ || now - last_cut_ < kCoolingPeriod)) return false;
   double base = current_accepted(now);
   // Throttled before anything was accepted (the job's first requests): half of what was sent is
   // the only estimate there is; the next cut starts from what the server accepts.
@@ -79,8 +88,12 @@ double RateControl::limit(Clock::time_point now) const {
   if (!limiting_) return options_.max_rps;
   // W(t) = peak * (1 + c (t - K)^3), with K such that W(0) = beta * peak.
   const double k = std::cbrt((1 - kBeta) / kCubic);
-  const double t = Seconds(now - epoch_).count() - k;
+  const double since = Seconds(now - epoch_).count();
+  const double t = since - k;
   double w = peak_ * (1 + kCubic * t * t * t);
+  // And at least a straight climb that does not depend on the peak: a peak measured far too
+  // low (a cut in a quiet phase) is outgrown in seconds, not minutes.
+  w = std::max(w, kBeta * peak_ + kLinearGrowth * since);
   // Never far ahead of what is sent: an idle spell does not bank a burst.
   w = std::min(w, std::max(2 * sent_rate_, kBeta * peak_));
   w = std::max(w, options_.min_rps);

@@ -13,7 +13,10 @@
 //  - the limit never runs more than twice ahead of what is actually being sent (botocore's
 //    rule), so an idle spell does not bank a burst.
 // A cut from below the previous peak lowers the peak further (CUBIC's fast convergence): of
-// several processes sharing one limit, the ones above their share give up more.
+// several processes sharing one limit, the ones above their share give up more. A 503 to a
+// request sent before the last cut is no new signal (one cut per round trip, as TCP), and the
+// limit also climbs at least 50 requests/s per second whatever the peak, so a cut measured in a
+// quiet phase is outgrown in seconds.
 // Chosen on a simulation of a token-bucket prefix (bench/results, PERFORMANCE.md) and measured on
 // bench/s3model.py.
 #pragma once
@@ -36,16 +39,19 @@ class RateControl {
   static constexpr double kCubic = 0.02;  ///< Growth, in fractions of the peak per second cubed.
   static constexpr std::chrono::milliseconds kCoolingPeriod{200};
   static constexpr std::chrono::milliseconds kRateWindow{500};
+  /// Requests per second gained per second at least, whatever the peak.
+  static constexpr double kLinearGrowth = 50;
 
   RateControl(RateControlOptions options, Clock::time_point now);
 
   /// A request was sent.
   void on_send(Clock::time_point now);
-  /// A request succeeded (the server accepted it).
+  /// The server took a request (any answer but a throttle).
   void on_accepted(Clock::time_point now);
-  /// The server throttled a request. Returns true when it cut the limit (false within the
-  /// cooling period of the last cut: the same burst).
-  bool on_throttled(Clock::time_point now);
+  /// The server throttled a request sent at `sent_at`. Returns true when it cut the limit
+  /// (false for a request sent before the last cut, or within its cooling period: the same
+  /// burst).
+  bool on_throttled(Clock::time_point now, Clock::time_point sent_at);
 
   /// Requests per second allowed now; 0 = no limit.
   double limit(Clock::time_point now) const;

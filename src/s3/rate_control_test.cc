@@ -23,6 +23,35 @@ void steady(RateControl& c, Clock::time_point& now, double rate, double seconds,
   }
 }
 
+TEST(RateControl, a_503_to_a_request_sent_before_the_last_cut_is_no_new_signal) {
+  auto now = Clock::time_point{} + 1h;
+  RateControl c({}, now);
+  steady(c, now, 200, 2);
+  const auto before = now - 100ms;
+  ASSERT_TRUE(c.on_throttled(now, before));
+  // A slow link: the burst's other 503s arrive a whole second later.
+  EXPECT_FALSE(c.on_throttled(now + 1s, before));
+  EXPECT_TRUE(c.on_throttled(now + 1s, now + 500ms)) << "sent after the cut, still refused";
+}
+
+TEST(RateControl, a_burst_after_a_quiet_phase_is_cut_from_the_burst_not_the_quiet_rate) {
+  auto now = Clock::time_point{} + 1h;
+  RateControl c({}, now);
+  steady(c, now, 5, 30);      // start-up listings, planning
+  steady(c, now, 1000, 0.3);  // the copies begin
+  ASSERT_TRUE(c.on_throttled(now, now));
+  EXPECT_GE(c.limit(now), 250);
+}
+
+TEST(RateControl, a_peak_measured_far_too_low_is_outgrown_in_seconds) {
+  auto now = Clock::time_point{} + 1h;
+  RateControl c({}, now);
+  ASSERT_TRUE(c.on_throttled(now, now));  // nothing measured: the floor
+  const auto cut = now;
+  while (now < cut + 10s) steady(c, now, std::max(c.limit(now), 10.0), 0.1);
+  EXPECT_GE(c.limit(now), 400) << "at least a straight climb of 50/s per second";
+}
+
 TEST(RateControl, unthrottled_it_does_not_limit_beyond_max_rps) {
   auto now = Clock::time_point{} + 1h;
   RateControl free({}, now);
@@ -41,7 +70,7 @@ TEST(RateControl, a_cut_lands_at_beta_of_the_accepted_rate_not_of_what_was_sent)
     if (i % 2 == 0) c.on_accepted(now);
     now += 2500us;
   }
-  ASSERT_TRUE(c.on_throttled(now));
+  ASSERT_TRUE(c.on_throttled(now, now));
   EXPECT_NEAR(c.limit(now), RateControl::kBeta * 200, 5);
 }
 
@@ -49,10 +78,10 @@ TEST(RateControl, one_burst_of_503s_is_one_cut) {
   auto now = Clock::time_point{} + 1h;
   RateControl c({}, now);
   steady(c, now, 200, 2);
-  EXPECT_TRUE(c.on_throttled(now));
-  EXPECT_FALSE(c.on_throttled(now + 50ms));
-  EXPECT_FALSE(c.on_throttled(now + 150ms));
-  EXPECT_TRUE(c.on_throttled(now + RateControl::kCoolingPeriod));
+  EXPECT_TRUE(c.on_throttled(now, now));
+  EXPECT_FALSE(c.on_throttled(now + 50ms, now + 50ms));
+  EXPECT_FALSE(c.on_throttled(now + 150ms, now + 150ms));
+  EXPECT_TRUE(c.on_throttled(now + RateControl::kCoolingPeriod, now + RateControl::kCoolingPeriod));
   EXPECT_EQ(c.cuts(), 2u);
 }
 
@@ -60,7 +89,7 @@ TEST(RateControl, it_climbs_back_in_seconds_holds_near_the_peak_then_probes_abov
   auto now = Clock::time_point{} + 1h;
   RateControl c({}, now);
   steady(c, now, 1000, 2);
-  ASSERT_TRUE(c.on_throttled(now));
+  ASSERT_TRUE(c.on_throttled(now, now));
   const auto cut = now;
   struct Row {
     std::chrono::milliseconds after;
@@ -87,7 +116,7 @@ TEST(RateControl, the_same_constants_serve_any_scale) {
     auto now = Clock::time_point{} + 1h;
     RateControl c({}, now);
     steady(c, now, rate, 2);
-    ASSERT_TRUE(c.on_throttled(now));
+    ASSERT_TRUE(c.on_throttled(now, now));
     EXPECT_NEAR(c.limit(now) / rate, RateControl::kBeta, 0.02) << rate;
   }
 }
@@ -96,7 +125,7 @@ TEST(RateControl, the_limit_never_runs_far_ahead_of_what_is_sent) {
   auto now = Clock::time_point{} + 1h;
   RateControl c({}, now);
   steady(c, now, 1000, 2);
-  ASSERT_TRUE(c.on_throttled(now));
+  ASSERT_TRUE(c.on_throttled(now, now));
   // The job then sends only 100/s for a minute (few objects left): the cubic would be far
   // above 1000/s by now, but the limit stays where the cut put it (twice 100/s being less).
   steady(c, now, 100, 60);
@@ -110,10 +139,10 @@ TEST(RateControl, a_lower_peak_than_the_last_gives_up_more) {
   auto now = Clock::time_point{} + 1h;
   RateControl c({}, now);
   steady(c, now, 1000, 2);
-  ASSERT_TRUE(c.on_throttled(now));
+  ASSERT_TRUE(c.on_throttled(now, now));
   now += 1s;
   steady(c, now, 600, 2);  // the capacity shrank (or another process took a share)
-  ASSERT_TRUE(c.on_throttled(now));
+  ASSERT_TRUE(c.on_throttled(now, now));
   // Cut from 600 * (1 + beta) / 2 rather than from 600.
   EXPECT_NEAR(c.limit(now), RateControl::kBeta * 600 * (1 + RateControl::kBeta) / 2, 10);
 }
@@ -122,14 +151,14 @@ TEST(RateControl, throttled_before_anything_was_accepted_it_starts_from_half_of_
   auto now = Clock::time_point{} + 1h;
   RateControl c({}, now);
   steady(c, now, 1000, 0.2, /*accepted=*/false);  // the job's first 200 requests, all refused
-  ASSERT_TRUE(c.on_throttled(now));
+  ASSERT_TRUE(c.on_throttled(now, now));
   EXPECT_NEAR(c.limit(now), RateControl::kBeta * 500, 25);
 }
 
 TEST(RateControl, throttling_never_cuts_below_min_rps_nor_above_max_rps) {
   auto now = Clock::time_point{} + 1h;
   RateControl c({.max_rps = 10, .min_rps = 8}, now);
-  ASSERT_TRUE(c.on_throttled(now));  // nothing sent or accepted yet
+  ASSERT_TRUE(c.on_throttled(now, now));  // nothing sent or accepted yet
   EXPECT_DOUBLE_EQ(c.limit(now), 8);
   steady(c, now, 10, 120);
   EXPECT_LE(c.limit(now), 10);
