@@ -385,11 +385,15 @@ std::shared_ptr<const CredentialSource> with_sts_region(
   auto copy = std::make_shared<CredentialSource>(*source);
   copy->source = inner;
   if (moves) {
-    const bool china = region.rfind("cn-", 0) == 0;
-    copy->sts.url = fmt::format("https://sts.{}.amazonaws.com{}", region, china ? ".cn" : "");
+    copy->sts.url = aws_sts_url(region);
     copy->sts.region = region;
   }
   return copy;
+}
+
+std::string aws_sts_url(const std::string& region) {
+  const bool china = region.rfind("cn-", 0) == 0;
+  return fmt::format("https://sts.{}.amazonaws.com{}", region, china ? ".cn" : "");
 }
 
 std::string identity(const CredentialSource& source) {

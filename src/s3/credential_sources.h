@@ -99,6 +99,10 @@ struct FetchOptions {
 Result<TimedCredentials> fetch_credentials(const CredentialSource& source,
                                            const FetchOptions& options);
 
+/// AWS's regional STS endpoint for `region` (https://sts.REGION.amazonaws.com, .com.cn in
+/// China's partition).
+std::string aws_sts_url(const std::string& region);
+
 /// `source` with every STS endpoint that was AWS's regional default moved to `region` (the
 /// bucket's, given by --region after the profile was read); the same source when none was.
 std::shared_ptr<const CredentialSource> with_sts_region(

@@ -198,8 +198,7 @@ StsEndpoint sts_endpoint(const EnvLookup& env, const Profiles& profiles, const s
   } else if (auto own = profiles.value(profile, "endpoint_url"); !own.empty()) {
     sts.url = own;
   } else {
-    const bool china = sts.region.rfind("cn-", 0) == 0;
-    sts.url = fmt::format("https://sts.{}.amazonaws.com{}", sts.region, china ? ".cn" : "");
+    sts.url = aws_sts_url(sts.region);
     sts.regional_default = true;
   }
   while (!sts.url.empty() && sts.url.back() == '/') sts.url.pop_back();
