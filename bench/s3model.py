@@ -54,7 +54,7 @@ Control, on the same port (answered by the model, never forwarded, no latency, n
                            its scalings with their times), connections, the model's own CPU
                            (user+sys since start, start-up included, and since the last reset;
                            per request served), the configuration.
-  GET  /__model/timeline   JSON array, one record per elapsed model second since the reset:
+  GET  /__model/timeline   JSON array, one record per elapsed model second (--timeline-step) since the reset:
                            {"t": model s, "t_raw": wall s since reset, "unix": wall clock,
                             "prefixes": {prefix: {"write": {"accepted", "throttled", "limit",
                             "accepted_raw", "throttled_raw", "limit_raw"}, "read": {...}}}}
@@ -332,6 +332,7 @@ class Model:
             op, _, lat = spec.partition("=")
             self.op_latency[op] = Latency.parse(lat)
         self.timeline_file = a.timeline_file
+        self.timeline_step = a.timeline_step
         self.started = time.monotonic()
         self.conn_open = self.conn_total = self.upstream_opened = 0
         self.date_cache = (0, "")
@@ -392,21 +393,23 @@ class Model:
                         lane.above_since = now
                 else:
                     lane.above_since = None
-        sec = int(now)
+        sec = int(now / self.timeline_step + 1e-9)
         while self.timeline_sec < sec:
             self.record(self.timeline_sec)
             self.timeline_sec += 1
 
-    def record(self, sec):
-        k = self.k
-        rec = {"t": sec, "t_raw": round(sec * k, 3), "unix": round(self.reset_unix + sec * k, 3),
+    def record(self, index):
+        k, step = self.k, self.timeline_step
+        t = index * step
+        rec = {"t": round(t, 3), "t_raw": round(t * k, 3), "unix": round(self.reset_unix + t * k, 3),
                "prefixes": {}}
         for prefix, lanes in self.prefixes.items():
             entry = rec["prefixes"][prefix] = {}
             for cls, lane in lanes.items():
-                entry[cls] = {"accepted": lane.acc_sec, "throttled": lane.thr_sec, "limit": lane.limit,
-                              "accepted_raw": round(lane.acc_sec / k, 3),
-                              "throttled_raw": round(lane.thr_sec / k, 3),
+                acc, thr = lane.acc_sec / step, lane.thr_sec / step
+                entry[cls] = {"accepted": round(acc, 3), "throttled": round(thr, 3), "limit": lane.limit,
+                              "accepted_raw": round(acc / k, 3),
+                              "throttled_raw": round(thr / k, 3),
                               "limit_raw": round(lane.limit / k, 3)}
                 lane.acc_sec = lane.thr_sec = 0
         self.timeline.append(rec)
@@ -850,6 +853,8 @@ def main():
     p.add_argument("--port-file")
     p.add_argument("--stats-file")
     p.add_argument("--timeline-file")
+    p.add_argument("--timeline-step", type=float, default=1.0, metavar="S",
+                   help="model seconds per timeline record (default 1; at least 0.1, the tick)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--time-scale", type=float, default=1.0, metavar="K")
     p.add_argument("--prefix-depth", type=int, default=1, metavar="D")
@@ -872,6 +877,8 @@ def main():
     a = p.parse_args()
     if a.time_scale <= 0:
         p.error("--time-scale must be > 0")
+    if a.timeline_step < 0.1:
+        p.error("--timeline-step must be at least 0.1 (model seconds; the model ticks every 0.1)")
     u = urllib.parse.urlsplit(a.upstream)
     if u.scheme != "http":
         p.error("--upstream must be http://host:port")

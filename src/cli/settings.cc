@@ -241,7 +241,9 @@ const std::vector<OptionSpec>& job_options() {
        "ca_bundle, else the system's store)"},
       {"--legacy-profile", "", "", "AWS profile for the legacy bucket (none: --profile)"},
       {"--production-profile", "", "", "AWS profile for the production bucket (none: --profile)"},
-      {"--concurrency", "REHOME_CONCURRENCY", "128", "S3 requests in flight"},
+      {"--concurrency", "REHOME_CONCURRENCY", "0",
+       "Cap on S3 requests in flight per endpoint (0: none; sized from the rate and the latency, "
+       "128 to 512)"},
       {"--ranges", "REHOME_RANGES", "8",
        "Key ranges of the legacy listing listed side by side (a new job is cut into 4x as many)"},
       {"--split-min-keys", "REHOME_SPLIT_MIN_KEYS", "2000",

@@ -175,7 +175,8 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options, const Co
 
   // Deletes go through a client that does not retry: LegacyDelete retries them itself,
   // asking the rows again before every attempt.
-  s3::Client deleter(s3.loop, s3.pacer, config.legacy.client, s3::RetryPolicy{.max_attempts = 1});
+  s3::Client deleter(s3.loop, *s3.legacy_pacer, config.legacy.client,
+                     s3::RetryPolicy{.max_attempts = 1});
   LegacyDelete remover(
       deleter, s3.loop, config.legacy.bucket,
       [&](std::vector<s3::DeleteTarget> targets) {

@@ -138,9 +138,9 @@ Status validate(const JobConfig& config) {
     return invalid(fmt::format("--list-page-size {} is out of range: use 1 to {} (S3's maximum)",
                                config.list_page_size, s3::kMaxKeysPerPage));
   }
-  if (config.concurrency < 1 || config.concurrency > kMaxConcurrency) {
-    return invalid(fmt::format("--concurrency {} is out of range: use 1 to {}", config.concurrency,
-                               kMaxConcurrency));
+  if (config.concurrency > kMaxConcurrency) {
+    return invalid(fmt::format("--concurrency {} is out of range: use 0 (no cap) or 1 to {}",
+                               config.concurrency, kMaxConcurrency));
   }
   if (config.max_rps < 0) return invalid("--max-rps must be 0 (no cap) or positive");
   if (config.row_range < 1) return invalid("--row-range must be at least 1");

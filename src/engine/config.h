@@ -38,7 +38,8 @@ struct JobConfig {
   BucketSide legacy{{}, "legacy-s3", "image/"};
   BucketSide production{{}, "production-s3", "avatar/"};
 
-  std::size_t concurrency = 128;  ///< S3 requests in flight.
+  /// Hard cap on S3 requests in flight per endpoint; 0 = none (sized from rate and latency).
+  std::size_t concurrency = 0;
   /// Key ranges of the legacy listing listed and copied side by side. A new job's listing is
   /// cut into four times as many, so ranges that end early leave others to go on with.
   std::size_t ranges = 8;

@@ -57,7 +57,6 @@ TEST(ConfigValidation, each_bad_setting_is_refused_with_what_to_fix) {
       {"page size zero", [](JobConfig& c) { c.list_page_size = 0; }, "--list-page-size 0"},
       {"page size above S3's", [](JobConfig& c) { c.list_page_size = 1001; },
        "--list-page-size 1001"},
-      {"zero concurrency", [](JobConfig& c) { c.concurrency = 0; }, "--concurrency 0"},
       {"huge concurrency", [](JobConfig& c) { c.concurrency = 5000; }, "--concurrency 5000"},
       {"negative rate", [](JobConfig& c) { c.max_rps = -1; }, "--max-rps"},
       {"zero row range", [](JobConfig& c) { c.row_range = 0; }, "--row-range"},
@@ -78,8 +77,9 @@ TEST(ConfigValidation, the_limits_themselves_are_accepted) {
       [](JobConfig& c) { c.row_workers = 1; },    [](JobConfig& c) { c.row_workers = 32; },
       [](JobConfig& c) { c.ranges = 1; },         [](JobConfig& c) { c.ranges = 64; },
       [](JobConfig& c) { c.list_page_size = 1; }, [](JobConfig& c) { c.list_page_size = 1000; },
-      [](JobConfig& c) { c.concurrency = 1; },    [](JobConfig& c) { c.concurrency = 4096; },
-      [](JobConfig& c) { c.max_rps = 0; },        [](JobConfig& c) { c.row_range = 1; },
+      [](JobConfig& c) { c.concurrency = 0; },    [](JobConfig& c) { c.concurrency = 4096; },
+      [](JobConfig& c) { c.concurrency = 1; },    [](JobConfig& c) { c.max_rps = 0; },
+      [](JobConfig& c) { c.row_range = 1; },
   };
   for (const auto& edge : edges) {
     JobConfig config = valid();

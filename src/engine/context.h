@@ -28,6 +28,9 @@ struct Context {
   std::function<bool()> stop_requested;
   /// Called now and then so the progress line can refresh; cheap when nothing is due.
   std::function<void(const char* phase)> report_progress;
+  /// Requests the S3 side allows in flight now (the pacers' adaptive caps); objects in flight
+  /// follow it. Empty: --concurrency, else the pacer's starting cap.
+  std::function<std::size_t()> request_slots = {};
 };
 
 }  // namespace rehome::engine

@@ -8,6 +8,7 @@
 #include "engine/range_planner.h"
 #include "engine/range_split.h"
 #include "engine/settle_by_key.h"
+#include "s3/pacer.h"
 
 namespace rehome::engine {
 
@@ -152,6 +153,15 @@ bool ObjectSync::open_lanes() {
   return opened;
 }
 
+std::size_t ObjectSync::slots() const {
+  if (ctx_.request_slots) return std::max<std::size_t>(1, ctx_.request_slots());
+  return ctx_.config.concurrency > 0 ? ctx_.config.concurrency : s3::kInitialInFlight;
+}
+
+std::size_t ObjectSync::most_slots() const {
+  return ctx_.config.concurrency > 0 ? ctx_.config.concurrency : s3::kInFlightCeiling;
+}
+
 // Starts copies across the lanes in turn, one per lane per pass, so every range's listing
 // moves on and no range starves the others of the concurrency budget.
 void ObjectSync::pump() {
@@ -160,12 +170,12 @@ void ObjectSync::pump() {
   retire_finished_lanes();
   open_lanes();
   bool progressed = true;
-  while (progressed && !stopping_ && !fatal_ && in_flight_ < ctx_.config.concurrency) {
+  while (progressed && !stopping_ && !fatal_ && in_flight_ < slots()) {
     progressed = false;
     // Each pass starts one lane further on: a completion usually frees one slot, and always
     // offering it to the first lane would leave the others (and their listings) idle.
     const std::size_t first = next_lane_++;
-    for (std::size_t i = 0; i < lanes_.size() && in_flight_ < ctx_.config.concurrency; ++i) {
+    for (std::size_t i = 0; i < lanes_.size() && in_flight_ < slots(); ++i) {
       if (pump_lane(*lanes_[(first + i) % lanes_.size()])) progressed = true;
       if (stopping_ || fatal_) break;
     }
@@ -213,7 +223,7 @@ bool ObjectSync::split_busiest_lane() {
 // page, or for its window to drain) or has nothing left to list.
 bool ObjectSync::pump_lane(Lane& lane) {
   const std::string& lp = ctx_.config.legacy.prefix;
-  if (lane.listing_done || lane.window.size() >= window_limit(ctx_.config.concurrency)) {
+  if (lane.listing_done || lane.window.size() >= window_limit(most_slots())) {
     return false;
   }
   Lister& legacy = *lane.legacy;

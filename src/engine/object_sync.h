@@ -68,6 +68,10 @@ class ObjectSync {
   bool split_busiest_lane();
   void pump();
   bool pump_lane(Lane& lane);
+  /// Objects allowed in flight now: as many as the S3 side allows requests.
+  std::size_t slots() const;
+  /// The most slots() can ever be: what each lane's listing window is sized for.
+  std::size_t most_slots() const;
   void start(Lane& lane, s3::ObjectInfo legacy, std::optional<s3::ObjectInfo> twin);
   void complete(Lane* lane, std::uint64_t sequence, CopyOutcome outcome);
   void judge_first_outcomes(const CopyOutcome& outcome);

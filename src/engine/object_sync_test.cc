@@ -26,9 +26,16 @@ class ObjectSyncTest : public ::testing::Test {
 
   Status run() {
     Copier copier(s3_, s3_, config_, /*server_side=*/true);
-    Context ctx{
-        config_,           loop_, s3_, s3_, copier, state_, summary_, [this] { return stop_; },
-        [](const char*) {}};
+    Context ctx{config_,
+                loop_,
+                s3_,
+                s3_,
+                copier,
+                state_,
+                summary_,
+                [this] { return stop_; },
+                [](const char*) {},
+                {}};
     ObjectSync sync(ctx);
     return sync.run();
   }

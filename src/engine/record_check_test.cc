@@ -47,8 +47,16 @@ class RecordCheckTest : public ::testing::Test {
 
   Result<RecordCheck> check() {
     Copier copier(s3_, s3_, config_, /*server_side=*/true);
-    Context ctx{config_,           loop_, s3_, s3_, copier, state_, summary_, [] { return false; },
-                [](const char*) {}};
+    Context ctx{config_,
+                loop_,
+                s3_,
+                s3_,
+                copier,
+                state_,
+                summary_,
+                [] { return false; },
+                [](const char*) {},
+                {}};
     return check_earlier_records(ctx, "2026-12-03 00:00:00+00", [this](const auto& keys) {
       std::vector<std::string> named;
       for (const auto& k : keys) {

@@ -76,7 +76,8 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
               job_state,
               summary,
               hooks.stop_requested,
-              [&](const char* phase) { progress.report(phase); }};
+              [&](const char* phase) { progress.report(phase); },
+              [&] { return s3.request_slots(); }};
 
   using Clock = std::chrono::steady_clock;
   auto seconds_since = [](Clock::time_point t) {

@@ -17,18 +17,38 @@ s3::PacerOptions pacer_options(const JobConfig& config) {
 
 http::LoopOptions loop_options(const JobConfig& config) {
   http::LoopOptions options;
-  // Both endpoints may be the same host: leave room for every request plus listings.
-  options.max_connections = static_cast<long>(config.concurrency) + 8;
+  // A connection for every request each pacer may let through, plus a few for listings.
+  const std::size_t per_endpoint =
+      config.concurrency > 0 ? config.concurrency : s3::kInFlightCeiling;
+  options.max_connections = static_cast<long>(per_endpoint * (same_endpoint(config) ? 1 : 2)) + 8;
   return options;
+}
+
+std::unique_ptr<s3::Pacer> own_pacer(http::Loop& loop, const JobConfig& config) {
+  if (same_endpoint(config)) return nullptr;
+  return std::make_unique<s3::Pacer>(loop, pacer_options(config));
 }
 
 }  // namespace
 
+bool same_endpoint(const JobConfig& config) {
+  const s3::Endpoint& a = config.legacy.client.endpoint;
+  const s3::Endpoint& b = config.production.client.endpoint;
+  return a.url == b.url && a.region == b.region;
+}
+
 S3Services::S3Services(const JobConfig& config)
     : loop(loop_options(config)),
-      pacer(loop, pacer_options(config)),
-      legacy(loop, pacer, config.legacy.client),
-      production(loop, pacer, config.production.client) {}
+      legacy_pacer(std::make_unique<s3::Pacer>(loop, pacer_options(config))),
+      production_own_pacer(own_pacer(loop, config)),
+      legacy(loop, *legacy_pacer, config.legacy.client),
+      production(loop, production_pacer(), config.production.client) {}
+
+std::size_t S3Services::request_slots() const {
+  std::size_t slots = legacy_pacer->in_flight_limit();
+  if (production_own_pacer) slots += production_own_pacer->in_flight_limit();
+  return slots;
+}
 
 void S3Services::count_requests(Summary& summary) const {
   const auto& a = legacy.stats();
@@ -37,6 +57,11 @@ void S3Services::count_requests(Summary& summary) const {
   summary.retries = a.retries + b.retries;
   summary.throttled = a.throttled + b.throttled;
   summary.connections = loop.connections_opened();
+  summary.peak_in_flight = legacy_pacer->stats().peak_in_flight;
+  if (production_own_pacer) {
+    summary.peak_in_flight = std::max<std::uint64_t>(summary.peak_in_flight,
+                                                     production_own_pacer->stats().peak_in_flight);
+  }
 }
 
 Status S3Services::check_access(const JobConfig& config) {

@@ -1,8 +1,10 @@
 // The live connections a command needs, built from the configuration: one event loop, one
-// pacer shared by both buckets (so throttling on either slows the whole job), a client per
+// pacer per S3 endpoint (a server's limits are its own: throttling at one endpoint slows every
+// request sent there, and a streamed copy between two endpoints faces both), a client per
 // bucket, and the database.
 #pragma once
 
+#include <memory>
 #include <optional>
 
 #include "engine/config.h"
@@ -14,14 +16,24 @@
 
 namespace rehome::engine {
 
+/// True when both buckets are reached at one endpoint (URL and region): they share its pacer.
+bool same_endpoint(const JobConfig& config);
+
 struct S3Services {
   explicit S3Services(const JobConfig& config);
 
   http::Loop loop;
-  s3::Pacer pacer;
+  std::unique_ptr<s3::Pacer> legacy_pacer;
+  /// Null when the production bucket shares the legacy bucket's endpoint (and pacer).
+  std::unique_ptr<s3::Pacer> production_own_pacer;
   s3::Client legacy;
   s3::Client production;
 
+  s3::Pacer& production_pacer() {
+    return production_own_pacer ? *production_own_pacer : *legacy_pacer;
+  }
+  /// Requests the pacers allow in flight now, summed over the endpoints.
+  std::size_t request_slots() const;
   /// Copies request counters into the summary.
   void count_requests(Summary& summary) const;
   /// Lists one key of each bucket so that wrong credentials, a missing bucket or an

@@ -76,7 +76,8 @@ nlohmann::json Summary::to_json() const {
        {{"sent", requests},
         {"retries", retries},
         {"throttled", throttled},
-        {"connections", connections}}},
+        {"connections", connections},
+        {"peak_in_flight", peak_in_flight}}},
       {"problems", problems},
   };
 }

@@ -75,6 +75,8 @@ struct Summary {
   std::uint64_t connections = 0;  ///< Opened (TCP, and TLS for HTTPS, handshakes): keep-alive.
   std::uint64_t retries = 0;
   std::uint64_t throttled = 0;
+  /// The most requests in flight at once at any one endpoint (the adaptive cap at work).
+  std::uint64_t peak_in_flight = 0;
 
   double seconds = 0;
   double objects_seconds = 0;  ///< `run`'s phase 1 (listing, copying, recording).

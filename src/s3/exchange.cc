@@ -165,7 +165,7 @@ void on_response(const ExchangePtr& x, http::Response&& response) {
   // request unless it throttled it or never answered: that is the rate a cut starts from. The
   // pacer hears it before the slot is freed, so that the next start obeys a cut.
   if (response.status != 0 && (!error || error->kind != ErrorKind::kThrottled)) {
-    core.pacer.on_success();
+    core.pacer.on_success(x->sent_at);
   }
   if (error && error->kind == ErrorKind::kThrottled) {
     ++core.stats.throttled;

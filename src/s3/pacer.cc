@@ -1,4 +1,4 @@
-// Pacing in numbers (all per pacer, i.e. per job):
+// Pacing in numbers (all per pacer, i.e. per endpoint):
 //  - Rate: a token bucket refilled at the current limit (RateControl's), holding at most 50 ms
 //    of tokens (at least one), so starts are spread out instead of bunched at each refill.
 //  - Cut and recovery: rate_control.h.
@@ -18,8 +18,12 @@ using Seconds = std::chrono::duration<double>;
 
 constexpr double kBurstSeconds = 0.05;
 
+ConcurrencyOptions concurrency_options(const PacerOptions& options) {
+  if (options.max_in_flight > 0) return {options.max_in_flight, options.max_in_flight};
+  return {kInitialInFlight, kInFlightCeiling};
+}
+
 RateControlOptions control_options(const PacerOptions& options) {
-  if (options.max_in_flight == 0) throw std::invalid_argument("Pacer: max_in_flight must be > 0");
   if (options.max_rps < 0) throw std::invalid_argument("Pacer: max_rps must be >= 0");
   if (options.min_rps <= 0) throw std::invalid_argument("Pacer: min_rps must be > 0");
   return {options.max_rps, options.min_rps};
@@ -28,7 +32,10 @@ RateControlOptions control_options(const PacerOptions& options) {
 }  // namespace
 
 Pacer::Pacer(http::Loop& loop, PacerOptions options)
-    : loop_(loop), options_(options), control_(control_options(options), Clock::now()) {
+    : loop_(loop),
+      options_(options),
+      control_(control_options(options), Clock::now()),
+      concurrency_(concurrency_options(options), Clock::now()) {
   const auto now = Clock::now();
   tokens_ = burst(control_.limit(now));
   last_refill_ = now;
@@ -51,7 +58,7 @@ void Pacer::release() {
 }
 
 void Pacer::pump() {
-  while (!waiting_.empty() && in_flight_ < options_.max_in_flight) {
+  while (!waiting_.empty() && in_flight_ < concurrency_.limit()) {
     const auto now = Clock::now();
     const double rate = control_.limit(now);
     if (rate > 0) {
@@ -75,6 +82,8 @@ void Pacer::pump() {
     ++in_flight_;
     ++stats_.started;
     control_.on_send(now);
+    concurrency_.on_start(in_flight_);
+    stats_.peak_in_flight = std::max(stats_.peak_in_flight, in_flight_);
     start();
   }
 }
@@ -94,17 +103,25 @@ void Pacer::refill(Clock::time_point now) {
 void Pacer::on_throttled(Clock::time_point sent_at) {
   const auto now = Clock::now();
   refill(now);  // settle the tokens earned under the old limit
-  if (!control_.on_throttled(now, sent_at)) return;
+  const bool cut = control_.on_throttled(now, sent_at);
+  concurrency_.on_answer(now, now - sent_at, control_.limit(now));
+  if (!cut) return;
   // The cut takes effect now, not after the tokens banked under the old limit are spent.
   tokens_ = std::min(tokens_, burst(control_.limit(now)));
   ++stats_.throttle_events;
 }
 
-void Pacer::on_success() { control_.on_accepted(Clock::now()); }
+void Pacer::on_success(Clock::time_point sent_at) {
+  const auto now = Clock::now();
+  control_.on_accepted(now);
+  concurrency_.on_answer(now, now - sent_at, control_.limit(now));
+}
 
 PacerStats Pacer::stats() const {
   PacerStats out = stats_;
   out.current_rps_limit = control_.limit(Clock::now());
+  out.in_flight_limit = concurrency_.limit();
+  out.latency_seconds = concurrency_.latency();
   return out;
 }
 

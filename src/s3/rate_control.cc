@@ -86,14 +86,20 @@ bool RateControl::on_throttled(Clock::time_point now, Clock::time_point sent_at)
 
 double RateControl::limit(Clock::time_point now) const {
   if (!limiting_) return options_.max_rps;
-  // W(t) = peak * (1 + c (t - K)^3), with K such that W(0) = beta * peak.
+  // W(t) = peak * (1 + c (t - K)^3), with K such that W(0) = beta * peak; the curve's clock
+  // stops for kPlateau once it is back at the peak. A token bucket (S3's prefix) hides an
+  // overshoot until the credit saved below the peak is spent, and by then a curve already
+  // climbing is far above it: holding the peak first makes each probe rarer, so fewer requests
+  // are refused, and a steady rate near the limit is what makes S3 add partitions.
   const double k = std::cbrt((1 - kBeta) / kCubic);
   const double since = Seconds(now - epoch_).count();
-  const double t = since - k;
+  const double plateau = Seconds(kPlateau).count();
+  const double probing = since - k - plateau;  // > 0: past the plateau
+  const double t = since < k ? since - k : std::max(0.0, probing);
   double w = peak_ * (1 + kCubic * t * t * t);
-  // And at least a straight climb that does not depend on the peak: a peak measured far too
-  // low (a cut in a quiet phase) is outgrown in seconds, not minutes.
-  w = std::max(w, kBeta * peak_ + kLinearGrowth * since);
+  // Past the plateau, at least a straight climb that does not depend on the peak: a peak
+  // measured far too low (a cut in a quiet phase) is outgrown in seconds, not minutes.
+  if (probing > 0) w = std::max(w, peak_ + kLinearGrowth * probing);
   // Never far ahead of what is sent: an idle spell does not bank a burst.
   w = std::min(w, std::max(2 * sent_rate_, kBeta * peak_));
   w = std::max(w, options_.min_rps);

@@ -8,15 +8,16 @@
 //    One burst of 503s is one signal (a cooling period of 0.2 s);
 //  - between throttles the limit grows along a cubic curve (CUBIC's, scale-free: in fractions
 //    of that accepted rate, so the same constants serve 50 requests/s and 5,000): it climbs back
-//    to the accepted rate in about 2 s, stays near it (holding a steady rate is what makes S3
-//    add partitions), then probes ever faster above it, which finds a limit that rose;
+//    to the accepted rate in about 2 s, holds it 2 s (holding a steady rate is what makes S3
+//    add partitions, and a token bucket hides an overshoot until its credit is spent), then
+//    probes ever faster above it, which finds a limit that rose within about 7 s;
 //  - the limit never runs more than twice ahead of what is actually being sent (botocore's
 //    rule), so an idle spell does not bank a burst.
 // A cut from below the previous peak lowers the peak further (CUBIC's fast convergence): of
 // several processes sharing one limit, the ones above their share give up more. A 503 to a
 // request sent before the last cut is no new signal (one cut per round trip, as TCP), and the
-// limit also climbs at least 50 requests/s per second whatever the peak, so a cut measured in a
-// quiet phase is outgrown in seconds.
+// limit also climbs at least 50 requests/s per second whatever the peak once past the plateau,
+// so a cut measured in a quiet phase is outgrown in seconds.
 // Chosen on a simulation of a token-bucket prefix (bench/results, PERFORMANCE.md) and measured on
 // bench/s3model.py.
 #pragma once
@@ -39,7 +40,9 @@ class RateControl {
   static constexpr double kCubic = 0.02;  ///< Growth, in fractions of the peak per second cubed.
   static constexpr std::chrono::milliseconds kCoolingPeriod{200};
   static constexpr std::chrono::milliseconds kRateWindow{500};
-  /// Requests per second gained per second at least, whatever the peak.
+  /// How long the limit holds the peak once back at it, before probing above.
+  static constexpr std::chrono::seconds kPlateau{2};
+  /// Requests per second gained per second at least, whatever the peak, past the plateau.
   static constexpr double kLinearGrowth = 50;
 
   RateControl(RateControlOptions options, Clock::time_point now);

@@ -336,55 +336,97 @@ def cleanup_under_kills(w, db, rng, kills):
             "ok": final == 0 and kept == len(back) and pointed_back == len(back) and deleted > 0}
 
 
-# About a fifth of all requests. SlowDowns are kept rarer than the rest: each one halves the
-# whole job's pace (by design), so at 5% the run crawls at a few objects per second.
+# About a fifth of all requests. SlowDowns at random are the rate control's worst case (each
+# burst is read as the server's limit); bench/model measures it against a real limit.
 DEFAULT_RATES = {"slowdown": 0.015, "slowdown_retry": 0.01, "internal": 0.03, "reset_before": 0.02,
                  "lost_response": 0.02, "reset_mid_body": 0.02, "truncated": 0.02, "copy_error_200": 0.05,
                  "stall": 0.005}
 
 
-def s3_faults(ctx, objects):
-    """(b) every kind of S3 fault through the proxy at ~20% of requests; reruns until done."""
-    w = World(ctx, "s3faults", avatars=2 * objects)
-    w.start_probe()
-    cfg = os.path.join(w.dir, "proxy.json")
-    with open(cfg, "w") as fh:
-        json.dump({"rates": DEFAULT_RATES, "stall_seconds": 3}, fh)
-    port_file, stats_file = os.path.join(w.dir, "proxy.port"), os.path.join(w.dir, "proxy-stats.json")
-    proxy_log = open(os.path.join(w.dir, "proxy.log"), "ab")
-    proxy = subprocess.Popen([sys.executable, os.path.join(HERE, "fault_proxy.py"), "--upstream", ctx.rgw,
-                              "--config", cfg, "--port-file", port_file, "--stats-file", stats_file,
-                              "--seed", str(ctx.seed)], stdout=proxy_log, stderr=proxy_log)
-    try:
+class Proxy:
+    """tests/faults/fault_proxy.py in front of radosgw for one world, injecting `rates`."""
+
+    def __init__(self, ctx, w, rates):
+        cfg = os.path.join(w.dir, "proxy.json")
+        with open(cfg, "w") as fh:
+            json.dump({"rates": rates, "stall_seconds": 3}, fh)
+        port_file = os.path.join(w.dir, "proxy.port")
+        self.stats_file = os.path.join(w.dir, "proxy-stats.json")
+        self.log = open(os.path.join(w.dir, "proxy.log"), "ab")
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "fault_proxy.py"), "--upstream", ctx.rgw,
+                                      "--config", cfg, "--port-file", port_file, "--stats-file", self.stats_file,
+                                      "--seed", str(ctx.seed)], stdout=self.log, stderr=self.log)
         for _ in range(100):
             if os.path.exists(port_file):
                 break
             time.sleep(0.05)
         with open(port_file) as fh:
-            endpoint = "http://127.0.0.1:%s" % fh.read().strip()
-        ok = w.run_until_done(["--concurrency", "32"], endpoint=endpoint)
+            self.endpoint = "http://127.0.0.1:%s" % fh.read().strip()
+
+    def stop(self):
+        """Stops the proxy; returns its stats."""
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+        self.log.close()
+        with open(self.stats_file) as fh:
+            return json.load(fh)
+
+
+B_ARGS = ["--concurrency", "32"]
+
+
+def s3_fault_free_seconds(ctx, objects):
+    """Scenario b's yardstick: the same job through the same proxy, injecting nothing."""
+    w = World(ctx, "s3clean", avatars=2 * objects)
+    w.start_probe()
+    proxy = Proxy(ctx, w, {})
+    try:
+        start = time.monotonic()
+        ok = w.run_until_done(B_ARGS, endpoint=proxy.endpoint)
+        seconds = time.monotonic() - start
+    finally:
+        proxy.stop()
+        w.stop_probe()
+        w.close()
+    return seconds if ok else None
+
+
+def s3_faults(ctx, objects):
+    """(b) every kind of S3 fault through the proxy at ~20% of requests; reruns until done. The
+    run's time is set against the same job's without faults (issue 19: within 3 times)."""
+    clean_seconds = s3_fault_free_seconds(ctx, objects)
+    w = World(ctx, "s3faults", avatars=2 * objects)
+    w.start_probe()
+    proxy = Proxy(ctx, w, DEFAULT_RATES)
+    try:
+        start = time.monotonic()
+        ok = w.run_until_done(B_ARGS, endpoint=proxy.endpoint)
+        faulted_seconds = time.monotonic() - start
         # Cleanup through the same faults: lost responses to DeleteObjects, resets, SlowDowns.
         cleaned = False
         for _ in range(5):
-            p, _ = w.start_cleanup(["--grace", "0s"], endpoint=endpoint)
+            p, _ = w.start_cleanup(["--grace", "0s"], endpoint=proxy.endpoint)
             if p.wait() == 0:
                 cleaned = True
                 break
         deleted = len(set(w.manifest) - {k.split("/", 1)[1] for k, _, _ in w.s3.list(w.legacy, "image/")})
     finally:
-        proxy.send_signal(signal.SIGTERM)
-        proxy.wait(timeout=30)
-        proxy_log.close()
-    with open(stats_file) as fh:
-        stats = json.load(fh)
+        stats = proxy.stop()
     probe = w.stop_probe()
     audit = w.audit()
     kinds = {k: stats[k] for k in DEFAULT_RATES if stats.get(k)}
+    ratio = faulted_seconds / clean_seconds if clean_seconds else None
     r = result(w, "b. S3 faults (proxy)", ok and cleaned,
-               "%d of %d requests %s; then cleanup through the faults: %d legacy objects deleted"
-               % (stats["injected"], stats["requests"], kinds, deleted),
+               "%d of %d requests %s; run %.0f s against %s s without faults (%s); then cleanup "
+               "through the faults: %d legacy objects deleted"
+               % (stats["injected"], stats["requests"], kinds, faulted_seconds,
+                  "%.0f" % clean_seconds if clean_seconds else "?",
+                  "%.2fx" % ratio if ratio else "no fault-free time", deleted),
                probe, audit, proxy=stats, retries_and_throttled_reported=w.requests["retries"] > 0
-               and w.requests["throttled"] > 0, cleanup_deleted=deleted, cleanup_completed=cleaned)
+               and w.requests["throttled"] > 0, cleanup_deleted=deleted, cleanup_completed=cleaned,
+               run_seconds=round(faulted_seconds, 1),
+               fault_free_seconds=round(clean_seconds, 1) if clean_seconds else None,
+               time_ratio=round(ratio, 2) if ratio else None)
     r["pass"] = r["pass"] and r["retries_and_throttled_reported"]
     w.close()
     return r

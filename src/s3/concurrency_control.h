@@ -1,0 +1,75 @@
+// How many requests to keep in flight: a pure state machine (the time is passed in), table-tested
+// with a fake clock like rate_control.h, whose limit it follows.
+//
+// By Little's law the requests in flight are the rate times the latency: 3,500 copies/s at 50 ms
+// need 175 in flight, so no fixed number serves both a co-located server (where more in flight
+// only queues) and a distant one (where too few caps the rate). The cap is sized from what is
+// measured, one window at a time (500 ms, or two mean latencies when those are longer):
+//  - while the rate control limits (a throttle was seen, or --max-rps): room for twice the
+//    limit times the window's mean latency, plus a few. The rate control spaces the starts; the
+//    cap only has to keep out of its way, and it bounds the pile-up when the server slows;
+//  - while nothing limits the rate and the cap was reached: probe. The cap doubles; one window
+//    settles, the next is measured. If it answered at least 1.25 times the rate (a distant
+//    server: latency, not capacity, was the bound), keep it and probe again; otherwise the
+//    server was the bound and more in flight would only queue there: back to the previous cap,
+//    and no new probe for 10 s.
+// It never goes below `initial` (the cap a job starts with: 128, or --concurrency) and never
+// above `ceiling` (the memory budget for requests in flight, or --concurrency).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace rehome::s3 {
+
+struct ConcurrencyOptions {
+  std::size_t initial = 128;  ///< Starting cap and floor.
+  std::size_t ceiling = 512;  ///< Never more in flight (memory budget, or the hard cap).
+};
+
+class ConcurrencyControl {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  static constexpr std::chrono::milliseconds kWindow{500};
+  /// A doubled cap is kept when it answers at least this multiple of the rate before it.
+  static constexpr double kGain = 1.25;
+  /// After a probe that did not pay, the next one waits this long.
+  static constexpr std::chrono::seconds kHold{10};
+  /// Room over rate x latency while the rate is limited.
+  static constexpr double kHeadroom = 2.0;
+  static constexpr std::size_t kSlack = 8;
+  /// A window closes with at least this many answers (it stays open longer otherwise).
+  static constexpr std::uint64_t kMinSamples = 8;
+
+  ConcurrencyControl(ConcurrencyOptions options, Clock::time_point now);
+
+  /// A request started; `in_flight` counts it.
+  void on_start(std::size_t in_flight);
+  /// A request was answered after `latency` (throttles too: they took a round trip).
+  /// `rate_limit` is the rate control's limit at this moment (0 = none).
+  void on_answer(Clock::time_point now, Clock::duration latency, double rate_limit);
+
+  std::size_t limit() const { return limit_; }
+  /// The last full window's mean latency, in seconds.
+  double latency() const { return last_latency_; }
+
+ private:
+  void close_window(Clock::time_point now, double rate_limit);
+
+  ConcurrencyOptions options_;
+  std::size_t limit_;
+  Clock::time_point window_start_;
+  std::uint64_t answers_ = 0;
+  double latency_sum_ = 0;
+  std::size_t peak_in_flight_ = 0;
+  double last_latency_ = 0;
+  enum class Probe { kNone, kSettling, kMeasuring };
+  Probe probe_ = Probe::kNone;
+  std::size_t probe_from_ = 0;
+  double rate_before_ = 0;
+  Clock::time_point hold_until_{};
+};
+
+}  // namespace rehome::s3
