@@ -97,9 +97,11 @@ double RateControl::limit(Clock::time_point now) const {
   const double probing = since - k - plateau;  // > 0: past the plateau
   const double t = since < k ? since - k : std::max(0.0, probing);
   double w = peak_ * (1 + kCubic * t * t * t);
-  // Past the plateau, at least a straight climb that does not depend on the peak: a peak
-  // measured far too low (a cut in a quiet phase) is outgrown in seconds, not minutes.
-  if (probing > 0) w = std::max(w, peak_ + kLinearGrowth * probing);
+  // Past the plateau, at least a climb that does not depend on the peak: a peak measured far
+  // too low (a cut in a quiet phase, 1/s) is outgrown in seconds, not minutes. It starts slow
+  // (5/s after 1 s) and accelerates (500/s after 10 s): at a few hundred requests per second a
+  // fast straight climb would overshoot the peak, and be throttled, on every cycle.
+  if (probing > 0) w = std::max(w, peak_ + kAbsoluteGrowth * probing * probing);
   // Never far ahead of what is sent: an idle spell does not bank a burst.
   w = std::min(w, std::max(2 * sent_rate_, kBeta * peak_));
   w = std::max(w, options_.min_rps);

@@ -16,8 +16,8 @@
 // A cut from below the previous peak lowers the peak further (CUBIC's fast convergence): of
 // several processes sharing one limit, the ones above their share give up more. A 503 to a
 // request sent before the last cut is no new signal (one cut per round trip, as TCP), and the
-// limit also climbs at least 50 requests/s per second whatever the peak once past the plateau,
-// so a cut measured in a quiet phase is outgrown in seconds.
+// limit also climbs by at least 5 t^2 requests/s whatever the peak once past the plateau, so a
+// cut measured in a quiet phase is outgrown in seconds.
 // Chosen on a simulation of a token-bucket prefix (bench/results, PERFORMANCE.md) and measured on
 // bench/s3model.py.
 #pragma once
@@ -42,8 +42,9 @@ class RateControl {
   static constexpr std::chrono::milliseconds kRateWindow{500};
   /// How long the limit holds the peak once back at it, before probing above.
   static constexpr std::chrono::seconds kPlateau{2};
-  /// Requests per second gained per second at least, whatever the peak, past the plateau.
-  static constexpr double kLinearGrowth = 50;
+  /// Past the plateau the limit is at least peak + this x t^2 (t in seconds): requests per
+  /// second gained, whatever the peak.
+  static constexpr double kAbsoluteGrowth = 5;
 
   RateControl(RateControlOptions options, Clock::time_point now);
 
