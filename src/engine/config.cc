@@ -1,6 +1,7 @@
 #include "engine/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <iterator>
 #include <string_view>
 
@@ -142,7 +143,9 @@ Status validate(const JobConfig& config) {
     return invalid(fmt::format("--concurrency {} is out of range: use 0 (no cap) or 1 to {}",
                                config.concurrency, kMaxConcurrency));
   }
-  if (config.max_rps < 0) return invalid("--max-rps must be 0 (no cap) or positive");
+  if (!std::isfinite(config.max_rps) || config.max_rps < 0) {
+    return invalid("--max-rps must be 0 (no cap) or a positive number of requests per second");
+  }
   if (config.row_range < 1) return invalid("--row-range must be at least 1");
   if (config.record_batch < 1) return invalid("--record-batch must be at least 1");
   return validate_write_options(config);

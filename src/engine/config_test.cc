@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <functional>
 #include <string>
 
@@ -59,6 +61,8 @@ TEST(ConfigValidation, each_bad_setting_is_refused_with_what_to_fix) {
        "--list-page-size 1001"},
       {"huge concurrency", [](JobConfig& c) { c.concurrency = 5000; }, "--concurrency 5000"},
       {"negative rate", [](JobConfig& c) { c.max_rps = -1; }, "--max-rps"},
+      {"infinite rate", [](JobConfig& c) { c.max_rps = HUGE_VAL; }, "--max-rps"},
+      {"rate not a number", [](JobConfig& c) { c.max_rps = std::nan(""); }, "--max-rps"},
       {"zero row range", [](JobConfig& c) { c.row_range = 0; }, "--row-range"},
   };
   for (const auto& c : cases) {

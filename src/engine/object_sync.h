@@ -70,7 +70,8 @@ class ObjectSync {
   bool pump_lane(Lane& lane);
   /// Objects allowed in flight now: as many as the S3 side allows requests.
   std::size_t slots() const;
-  /// The most slots() can ever be: what each lane's listing window is sized for.
+  /// The most requests in flight at one endpoint: what each lane's listing window is sized for
+  /// (slots() may reach twice it with two endpoints; the window's 1,000 spare covers that).
   std::size_t most_slots() const;
   void start(Lane& lane, s3::ObjectInfo legacy, std::optional<s3::ObjectInfo> twin);
   void complete(Lane* lane, std::uint64_t sequence, CopyOutcome outcome);

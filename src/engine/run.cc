@@ -77,7 +77,9 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
               summary,
               hooks.stop_requested,
               [&](const char* phase) { progress.report(phase); },
-              [&] { return s3.request_slots(); }};
+              [&s3, server_side = server_side_copy_possible(config)] {
+                return s3.request_slots(server_side);
+              }};
 
   using Clock = std::chrono::steady_clock;
   auto seconds_since = [](Clock::time_point t) {

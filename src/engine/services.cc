@@ -2,15 +2,32 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "s3/refreshing_credentials.h"
+#include "util/open_files.h"
 
 namespace rehome::engine {
 
 namespace {
 
+// Files kept for everything but S3 connections: PostgreSQL, epoll, logs, the report.
+constexpr std::size_t kReservedFiles = 64;
+
+std::size_t endpoints(const JobConfig& config) { return same_endpoint(config) ? 1 : 2; }
+
+// The most requests in flight per endpoint without a hard cap: the memory budget's 512, or
+// fewer where the open-file limit could not hold a connection for each.
+std::size_t ceiling_per_endpoint(const JobConfig& config) {
+  const std::size_t files = util::raise_open_files_limit();
+  const std::size_t usable = files > kReservedFiles + 16 ? files - kReservedFiles : 16;
+  return std::clamp<std::size_t>(usable / endpoints(config), 1, s3::kInFlightCeiling);
+}
+
 s3::PacerOptions pacer_options(const JobConfig& config) {
   s3::PacerOptions options;
   options.max_in_flight = config.concurrency;
+  options.ceiling = ceiling_per_endpoint(config);
   options.max_rps = config.max_rps;
   return options;
 }
@@ -19,8 +36,8 @@ http::LoopOptions loop_options(const JobConfig& config) {
   http::LoopOptions options;
   // A connection for every request each pacer may let through, plus a few for listings.
   const std::size_t per_endpoint =
-      config.concurrency > 0 ? config.concurrency : s3::kInFlightCeiling;
-  options.max_connections = static_cast<long>(per_endpoint * (same_endpoint(config) ? 1 : 2)) + 8;
+      config.concurrency > 0 ? config.concurrency : ceiling_per_endpoint(config);
+  options.max_connections = static_cast<long>(per_endpoint * endpoints(config)) + 8;
   return options;
 }
 
@@ -44,10 +61,11 @@ S3Services::S3Services(const JobConfig& config)
       legacy(loop, *legacy_pacer, config.legacy.client),
       production(loop, production_pacer(), config.production.client) {}
 
-std::size_t S3Services::request_slots() const {
-  std::size_t slots = legacy_pacer->in_flight_limit();
-  if (production_own_pacer) slots += production_own_pacer->in_flight_limit();
-  return slots;
+std::size_t S3Services::request_slots(bool server_side_copies) const {
+  if (!production_own_pacer) return legacy_pacer->in_flight_limit();
+  const std::size_t production_slots = production_own_pacer->in_flight_limit();
+  if (server_side_copies) return production_slots;
+  return legacy_pacer->in_flight_limit() + production_slots;
 }
 
 void S3Services::count_requests(Summary& summary) const {

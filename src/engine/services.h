@@ -32,8 +32,10 @@ struct S3Services {
   s3::Pacer& production_pacer() {
     return production_own_pacer ? *production_own_pacer : *legacy_pacer;
   }
-  /// Requests the pacers allow in flight now, summed over the endpoints.
-  std::size_t request_slots() const;
+  /// Requests the pacers allow in flight now for the copies: the production endpoint's when
+  /// copies are server-side (the legacy endpoint then serves only listings), else both summed
+  /// (a streamed copy holds a request at one or the other).
+  std::size_t request_slots(bool server_side_copies) const;
   /// Copies request counters into the summary.
   void count_requests(Summary& summary) const;
   /// Lists one key of each bucket so that wrong credentials, a missing bucket or an

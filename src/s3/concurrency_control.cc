@@ -23,13 +23,23 @@ ConcurrencyOptions checked(ConcurrencyOptions options) {
 ConcurrencyControl::ConcurrencyControl(ConcurrencyOptions options, Clock::time_point now)
     : options_(checked(options)), limit_(options_.initial), window_start_(now) {}
 
-void ConcurrencyControl::on_start(std::size_t in_flight) {
-  peak_in_flight_ = std::max(peak_in_flight_, in_flight);
+void ConcurrencyControl::on_start(Clock::time_point now, std::size_t in_flight) {
+  // The first request after an idle spell: a window that counted the idle time would read as
+  // a low rate, and a probe judged against it would seem to pay.
+  if (in_flight == 1) restart_window(now);
+}
+
+void ConcurrencyControl::restart_window(Clock::time_point now) {
+  window_start_ = now;
+  answers_ = 0;
+  at_cap_ = 0;
+  latency_sum_ = 0;
 }
 
 void ConcurrencyControl::on_answer(Clock::time_point now, Clock::duration latency,
-                                   double rate_limit) {
+                                   std::size_t in_flight, double rate_limit) {
   ++answers_;
+  if (in_flight >= limit_) ++at_cap_;
   latency_sum_ += std::max(0.0, Seconds(latency).count());
   // A window must hold whole round trips: on a slow link 500 ms may not see one request through.
   const auto length = std::max<Clock::duration>(
@@ -43,18 +53,24 @@ void ConcurrencyControl::close_window(Clock::time_point now, double rate_limit) 
   const std::uint64_t answers = answers_;
   const double mean = answers > 0 ? latency_sum_ / static_cast<double>(answers) : 0;
   const double rate = static_cast<double>(answers) / seconds;
-  const bool capped = peak_in_flight_ >= limit_;
-  window_start_ = now;
-  answers_ = 0;
-  latency_sum_ = 0;
-  peak_in_flight_ = 0;
+  // At the cap the whole window through (nearly every answer found it full): only then does
+  // the window's rate say what the cap delivers.
+  const bool capped = static_cast<double>(at_cap_) >= kCappedShare * static_cast<double>(answers);
+  restart_window(now);
   last_latency_ = mean;
+  while (!recent_.empty() && now - recent_.front().at > kBaseHorizon) recent_.pop_front();
+  recent_.push_back({now, mean});
 
   if (rate_limit > 0) {
-    // Little's law with headroom: what the allowed rate needs at the latency seen now.
+    // Little's law with headroom: what the allowed rate needs at the server's unloaded latency
+    // (the least of the recent windows). Not at the latency seen now: where the latency grows
+    // with the load (a server near its capacity), sizing from it would raise the cap with every
+    // window, and only pile requests up there.
     probe_ = Probe::kNone;
-    const auto needed = static_cast<std::size_t>(std::ceil(kHeadroom * rate_limit * mean)) + kSlack;
-    limit_ = std::clamp(needed, options_.initial, options_.ceiling);
+    const double needed = kHeadroom * rate_limit * base_latency() + static_cast<double>(kSlack);
+    limit_ = static_cast<std::size_t>(std::clamp(std::ceil(needed),
+                                                 static_cast<double>(options_.initial),
+                                                 static_cast<double>(options_.ceiling)));
     return;
   }
   switch (probe_) {
@@ -77,6 +93,12 @@ void ConcurrencyControl::close_window(Clock::time_point now, double rate_limit) 
     limit_ = std::min(options_.ceiling, limit_ * 2);
     probe_ = Probe::kSettling;
   }
+}
+
+double ConcurrencyControl::base_latency() const {
+  double least = 0;
+  for (const Sample& s : recent_) least = least == 0 ? s.latency : std::min(least, s.latency);
+  return least;
 }
 
 }  // namespace rehome::s3

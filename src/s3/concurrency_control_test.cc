@@ -28,14 +28,14 @@ void traffic(ConcurrencyControl& c, Clock::time_point& now, double seconds,
   double owed = 0;
   for (int tick = 0; tick < static_cast<int>(seconds * 100); ++tick) {
     const std::size_t in_flight = std::min(c.limit(), demand);
-    c.on_start(in_flight);
+    c.on_start(now, in_flight);
     const Answer a = server(in_flight);
     owed += a.rate * 0.01;
     for (; owed >= 1; owed -= 1) {
       c.on_answer(
           now,
           std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.latency)),
-          rate_limit);
+          in_flight, rate_limit);
     }
     now += 10ms;
   }
@@ -109,6 +109,36 @@ TEST(ConcurrencyControl, while_the_rate_is_limited_the_cap_is_twice_rate_times_l
     traffic(c, now, 3 * std::max(k.latency, 0.5), server, k.rate_limit);
     EXPECT_EQ(c.limit(), k.expected) << k.rate_limit << "/s at " << k.latency << " s";
   }
+}
+
+TEST(ConcurrencyControl, while_limited_a_server_slowing_under_load_does_not_pull_the_cap_up) {
+  auto now = Clock::time_point{} + 1h;
+  ConcurrencyControl c({.initial = 128, .ceiling = 512}, now);
+  // A co-located server at its capacity: 2,000/s whatever is sent, so its latency is the number
+  // in flight over 2,000 (64 ms at 128). With a limit of 2,000/s, sizing from the latency seen
+  // now would double the cap every window (2 x 2,000 x 0.128 s at 256...) up to the ceiling.
+  traffic(c, now, 10, saturated, /*rate_limit=*/2000);
+  EXPECT_LE(c.limit(), 272u) << "about twice the limit times the unloaded 64 ms, not 512";
+}
+
+TEST(ConcurrencyControl, an_idle_spell_before_the_traffic_does_not_make_a_probe_pay) {
+  auto now = Clock::time_point{} + 1h;
+  ConcurrencyControl c({.initial = 128, .ceiling = 512}, now);
+  now += 300ms;        // planning, access checks: nothing in flight
+  c.on_start(now, 1);  // the pacer's first start after the idle spell
+  traffic(c, now, 30, saturated);
+  EXPECT_EQ(c.limit(), 128u) << "a saturated server, judged on full windows only";
+}
+
+TEST(ConcurrencyControl, a_window_not_at_the_cap_throughout_does_not_probe) {
+  auto now = Clock::time_point{} + 1h;
+  ConcurrencyControl c({.initial = 128, .ceiling = 512}, now);
+  // The cap is reached for a moment in each window (a burst), then the listing runs dry.
+  for (int i = 0; i < 40; ++i) {
+    traffic(c, now, 0.05, distant);
+    traffic(c, now, 0.45, distant, 0, /*demand=*/30);
+  }
+  EXPECT_EQ(c.limit(), 128u);
 }
 
 TEST(ConcurrencyControl, a_cap_that_is_not_reached_is_not_raised) {

@@ -20,7 +20,8 @@ constexpr double kBurstSeconds = 0.05;
 
 ConcurrencyOptions concurrency_options(const PacerOptions& options) {
   if (options.max_in_flight > 0) return {options.max_in_flight, options.max_in_flight};
-  return {kInitialInFlight, kInFlightCeiling};
+  if (options.ceiling == 0) throw std::invalid_argument("Pacer: ceiling must be > 0");
+  return {kInitialInFlight, options.ceiling};
 }
 
 RateControlOptions control_options(const PacerOptions& options) {
@@ -82,7 +83,7 @@ void Pacer::pump() {
     ++in_flight_;
     ++stats_.started;
     control_.on_send(now);
-    concurrency_.on_start(in_flight_);
+    concurrency_.on_start(now, in_flight_);
     stats_.peak_in_flight = std::max(stats_.peak_in_flight, in_flight_);
     start();
   }
@@ -103,9 +104,7 @@ void Pacer::refill(Clock::time_point now) {
 void Pacer::on_throttled(Clock::time_point sent_at) {
   const auto now = Clock::now();
   refill(now);  // settle the tokens earned under the old limit
-  const bool cut = control_.on_throttled(now, sent_at);
-  concurrency_.on_answer(now, now - sent_at, control_.limit(now));
-  if (!cut) return;
+  if (!control_.on_throttled(now, sent_at)) return;
   // The cut takes effect now, not after the tokens banked under the old limit are spent.
   tokens_ = std::min(tokens_, burst(control_.limit(now)));
   ++stats_.throttle_events;
@@ -114,7 +113,7 @@ void Pacer::on_throttled(Clock::time_point sent_at) {
 void Pacer::on_success(Clock::time_point sent_at) {
   const auto now = Clock::now();
   control_.on_accepted(now);
-  concurrency_.on_answer(now, now - sent_at, control_.limit(now));
+  concurrency_.on_answer(now, now - sent_at, in_flight_, control_.limit(now));
 }
 
 PacerStats Pacer::stats() const {

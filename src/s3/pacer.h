@@ -29,6 +29,9 @@ struct PacerOptions {
   /// Hard cap on requests in flight across every client sharing the pacer (--concurrency); 0 =
   /// sized from rate and latency between kInitialInFlight and kInFlightCeiling.
   std::size_t max_in_flight = 0;
+  /// Without a hard cap: the most in flight (kInFlightCeiling, or less where open files are
+  /// scarce).
+  std::size_t ceiling = kInFlightCeiling;
   double max_rps = 0;  ///< Hard cap on request starts per second; 0 = none.
   double min_rps = 1;  ///< Throttling never pushes the rate below this.
 };

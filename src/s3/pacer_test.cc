@@ -95,6 +95,22 @@ TEST(Pacer, destroying_the_pacer_drops_waiters_and_its_timer) {
   EXPECT_LT(std::chrono::steady_clock::now() - begin, milliseconds(500));
 }
 
+TEST(Pacer, without_a_hard_cap_it_starts_at_128_in_flight) {
+  http::Loop loop;
+  Pacer pacer(loop, {});
+  std::size_t started = 0;
+  for (int i = 0; i < 300; ++i) pacer.acquire([&] { ++started; });
+  EXPECT_EQ(pacer.in_flight_limit(), kInitialInFlight);
+  EXPECT_EQ(started, kInitialInFlight);
+  EXPECT_EQ(pacer.waiting(), 300 - kInitialInFlight);
+}
+
+TEST(Pacer, a_hard_cap_is_the_cap) {
+  http::Loop loop;
+  Pacer pacer(loop, {.max_in_flight = 700});
+  EXPECT_EQ(pacer.in_flight_limit(), 700u) << "above the ceiling: the user's word";
+}
+
 TEST(Pacer, release_without_a_start_is_a_programmer_error) {
   http::Loop loop;
   Pacer pacer(loop, {});
