@@ -127,7 +127,7 @@ int measure(Options o) {
   http::LoopOptions loop_options;
   loop_options.max_connections = static_cast<long>(o.concurrency) + 8;
   http::Loop loop(loop_options);
-  s3::Pacer pacer(loop, s3::PacerOptions{o.concurrency, 0, 1});
+  s3::Pacer pacer(loop, s3::PacerOptions{.max_in_flight = o.concurrency});
   s3::Client client(loop, pacer, *config);
 
   // Phase 1, listing: timed alone, so sequential listing throughput is measured too.

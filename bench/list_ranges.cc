@@ -417,7 +417,7 @@ int measure(const Options& o) {
   loop_options.max_connections = static_cast<long>(widest + o.max_probes + 8);
   http::Loop loop(loop_options);
   // Room for every range's page plus a planning round: the pacer must not be what limits K.
-  s3::Pacer pacer(loop, s3::PacerOptions{widest + o.max_probes, 0, 1});
+  s3::Pacer pacer(loop, s3::PacerOptions{.max_in_flight = widest + o.max_probes});
   s3::Client client(loop, pacer, *config);
   return Bench(client, loop, o).run();
 }

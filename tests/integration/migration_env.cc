@@ -63,7 +63,7 @@ MigrationEnv::MigrationEnv() {
   db_.emplace(std::move(conn.value()));
   sql("CREATE TABLE avatars (id SERIAL PRIMARY KEY, path VARCHAR)");
   loop_ = std::make_unique<http::Loop>();
-  pacer_ = std::make_unique<s3::Pacer>(*loop_, s3::PacerOptions{128, 0, 1});
+  pacer_ = std::make_unique<s3::Pacer>(*loop_, s3::PacerOptions{.max_in_flight = 128});
   client_ = std::make_unique<s3::Client>(*loop_, *pacer_, config().legacy.client);
   const std::string suffix = unique_suffix();
   legacy_bucket_ = "legacy-" + suffix;

@@ -286,7 +286,7 @@ int seed(const Options& o) {
   http::LoopOptions loop_options;
   loop_options.max_connections = static_cast<long>(o.concurrency) + 8;
   http::Loop loop(loop_options);
-  s3::Pacer pacer(loop, s3::PacerOptions{o.concurrency, 0, 1});
+  s3::Pacer pacer(loop, s3::PacerOptions{.max_in_flight = o.concurrency});
   // Both buckets sit behind the same endpoint and credentials: one client serves both.
   s3::Client client(loop, pacer, *s3_config);
   ObjectSeeder seeder(client, o);
