@@ -87,15 +87,19 @@ bool RateControl::on_throttled(Clock::time_point now, Clock::time_point sent_at)
 double RateControl::limit(Clock::time_point now) const {
   if (!limiting_) return options_.max_rps;
   // W(t) = peak * (1 + c (t - K)^3), with K such that W(0) = beta * peak; the curve's clock
-  // stops for kPlateau once it is back at the peak. A token bucket (S3's prefix) hides an
-  // overshoot until the credit saved below the peak is spent, and by then a curve already
-  // climbing is far above it: holding the peak first makes each probe rarer, so fewer requests
-  // are refused, and a steady rate near the limit is what makes S3 add partitions.
+  // stops for kPlateau where W is kPlateauLevel of the peak. The peak is what the server took
+  // when it refused, and a token bucket (S3's prefix) lets a client take more than its limit
+  // while the credit it saved lasts, so the peak may be above the limit; and an overshoot is
+  // hidden until that credit is spent, by when a curve still climbing is far above. Holding a
+  // little below the peak first makes each probe rarer and costs little (a steady rate near
+  // the limit is also what makes S3 add partitions).
   const double k = std::cbrt((1 - kBeta) / kCubic);
+  const double hold_at = k - std::cbrt((1 - kPlateauLevel) / kCubic);  // W(hold_at) = level
   const double since = Seconds(now - epoch_).count();
   const double plateau = Seconds(kPlateau).count();
-  const double probing = since - k - plateau;  // > 0: past the plateau
-  const double t = since < k ? since - k : std::max(0.0, probing);
+  const double curve_time = since < hold_at ? since : std::max(hold_at, since - plateau);
+  const double t = curve_time - k;
+  const double probing = since - plateau - k;  // > 0: past the old peak, after the plateau
   double w = peak_ * (1 + kCubic * t * t * t);
   // Past the plateau, at least a climb that does not depend on the peak: a peak measured far
   // too low (a cut in a quiet phase, 1/s) is outgrown in seconds, not minutes. It starts slow

@@ -8,9 +8,10 @@
 //    One burst of 503s is one signal (a cooling period of 0.2 s);
 //  - between throttles the limit grows along a cubic curve (CUBIC's, scale-free: in fractions
 //    of that accepted rate, so the same constants serve 50 requests/s and 5,000): it climbs back
-//    to the accepted rate in about 2 s, holds it 2 s (holding a steady rate is what makes S3
-//    add partitions, and a token bucket hides an overshoot until its credit is spent), then
-//    probes ever faster above it, which finds a limit that rose within about 7 s;
+//    to 0.95 of the accepted rate in 0.6 s, holds there 2 s (a steady rate just under the limit
+//    is what makes S3 add partitions; the peak may include credit a token bucket had saved, and
+//    an overshoot is hidden until that credit is spent), reaches the accepted rate 1.4 s later,
+//    then probes ever faster above it, which finds a limit that rose within about 7 s;
 //  - the limit never runs more than twice ahead of what is actually being sent (botocore's
 //    rule), so an idle spell does not bank a burst.
 // A cut from below the previous peak lowers the peak further (CUBIC's fast convergence): of
@@ -40,8 +41,10 @@ class RateControl {
   static constexpr double kCubic = 0.02;  ///< Growth, in fractions of the peak per second cubed.
   static constexpr std::chrono::milliseconds kCoolingPeriod{200};
   static constexpr std::chrono::milliseconds kRateWindow{500};
-  /// How long the limit holds the peak once back at it, before probing above.
+  /// How long the limit holds at kPlateauLevel of the peak on its way back, before going on to
+  /// the peak and above it.
   static constexpr std::chrono::seconds kPlateau{2};
+  static constexpr double kPlateauLevel = 0.95;
   /// Past the plateau the limit is at least peak + this x t^2 (t in seconds): requests per
   /// second gained, whatever the peak.
   static constexpr double kAbsoluteGrowth = 5;

@@ -100,9 +100,10 @@ TEST(RateControl, it_climbs_back_in_seconds_holds_near_the_peak_then_probes_abov
     std::chrono::milliseconds after;
     double low, high;  // the limit, as a fraction of the accepted rate at the cut (1000/s)
   };
-  const Row rows[] = {{0ms, 0.84, 0.86},    {1000ms, 0.97, 0.99}, {2000ms, 0.99, 1.01},
-                      {3000ms, 0.99, 1.01},  // the plateau
-                      {4000ms, 0.99, 1.01}, {5000ms, 1.00, 1.08}, {7000ms, 1.4, 1.8}};
+  const Row rows[] = {{0ms, 0.84, 0.86},    {400ms, 0.91, 0.94},
+                      {1000ms, 0.94, 0.96},  // the plateau, from 0.6 s to 2.6 s
+                      {2500ms, 0.94, 0.96}, {4000ms, 0.99, 1.01},
+                      {5000ms, 1.00, 1.03}, {7000ms, 1.4, 1.8}};
   for (const auto& row : rows) {
     // Keep sending at the limit, so that the cap (twice what is sent) does not bind.
     while (now < cut + row.after) {
