@@ -877,8 +877,8 @@ def main():
     a = p.parse_args()
     if a.time_scale <= 0:
         p.error("--time-scale must be > 0")
-    if a.timeline_step < 0.1:
-        p.error("--timeline-step must be at least 0.1 (model seconds; the model ticks every 0.1)")
+    if a.timeline_step < 0.1 or abs(round(a.timeline_step * 10) - a.timeline_step * 10) > 1e-9:
+        p.error("--timeline-step must be a multiple of 0.1 (model seconds; the model ticks every 0.1)")
     u = urllib.parse.urlsplit(a.upstream)
     if u.scheme != "http":
         p.error("--upstream must be http://host:port")

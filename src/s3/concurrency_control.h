@@ -16,6 +16,8 @@
 //    server: latency, not capacity, was the bound), keep it and probe again; otherwise the
 //    server was the bound and more in flight would only queue there: back to the previous cap,
 //    and no new probe for 10 s.
+// Without a rate limit the cap never shrinks: a probe kept because it seemed to pay (at the
+// start, connection set-up slows the first windows) stays until the job ends.
 // It never goes below `initial` (the cap a job starts with: 128, or --concurrency) and never
 // above `ceiling` (the memory budget for requests in flight, or --concurrency).
 #pragma once

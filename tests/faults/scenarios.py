@@ -356,17 +356,29 @@ class Proxy:
         self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "fault_proxy.py"), "--upstream", ctx.rgw,
                                       "--config", cfg, "--port-file", port_file, "--stats-file", self.stats_file,
                                       "--seed", str(ctx.seed)], stdout=self.log, stderr=self.log)
-        for _ in range(100):
-            if os.path.exists(port_file):
-                break
-            time.sleep(0.05)
-        with open(port_file) as fh:
-            self.endpoint = "http://127.0.0.1:%s" % fh.read().strip()
+        try:
+            for _ in range(600):  # 30 s: a loaded CI machine starts Python slowly
+                if os.path.exists(port_file) and os.path.getsize(port_file) > 0:
+                    break
+                if self.proc.poll() is not None:
+                    raise RuntimeError("fault_proxy.py exited at start; see %s" % self.log.name)
+                time.sleep(0.05)
+            with open(port_file) as fh:
+                self.endpoint = "http://127.0.0.1:%s" % fh.read().strip()
+        except BaseException:
+            self.proc.kill()
+            self.proc.wait()
+            self.log.close()
+            raise
 
     def stop(self):
         """Stops the proxy; returns its stats."""
         self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
         self.log.close()
         with open(self.stats_file) as fh:
             return json.load(fh)
