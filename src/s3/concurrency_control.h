@@ -10,12 +10,11 @@
 //    a few. The rate control spaces the starts; the cap only has to keep out of its way, and it
 //    bounds the pile-up when the server slows (sized from the latency seen now, it would grow
 //    with every window on a server whose latency grows with the load);
-//  - while nothing limits the rate and the cap was full the whole window: probe. The cap doubles;
-//  one window
-//    settles, the next is measured. If it answered at least 1.25 times the rate (a distant
-//    server: latency, not capacity, was the bound), keep it and probe again; otherwise the
-//    server was the bound and more in flight would only queue there: back to the previous cap,
-//    and no new probe for 10 s.
+//  - while nothing limits the rate and the cap was full the whole window: probe. The cap
+//    doubles; one window settles, the next is measured. If it answered at least 1.25 times the
+//    rate (a distant server: latency, not capacity, was the bound), keep it and probe again;
+//    otherwise the server was the bound and more in flight would only queue there: back to the
+//    previous cap, and no new probe for 10 s.
 // Without a rate limit the cap never shrinks: a probe kept because it seemed to pay (at the
 // start, connection set-up slows the first windows) stays until the job ends.
 // It never goes below `initial` (the cap a job starts with: 128, or --concurrency) and never
