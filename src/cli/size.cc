@@ -7,17 +7,9 @@
 
 #include <fmt/format.h>
 
+#include "util/text.h"
+
 namespace rehome::cli {
-
-namespace {
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-}  // namespace
 
 Result<std::int64_t> parse_size(std::string_view text) {
   const auto bad = [&] {
@@ -37,7 +29,7 @@ Result<std::int64_t> parse_size(std::string_view text) {
   if (ec != std::errc() || end != text.data() + digits || number < 0) return bad();
   std::string_view unit_text = text.substr(digits);
   while (!unit_text.empty() && unit_text.front() == ' ') unit_text.remove_prefix(1);
-  const std::string unit = lower(unit_text);
+  const std::string unit = ascii_lower(unit_text);
   double scale = 1;
   if (unit.empty() || unit == "b") {
     scale = 1;

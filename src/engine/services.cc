@@ -32,18 +32,18 @@ s3::PacerOptions pacer_options(const JobConfig& config) {
   return options;
 }
 
-http::LoopOptions loop_options(const JobConfig& config) {
+http::LoopOptions loop_options(const JobConfig& config, const s3::PacerOptions& pacing) {
   http::LoopOptions options;
   // A connection for every request each pacer may let through, plus a few for listings.
-  const std::size_t per_endpoint =
-      config.concurrency > 0 ? config.concurrency : ceiling_per_endpoint(config);
+  const std::size_t per_endpoint = pacing.max_in_flight > 0 ? pacing.max_in_flight : pacing.ceiling;
   options.max_connections = static_cast<long>(per_endpoint * endpoints(config)) + 8;
   return options;
 }
 
-std::unique_ptr<s3::Pacer> own_pacer(http::Loop& loop, const JobConfig& config) {
+std::unique_ptr<s3::Pacer> own_pacer(http::Loop& loop, const JobConfig& config,
+                                     const s3::PacerOptions& pacing) {
   if (same_endpoint(config)) return nullptr;
-  return std::make_unique<s3::Pacer>(loop, pacer_options(config));
+  return std::make_unique<s3::Pacer>(loop, pacing);
 }
 
 }  // namespace
@@ -54,10 +54,12 @@ bool same_endpoint(const JobConfig& config) {
   return a.url == b.url && a.region == b.region;
 }
 
-S3Services::S3Services(const JobConfig& config)
-    : loop(loop_options(config)),
-      legacy_pacer(std::make_unique<s3::Pacer>(loop, pacer_options(config))),
-      production_own_pacer(own_pacer(loop, config)),
+S3Services::S3Services(const JobConfig& config) : S3Services(config, pacer_options(config)) {}
+
+S3Services::S3Services(const JobConfig& config, const s3::PacerOptions& pacing)
+    : loop(loop_options(config, pacing)),
+      legacy_pacer(std::make_unique<s3::Pacer>(loop, pacing)),
+      production_own_pacer(own_pacer(loop, config, pacing)),
       legacy(loop, *legacy_pacer, config.legacy.client),
       production(loop, production_pacer(), config.production.client) {}
 

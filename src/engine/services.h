@@ -41,6 +41,10 @@ struct S3Services {
   /// Lists one key of each bucket so that wrong credentials, a missing bucket or an
   /// unreachable endpoint fail now, with the server's answer, instead of mid-run.
   Status check_access(const JobConfig& config);
+
+ private:
+  /// `pacing` is worked out once (it raises the open-file limit) for every pacer and the loop.
+  S3Services(const JobConfig& config, const s3::PacerOptions& pacing);
 };
 
 /// Connects to PostgreSQL; the error names the server (never the password) and what to do.

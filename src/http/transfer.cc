@@ -11,6 +11,8 @@
 #include <exception>
 #include <new>
 
+#include "util/text.h"
+
 namespace rehome::http {
 
 namespace {
@@ -31,12 +33,6 @@ std::string_view trim(std::string_view text) {
     text.remove_suffix(1);
   }
   return text;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 // Only a 2xx body is the caller's data; an error document stays in Response::body.
@@ -75,7 +71,7 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
     }
     auto colon = line.find(':');
     if (colon == std::string_view::npos) return total;  // the blank line ending the headers
-    t->response.headers.emplace_back(lower(trim(line.substr(0, colon))),
+    t->response.headers.emplace_back(ascii_lower(trim(line.substr(0, colon))),
                                      std::string(trim(line.substr(colon + 1))));
     reserve_for_body(*t, t->response.headers.back());
     return total;

@@ -1,137 +1,30 @@
 // AWS settings as the AWS CLI finds them (minus SSO, which reaches rehome through a
 // credential_process), and which credential source of the default chain applies. Nothing here
-// makes a request: the sources are fetched by RefreshingCredentials. The INI dialect is botocore's:
-// '#' and ';' comment lines, keys lower-cased, "[profile NAME]" in the config file but "[NAME]" in
-// the credentials file, indented lines under an empty key are a nested block (ignored here). Values
-// are taken verbatim (no inline comments), as botocore does.
+// makes a request: the sources are fetched by RefreshingCredentials; the files are read by
+// aws_config_files.h.
 #include "s3/credentials.h"
 
 #include "s3/addressing.h"
+#include "s3/aws_config_files.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <initializer_list>
-#include <iterator>
-#include <map>
-#include <sstream>
-#include <system_error>
 
 #include <fmt/format.h>
+
+#include "util/text.h"
 
 namespace rehome::s3 {
 
 namespace {
-
-using Section = std::map<std::string, std::string>;
-using IniFile = std::map<std::string, Section>;
-
-std::string_view trim(std::string_view text) {
-  auto first = text.find_first_not_of(" \t\r");
-  if (first == std::string_view::npos) return {};
-  auto last = text.find_last_not_of(" \t\r");
-  return text.substr(first, last - first + 1);
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-// Section names keep their case; runs of blanks collapse so "[profile   dev]" is "profile dev".
-std::string section_name(std::string_view text) {
-  std::string out;
-  for (char c : trim(text)) {
-    bool blank = c == ' ' || c == '\t';
-    if (blank && (out.empty() || out.back() == ' ')) continue;
-    out.push_back(blank ? ' ' : c);
-  }
-  return out;
-}
-
-IniFile parse_ini(std::string_view text) {
-  IniFile ini;
-  Section* section = nullptr;
-  bool in_nested_block = false;
-  while (!text.empty()) {
-    auto eol = text.find('\n');
-    std::string_view raw = text.substr(0, eol);
-    text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
-
-    std::string_view line = trim(raw);
-    if (line.empty() || line.front() == '#' || line.front() == ';') continue;
-    bool indented = raw.front() == ' ' || raw.front() == '\t';
-    if (indented && in_nested_block) continue;  // "s3 =\n  addressing_style = path"
-    in_nested_block = false;
-    if (line.front() == '[' && line.back() == ']') {
-      section = &ini[section_name(line.substr(1, line.size() - 2))];
-      continue;
-    }
-    auto equals = line.find_first_of("=:");
-    if (section == nullptr || equals == std::string_view::npos) continue;
-    auto key = lower(trim(line.substr(0, equals)));
-    auto value = trim(line.substr(equals + 1));
-    if (value.empty()) in_nested_block = true;
-    (*section)[key] = std::string(value);
-  }
-  return ini;
-}
-
-// One file we looked at, for reading and for the message when nothing is found.
-struct SettingsFile {
-  std::string path;  // Empty when there is no way to name it (no HOME).
-  bool exists = false;
-  IniFile ini;
-};
 
 Error invalid(std::string message) {
   Error error;
   error.kind = ErrorKind::kInvalidInput;
   error.message = std::move(message);
   return error;
-}
-
-Result<SettingsFile> load(const EnvLookup& env, const char* override_var,
-                          const char* default_name) {
-  SettingsFile file;
-  if (auto path = env(override_var); path && !path->empty()) {
-    file.path = *path;
-  } else if (auto home = env("HOME"); home && !home->empty()) {
-    file.path = *home + "/.aws/" + default_name;
-  } else {
-    return file;
-  }
-  std::error_code ec;
-  if (!std::filesystem::exists(file.path, ec)) return file;
-  std::ifstream in(file.path, std::ios::binary);
-  if (!in.is_open()) return invalid("cannot read " + file.path + ": check its permissions");
-  // Not `stream << rdbuf()`: that fails on an empty file, which is a valid (empty) settings file.
-  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  if (in.bad()) return invalid("cannot read " + file.path + ": check its permissions");
-  file.exists = true;
-  file.ini = parse_ini(text);
-  return file;
-}
-
-const Section* find_section(const SettingsFile& file, const std::string& name) {
-  auto it = file.ini.find(name);
-  return it == file.ini.end() ? nullptr : &it->second;
-}
-
-std::string value_of(const Section* section, const char* key) {
-  if (section == nullptr) return {};
-  auto it = section->find(key);
-  return it == section->end() ? std::string() : it->second;
-}
-
-std::string describe(const SettingsFile& file) {
-  if (file.path.empty()) return "(no HOME, no file)";
-  return file.path + (file.exists ? "" : " (not found)");
 }
 
 std::optional<std::string> non_empty(const EnvLookup& env, const char* name) {
@@ -303,7 +196,7 @@ SourcePtr instance_metadata_source(const EnvLookup& env) {
 bool metadata_disabled(const EnvLookup& env) {
   auto value = non_empty(env, "AWS_EC2_METADATA_DISABLED");
   if (!value) return false;
-  std::string v = lower(*value);
+  std::string v = ascii_lower(*value);
   return v == "true" || v == "1";
 }
 
@@ -439,9 +332,9 @@ Result<AwsSettings> resolve_aws_settings(const EnvLookup& env, std::string_view 
                                                 : env_profile    ? " (from AWS_PROFILE)"
                                                                  : "");
 
-  auto credentials_file = load(env, "AWS_SHARED_CREDENTIALS_FILE", "credentials");
+  auto credentials_file = load_settings_file(env, "AWS_SHARED_CREDENTIALS_FILE", "credentials");
   if (!credentials_file) return credentials_file.error();
-  auto config_file = load(env, "AWS_CONFIG_FILE", "config");
+  auto config_file = load_settings_file(env, "AWS_CONFIG_FILE", "config");
   if (!config_file) return config_file.error();
   const Profiles profiles{credentials_file.value(), config_file.value()};
   if (named_profile && !profiles.exists(settings.profile)) {

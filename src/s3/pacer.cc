@@ -119,8 +119,6 @@ void Pacer::on_success(Clock::time_point sent_at) {
 PacerStats Pacer::stats() const {
   PacerStats out = stats_;
   out.current_rps_limit = control_.limit(Clock::now());
-  out.in_flight_limit = concurrency_.limit();
-  out.latency_seconds = concurrency_.latency();
   return out;
 }
 

@@ -40,8 +40,6 @@ struct PacerStats {
   std::uint64_t started = 0;
   std::uint64_t throttle_events = 0;  ///< Times the rate was cut because of throttling.
   double current_rps_limit = 0;       ///< 0 = unlimited.
-  std::size_t in_flight_limit = 0;    ///< Requests allowed in flight now.
-  double latency_seconds = 0;         ///< Mean latency of the last measured window.
   std::size_t peak_in_flight = 0;     ///< The most requests in flight at once.
 };
 

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "util/crypto.h"
+#include "util/text.h"
 #include "util/uri.h"
 
 namespace rehome::s3 {
@@ -18,14 +19,6 @@ namespace rehome::s3 {
 namespace {
 
 constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-  });
-  return out;
-}
 
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
 
@@ -59,7 +52,7 @@ CanonicalHeaders canonical_headers(std::string_view host, const http::Headers& h
   sorted.reserve(headers.size() + 1);
   if (!host.empty()) sorted.emplace_back("host", host);
   for (const auto& [name, value] : headers) {
-    std::string lowered = lower(name);
+    std::string lowered = ascii_lower(name);
     if (lowered == "host" && !host.empty()) {
       throw std::invalid_argument("SigningRequest: Host given both in `host` and in `headers`");
     }
@@ -189,7 +182,7 @@ Signature sign(const SigningRequest& request, const http::Headers& headers,
 }
 
 bool is_reserved(std::string_view name) {
-  std::string lowered = lower(name);
+  std::string lowered = ascii_lower(name);
   return lowered == "host" || lowered == "x-amz-date" || lowered == "x-amz-content-sha256" ||
          lowered == "x-amz-security-token" || lowered == "authorization";
 }
