@@ -50,6 +50,7 @@ struct Flags {
   std::string report;
   std::string progress = "auto";
   bool relist = false;
+  bool change_settings = false;
   std::string grace = "24h";
   bool dry_run = false;
 };
@@ -71,7 +72,10 @@ GivenOptions add_job_options(CLI::App& cmd, Flags& f) {
                        : flag.ends_with("endpoint")                                      ? "URL"
                        : std::isdigit(static_cast<unsigned char>(spec.default_value[0])) ? "NUMBER"
                                                                                          : "TEXT";
-    added.push_back(cmd.add_option(spec.flag, f.options[spec.flag], help)->type_name(type));
+    // Older names kept working: --row-workers (before a worker meant a process).
+    const std::string names =
+        flag == "--row-connections" ? "--row-connections,--row-workers" : spec.flag;
+    added.push_back(cmd.add_option(names, f.options[spec.flag], help)->type_name(type));
   }
   added.push_back(
       cmd.add_flag("--virtual-hosted")
@@ -162,6 +166,7 @@ int run_command(const std::string& name, const Flags& f, const GivenFlags& given
   if (name == "run") {
     engine::JobConfig run_config = config;
     run_config.relist = f.relist;
+    run_config.change_settings = f.change_settings;
     summary = engine::run(run_config, hooks);
   } else if (name == "plan") {
     summary = engine::plan(config, hooks);
@@ -200,6 +205,9 @@ int parse_and_run(int argc, char** argv) {
   }
   run->add_flag("--relist", flags.relist,
                 "List the legacy bucket again even if a previous run finished it");
+  run->add_flag("--change-settings", flags.change_settings,
+                "Record this run's --acl, --storage-class and multipart settings for the job, "
+                "replacing those it started with (stop every other worker first)");
   cleanup
       ->add_option("--grace", flags.grace,
                    "Time since the last rewrite of a reference before deleting")

@@ -253,8 +253,12 @@ const std::vector<OptionSpec>& job_options() {
       {"--max-rps", "REHOME_MAX_RPS", "0",
        "Cap on S3 requests per second per endpoint (0: none; follows the server's throttling)"},
       {"--row-range", "", "5000", "Rows per primary-key range rewritten in one transaction"},
-      {"--row-workers", "REHOME_ROW_WORKERS", "2",
-       "PostgreSQL connections rewriting ranges side by side (1: one connection in all)"},
+      {"--row-connections", "REHOME_ROW_CONNECTIONS", "2",
+       "PostgreSQL connections of this worker rewriting ranges side by side (1: one connection "
+       "in all; --row-workers and REHOME_ROW_WORKERS are older names)"},
+      {"--lease", "REHOME_LEASE", "15s",
+       "How long a worker's claim on part of the job lives without a heartbeat: a killed, "
+       "frozen or cut-off worker's work is taken over after it (3s to 10m)"},
       {"--acl", "REHOME_ACL", "",
        "Canned ACL for the copies, as the AWS CLI's --acl (none: private; CopyObject does not "
        "carry ACLs)"},
@@ -349,9 +353,24 @@ Result<ResolvedConfig> resolve_config(const GivenFlags& flags, const s3::EnvLook
         number("--list-page-size", config.list_page_size, "a whole number"),
         number("--max-rps", config.max_rps, "a number"),
         number("--row-range", config.row_range, "a whole number"),
-        number("--row-workers", config.row_workers, "a whole number"),
+
         number("--max-streamed-object", config.max_streamed_object, "a number of bytes")}) {
     if (!st) return st.error();
+  }
+  {
+    // The older name, and its variable, still work (a worker now means a process).
+    Found found = pick(flags, env, spec_of("--row-connections"));
+    if (found.origin == "default") {
+      if (auto old = env("REHOME_ROW_WORKERS"); old && !old->empty()) {
+        found = Found{*old, "REHOME_ROW_WORKERS"};
+      }
+    }
+    auto parsed = parse_number<std::size_t>(found, "--row-connections", "a whole number");
+    if (!parsed) return parsed.error();
+    config.row_connections = *parsed;
+    if (found.origin != "default") {
+      out.provenance.push_back({"row-connections", found.value, found.origin});
+    }
   }
   for (auto [flag, target] : {std::pair{"--multipart-threshold", &config.multipart_threshold},
                               std::pair{"--multipart-chunksize", &config.multipart_chunksize}}) {
@@ -376,6 +395,17 @@ Result<ResolvedConfig> resolve_config(const GivenFlags& flags, const s3::EnvLook
     config.lock_timeout = *parsed;
     if (found.origin != "default")
       out.provenance.push_back({"lock-timeout", found.value, found.origin});
+  }
+  {
+    Found found = pick(flags, env, spec_of("--lease"));
+    auto parsed = parse_duration(found.value);
+    if (!parsed) {
+      return invalid(fmt::format("--lease \"{}\"{}: {}", found.value,
+                                 found.origin == "--lease" ? "" : " (from " + found.origin + ")",
+                                 parsed.error().message));
+    }
+    config.lease = *parsed;
+    if (found.origin != "default") out.provenance.push_back({"lease", found.value, found.origin});
   }
   if (auto st = engine::validate(config); !st) return st.error();
   return out;

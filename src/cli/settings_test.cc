@@ -64,7 +64,8 @@ const std::vector<Row>& rows() {
       {"--list-page-size", "17", "19", [](const C& c) { return to_text(c.list_page_size); }},
       {"--max-rps", "23", "29", [](const C& c) { return to_text(c.max_rps); }},
       {"--row-range", "31", "37", [](const C& c) { return to_text(c.row_range); }},
-      {"--row-workers", "4", "6", [](const C& c) { return to_text(c.row_workers); }},
+      {"--row-connections", "4", "6", [](const C& c) { return to_text(c.row_connections); }},
+      {"--lease", "20s", "30s", [](const C& c) { return std::to_string(c.lease.count()) + "s"; }},
       {"--acl", "public-read", "bucket-owner-full-control", [](const C& c) { return c.acl; }},
       {"--storage-class", "STANDARD_IA", "INTELLIGENT_TIERING",
        [](const C& c) { return c.storage_class; }},
@@ -125,6 +126,18 @@ TEST(Settings, a_flag_wins_over_its_environment_variable_which_wins_over_the_def
   }
 }
 
+TEST(Settings, the_older_row_workers_variable_still_sets_the_row_connections) {
+  Env env = base_env();
+  env["REHOME_ROW_WORKERS"] = "5";
+  auto resolved = resolve_config({}, lookup(env));
+  ASSERT_TRUE(resolved) << resolved.error().message;
+  EXPECT_EQ(resolved->config.row_connections, 5u);
+  env["REHOME_ROW_CONNECTIONS"] = "3";
+  EXPECT_EQ(resolve(GivenFlags{}, env).row_connections, 3u) << "the new name wins";
+  EXPECT_FALSE(resolve_config({{"--lease", "1s"}}, lookup(base_env())))
+      << "a lease shorter than a few heartbeats";
+}
+
 TEST(Settings, says_where_each_value_came_from) {
   Env env = base_env();
   env["REHOME_TABLE"] = "env_table";
@@ -171,10 +184,10 @@ TEST(Settings, a_number_that_does_not_parse_names_the_option_and_where_it_came_f
   EXPECT_EQ(from_env.error().message,
             "--concurrency \"lots\" (from REHOME_CONCURRENCY) is not a whole number: give a whole "
             "number");
-  auto from_flag = resolve_config({{"--row-workers", "-2"}}, lookup(base_env()));
+  auto from_flag = resolve_config({{"--row-connections", "-2"}}, lookup(base_env()));
   ASSERT_FALSE(from_flag);
   EXPECT_EQ(from_flag.error().message,
-            "--row-workers \"-2\" is not a whole number: give a whole number");
+            "--row-connections \"-2\" is not a whole number: give a whole number");
 }
 
 // The per-bucket S3 settings: the bucket's own flag, the flag for both, the AWS environment, the

@@ -164,6 +164,11 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options, const Co
                               "run` first; cleanup deletes only what a run has copied",
                               config.state_schema));
   }
+  // Alone: never beside a worker of the job (whose rows may name an object this deletes), nor
+  // beside another cleanup.
+  if (auto st = state.lock_job(JobLock::kExclusive); !st) {
+    return finish(Outcome::kFailed, st.error().message);
+  }
   S3Services s3(config);
   if (auto st = s3.check_access(config); !st) return finish(Outcome::kFailed, st.error().message);
   note_versioning(s3, config, summary);

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "pg/identifier.h"
 #include "s3/addressing.h"
@@ -127,9 +128,9 @@ Status validate(const JobConfig& config) {
         "neither starts with the other",
         lp, pp));
   }
-  if (config.row_workers < 1 || config.row_workers > kMaxRowWorkers) {
-    return invalid(fmt::format("--row-workers {} is out of range: use 1 to {}", config.row_workers,
-                               kMaxRowWorkers));
+  if (config.row_connections < 1 || config.row_connections > kMaxRowConnections) {
+    return invalid(fmt::format("--row-connections {} is out of range: use 1 to {}",
+                               config.row_connections, kMaxRowConnections));
   }
   if (config.ranges < 1 || config.ranges > kMaxRanges) {
     return invalid(
@@ -146,6 +147,9 @@ Status validate(const JobConfig& config) {
   if (!std::isfinite(config.max_rps) || config.max_rps < 0) {
     return invalid("--max-rps must be 0 (no cap) or a positive number of requests per second");
   }
+  if (config.lease < std::chrono::seconds(3) || config.lease > std::chrono::minutes(10)) {
+    return invalid(fmt::format("--lease {}s is out of range: use 3s to 10m", config.lease.count()));
+  }
   if (config.row_range < 1) return invalid("--row-range must be at least 1");
   if (config.record_batch < 1) return invalid("--record-batch must be at least 1");
   return validate_write_options(config);
@@ -155,6 +159,36 @@ std::string job_name(const JobConfig& config) {
   return fmt::format("{}.{} s3://{}/{} -> s3://{}/{}", config.table, config.path_column,
                      config.legacy.bucket, config.legacy.prefix, config.production.bucket,
                      config.production.prefix);
+}
+
+}  // namespace rehome::engine
+
+namespace rehome::engine {
+
+std::string result_settings(const JobConfig& config) {
+  // Flag names as keys: the refusal names what to change. Sizes in bytes, as resolved.
+  nlohmann::json settings = {
+      {"--acl", config.acl},
+      {"--storage-class", config.storage_class},
+      {"--multipart-threshold", config.multipart_threshold},
+      {"--multipart-chunksize", config.multipart_chunksize},
+      {"--max-streamed-object", config.max_streamed_object},
+  };
+  return settings.dump();
+}
+
+std::string settings_difference(const std::string& recorded, const std::string& given) {
+  auto was = nlohmann::json::parse(recorded, nullptr, false);
+  auto now = nlohmann::json::parse(given, nullptr, false);
+  if (was.is_discarded() || !was.is_object()) return "";  // Nothing readable recorded.
+  std::string out;
+  for (const auto& [key, value] : now.items()) {
+    // A setting an older version did not record is not a difference.
+    if (!was.contains(key) || was[key] == value) continue;
+    if (!out.empty()) out += "; ";
+    out += fmt::format("{}: recorded {}, given {}", key, was[key].dump(), value.dump());
+  }
+  return out;
 }
 
 }  // namespace rehome::engine

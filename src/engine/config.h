@@ -14,7 +14,7 @@ namespace rehome::engine {
 
 /// Limits validate() enforces: beyond them a setting costs more than it gives (connections,
 /// lanes, requests in flight), or the server refuses it (page size).
-inline constexpr std::size_t kMaxRowWorkers = 32;
+inline constexpr std::size_t kMaxRowConnections = 32;
 inline constexpr std::size_t kMaxRanges = 64;
 inline constexpr std::size_t kMaxConcurrency = 4096;
 /// CopyObject's limit, and a part's (S3 limits).
@@ -50,8 +50,12 @@ struct JobConfig {
   int list_page_size = 1000;
   double max_rps = 0;             ///< Cap on S3 requests per second; 0 = none.
   std::int64_t row_range = 5000;  ///< Rows per primary-key range rewritten in one transaction.
-  /// Connections rewriting ranges side by side (1: the main connection alone).
-  std::size_t row_workers = 2;
+  /// Connections rewriting ranges side by side (1: the main connection alone). Was
+  /// --row-workers before a worker meant a process.
+  std::size_t row_connections = 2;
+  /// How long a claim on part of the job lives without a heartbeat (claim_store.h): a killed,
+  /// frozen or cut-off worker's work is taken over after it. Heartbeats come every fifth.
+  std::chrono::seconds lease{15};
   std::size_t record_batch = 1000;  ///< Object outcomes recorded per transaction.
   /// The longest a rewrite waits for a lock (lock_timeout, per transaction). Rows the
   /// application holds are skipped (SKIP LOCKED) and retried once free; this bounds the wait
@@ -75,6 +79,8 @@ struct JobConfig {
   std::string acl;
   std::string storage_class;
   bool relist = false;  ///< Scan the legacy bucket again even if a previous run finished it.
+  /// Record this run's result-changing settings for the job, replacing the recorded ones.
+  bool change_settings = false;
 };
 
 /// True when one set of credentials on one endpoint reaches both buckets, so CopyObject can
@@ -85,6 +91,13 @@ bool server_side_copy_possible(const JobConfig& config);
 /// differ and do not contain one another, valid identifiers and endpoints, sane numbers.
 /// The error says which setting is wrong and how to fix it.
 Status validate(const JobConfig& config);
+
+/// The settings that change what a job produces (job_name() holds the table and prefixes), as
+/// JSON text: recorded with the job, so that every worker copies the same way.
+std::string result_settings(const JobConfig& config);
+/// Pure: the differences between recorded and given result_settings(), "" when none, as
+/// "--acl: recorded \"\", given \"public-read\"; ...".
+std::string settings_difference(const std::string& recorded, const std::string& given);
 
 /// A stable name for this job's bookkeeping: the same table, buckets and prefixes give the same
 /// name, so a rerun finds the work of the runs before it.

@@ -52,8 +52,9 @@ TEST(ConfigValidation, each_bad_setting_is_refused_with_what_to_fix) {
        "no S3 credentials for the production bucket"},
       {"bad endpoint", [](JobConfig& c) { c.legacy.client.endpoint.url = "ftp://x"; },
        "the legacy endpoint"},
-      {"zero row workers", [](JobConfig& c) { c.row_workers = 0; }, "--row-workers 0"},
-      {"too many row workers", [](JobConfig& c) { c.row_workers = 33; }, "--row-workers 33"},
+      {"zero row workers", [](JobConfig& c) { c.row_connections = 0; }, "--row-connections 0"},
+      {"too many row workers", [](JobConfig& c) { c.row_connections = 33; },
+       "--row-connections 33"},
       {"zero ranges", [](JobConfig& c) { c.ranges = 0; }, "--ranges 0"},
       {"too many ranges", [](JobConfig& c) { c.ranges = 65; }, "--ranges 65"},
       {"page size zero", [](JobConfig& c) { c.list_page_size = 0; }, "--list-page-size 0"},
@@ -78,11 +79,11 @@ TEST(ConfigValidation, each_bad_setting_is_refused_with_what_to_fix) {
 
 TEST(ConfigValidation, the_limits_themselves_are_accepted) {
   const std::function<void(JobConfig&)> edges[] = {
-      [](JobConfig& c) { c.row_workers = 1; },    [](JobConfig& c) { c.row_workers = 32; },
-      [](JobConfig& c) { c.ranges = 1; },         [](JobConfig& c) { c.ranges = 64; },
-      [](JobConfig& c) { c.list_page_size = 1; }, [](JobConfig& c) { c.list_page_size = 1000; },
-      [](JobConfig& c) { c.concurrency = 0; },    [](JobConfig& c) { c.concurrency = 4096; },
-      [](JobConfig& c) { c.concurrency = 1; },    [](JobConfig& c) { c.max_rps = 0; },
+      [](JobConfig& c) { c.row_connections = 1; }, [](JobConfig& c) { c.row_connections = 32; },
+      [](JobConfig& c) { c.ranges = 1; },          [](JobConfig& c) { c.ranges = 64; },
+      [](JobConfig& c) { c.list_page_size = 1; },  [](JobConfig& c) { c.list_page_size = 1000; },
+      [](JobConfig& c) { c.concurrency = 0; },     [](JobConfig& c) { c.concurrency = 4096; },
+      [](JobConfig& c) { c.concurrency = 1; },     [](JobConfig& c) { c.max_rps = 0; },
       [](JobConfig& c) { c.row_range = 1; },
   };
   for (const auto& edge : edges) {

@@ -1,5 +1,7 @@
 #include "engine/job_state.h"
 
+#include "engine/claim_store.h"
+#include "engine/membership.h"
 #include "engine/outcome_recorder.h"
 #include "pg/retry.h"
 
@@ -47,7 +49,56 @@ Result<std::optional<RecordedCopy>> PgJobState::recorded_copy(const std::string&
 
 Status PgJobState::record(const std::vector<ObjectRecord>& records) {
   return pg::retry_db(
-      store_.db(), [&] { return store_.record(records, {}); }, /*replay_in_doubt=*/true);
+      store_.db(),
+      [&]() -> Status {
+        auto r = store_.record(records, {});
+        if (!r) return r.error();
+        return Ok{};
+      },
+      /*replay_in_doubt=*/true);
+}
+
+// The claims' statements run on the loop's thread, once per range claimed or split: a few
+// milliseconds per range of thousands of objects.
+Result<std::optional<RangeProgress>> PgJobState::claim_range() {
+  ClaimStore claims(store_, config_.lease);
+  // Not replayed when in doubt: a claim committed unseen is found expired one lease later.
+  auto range = pg::retry_db_value<std::optional<RangeProgress>>(
+      store_.db(), [&] { return claims.claim_range(membership_.worker()); });
+  if (range && *range) membership_.hold(Claim{ClaimKind::kKeys, (*range)->number, (*range)->epoch});
+  return range;
+}
+
+void PgJobState::drop_range(const RangeProgress& range) {
+  membership_.drop(Claim{ClaimKind::kKeys, range.number, range.epoch});
+}
+
+Result<int> PgJobState::new_range_number() {
+  ClaimStore claims(store_, config_.lease);
+  return pg::retry_db_value<int>(store_.db(), [&] { return claims.new_range_number(); });
+}
+
+Result<bool> PgJobState::request_split(double min_remaining, std::size_t ranges) {
+  ClaimStore claims(store_, config_.lease);
+  return pg::retry_db_value<bool>(
+      store_.db(),
+      [&] { return claims.request_split(membership_.worker(), min_remaining, ranges); }, true);
+}
+
+std::vector<RangeClaim> PgJobState::lost_ranges() {
+  std::vector<RangeClaim> out;
+  for (const auto& claim : membership_.take_lost(ClaimKind::kKeys)) {
+    out.push_back(RangeClaim{claim.number, claim.epoch, {}, {}});
+  }
+  return out;
+}
+
+bool PgJobState::shared() const { return membership_.others_alive() > 0; }
+
+std::vector<int> PgJobState::split_requests() { return membership_.take_split_requests(); }
+
+void PgJobState::publish_remaining(std::vector<std::pair<int, double>> remaining) {
+  membership_.publish_remaining(std::move(remaining));
 }
 
 // The ledger's statements run on the loop's thread (a few per multipart object): a database
@@ -61,7 +112,8 @@ Result<std::int64_t> PgJobState::upload_opening(const std::string& bucket, const
   auto st = pg::retry_db(
       store_.db(),
       [&]() -> Status {
-        auto r = store_.upload_opening(config_.production.client.endpoint.url, bucket, key);
+        auto r = store_.upload_opening(config_.production.client.endpoint.url, bucket, key,
+                                       membership_.worker());
         if (!r) return r.error();
         entry = *r;
         return Ok{};
@@ -83,7 +135,7 @@ Status PgJobState::upload_closed(std::int64_t entry) {
 
 Result<std::vector<PendingUpload>> PgJobState::pending_uploads() {
   return pg::retry_db_value<std::vector<PendingUpload>>(
-      store_.db(), [&] { return store_.pending_uploads(); }, true);
+      store_.db(), [&] { return store_.pending_uploads(config_.lease); }, true);
 }
 
 Result<std::unique_ptr<OutcomeSink>> PgJobState::open_outcome_sink() {

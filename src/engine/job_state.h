@@ -5,7 +5,9 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/config.h"
@@ -43,13 +45,36 @@ class JobState : public UploadLedger {
   virtual Status record(const std::vector<ObjectRecord>& records) = 0;
   /// Opens the sink for the objects phase's batches; closed (destroyed) before the row phase.
   virtual Result<std::unique_ptr<OutcomeSink>> open_outcome_sink() = 0;
+
+  // Sharing the listing with other workers (claim_store.h).
+  /// Claims a key range no live worker holds, its epoch set; nullopt when none is waiting.
+  virtual Result<std::optional<RangeProgress>> claim_range() = 0;
+  /// Stops renewing a range's claim: this worker is done with it (or lost it).
+  virtual void drop_range(const RangeProgress& range) = 0;
+  /// A range number no range of the job has yet, for a split.
+  virtual Result<int> new_range_number() = 0;
+  /// Asks the workers holding the `ranges` ranges with the most keys left (at least
+  /// `min_remaining`) to split them. False when none qualifies.
+  virtual Result<bool> request_split(double min_remaining, std::size_t ranges) = 0;
+  /// Key ranges the heartbeat found taken over since last asked (number and epoch).
+  virtual std::vector<RangeClaim> lost_ranges() = 0;
+  /// Ranges of this worker that others asked it to split, since last asked.
+  virtual std::vector<int> split_requests() = 0;
+  /// The estimates of keys left in this worker's ranges, for the others' split requests.
+  virtual void publish_remaining(std::vector<std::pair<int, double>> remaining) = 0;
+  /// True while other workers of the job are alive: a split then leaves the new range to
+  /// whichever worker claims it first, instead of keeping it.
+  virtual bool shared() const = 0;
 };
 
+class Membership;
+
 /// The job's state in PostgreSQL, on the main connection of `store`; the sink is an
-/// OutcomeRecorder with a connection of its own.
+/// OutcomeRecorder with a connection of its own; claims are this process's `membership`'s.
 class PgJobState final : public JobState {
  public:
-  PgJobState(StateStore& store, const JobConfig& config) : store_(store), config_(config) {}
+  PgJobState(StateStore& store, const JobConfig& config, Membership& membership)
+      : store_(store), config_(config), membership_(membership) {}
 
   Result<JobProgress> progress() override;
   Status reset_listing() override;
@@ -67,10 +92,19 @@ class PgJobState final : public JobState {
   Status upload_opened(std::int64_t entry, const std::string& upload_id) override;
   Status upload_closed(std::int64_t entry) override;
   Result<std::vector<PendingUpload>> pending_uploads() override;
+  Result<std::optional<RangeProgress>> claim_range() override;
+  void drop_range(const RangeProgress& range) override;
+  Result<int> new_range_number() override;
+  Result<bool> request_split(double min_remaining, std::size_t ranges) override;
+  std::vector<RangeClaim> lost_ranges() override;
+  std::vector<int> split_requests() override;
+  void publish_remaining(std::vector<std::pair<int, double>> remaining) override;
+  bool shared() const override;
 
  private:
   StateStore& store_;
   const JobConfig& config_;
+  Membership& membership_;
 };
 
 }  // namespace rehome::engine

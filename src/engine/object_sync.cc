@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <span>
+
 #include "engine/key_map.h"
 #include "engine/range_planner.h"
 #include "engine/range_split.h"
@@ -14,7 +16,6 @@ namespace rehome::engine {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr auto kTick = std::chrono::milliseconds(200);
 constexpr auto kFlushEvery = std::chrono::seconds(1);
 constexpr int kRecheckPage = 500;
@@ -22,6 +23,8 @@ constexpr int kRecheckPage = 500;
 // turn out small end early and the next one starts, so an uneven plan still keeps every
 // lane busy until near the end.
 constexpr std::size_t kRangesPerLane = 4;
+// How often a worker with nothing to claim looks again (and asks others to split).
+constexpr auto kLookEvery = std::chrono::seconds(1);
 
 // A range bound in the production listing. Keys map one to one, in the same order, so a
 // legacy range maps to the production range of its twins. A bound outside the legacy prefix
@@ -46,33 +49,33 @@ bool ObjectSync::finished() const {
   const bool listing = std::any_of(lanes_.begin(), lanes_.end(), [](const auto& lane) {
     return lane->legacy->busy() || lane->production->busy();
   });
-  return (all_listed() || stopping_ || fatal_) && in_flight_ == 0 && !listing;
+  if (in_flight_ > 0 || listing) return false;
+  // Done here is not enough: the job's listing is done when every worker's ranges are.
+  return stopping_ || fatal_ || (job_listed_ && lanes_.empty() && queued_.empty());
 }
 
 Status ObjectSync::run() {
   auto progress = ctx_.state.progress();
   if (!progress) return progress.error();
-  if (ctx_.config.relist && progress->listing_complete) {
-    if (auto st = ctx_.state.reset_listing(); !st) return st;
-    progress->listing_watermark.clear();
-    progress->listing_complete = false;
-  }
-  if (auto st = recheck_earlier_problems(); !st) return st;
   if (progress->listing_complete) return Ok{};  // Rows still get their pass; see engine/run.cc.
   if (ctx_.stop_requested()) return Ok{};
-  if (auto st = load_or_plan_ranges(*progress); !st) return st;
+  if (auto st = plan_ranges(*progress); !st) return st;
   auto sink = ctx_.state.open_outcome_sink();
   if (!sink) return sink.error();
   sink_ = std::move(sink.value());
 
   last_flush_ = Clock::now();
-  // A ticker notices SIGINT/SIGTERM, refreshes progress and records outcomes at least every
-  // second, so a kill loses little even when copies are slow.
+  // A ticker notices SIGINT/SIGTERM, refreshes progress, records outcomes at least every
+  // second (so a kill loses little even when copies are slow), and hears from other workers.
   http::TimerId ticker = 0;
   std::function<void()> tick = [&] {
     if (ctx_.stop_requested()) stopping_ = true;
     ctx_.report_progress("objects");
-    if (Clock::now() - last_flush_ >= kFlushEvery) flush(false);
+    if (Clock::now() - last_flush_ >= kFlushEvery) {
+      flush(false);
+      coordinate();
+    }
+    pump();
     if (!finished()) ticker = ctx_.loop.after(kTick, tick);
   };
   ticker = ctx_.loop.after(kTick, tick);
@@ -86,58 +89,153 @@ Status ObjectSync::run() {
   return Ok{};
 }
 
-Status ObjectSync::load_or_plan_ranges(const JobProgress& progress) {
+// A new job's plan: made by every worker that finds none, saved by the first (the others
+// then read it).
+Status ObjectSync::plan_ranges(const JobProgress& progress) {
   auto ranges = ctx_.state.ranges();
   if (!ranges) return ranges.error();
-  if (ranges->empty()) {
-    RangePlanRequest request;
-    request.bucket = ctx_.config.legacy.bucket;
-    request.prefix = ctx_.config.legacy.prefix;
-    request.start_after = progress.listing_watermark;
-    request.ranges = ctx_.config.ranges * kRangesPerLane;
-    std::optional<Result<RangePlan>> plan;
-    plan_key_ranges(ctx_.legacy, std::move(request),
-                    [&plan](Result<RangePlan> result) { plan = std::move(result); });
-    while (!plan) ctx_.loop.run();
-    if (!*plan) {
-      Error e = plan->error();
-      e.message = "planning the key ranges of the legacy listing: " + e.message;
-      return e;
-    }
-    ranges = ctx_.state.save_ranges((*plan)->ranges);
-    if (!ranges) return ranges.error();
+  if (!ranges->empty()) return Ok{};
+  RangePlanRequest request;
+  request.bucket = ctx_.config.legacy.bucket;
+  request.prefix = ctx_.config.legacy.prefix;
+  request.start_after = progress.listing_watermark;
+  request.ranges = ctx_.config.ranges * kRangesPerLane;
+  std::optional<Result<RangePlan>> plan;
+  plan_key_ranges(ctx_.legacy, std::move(request),
+                  [&plan](Result<RangePlan> result) { plan = std::move(result); });
+  while (!plan) ctx_.loop.run();
+  if (!*plan) {
+    Error e = plan->error();
+    e.message = "planning the key ranges of the legacy listing: " + e.message;
+    return e;
   }
-  for (auto& range : *ranges) {
-    next_range_number_ = std::max(next_range_number_, range.number + 1);
-    if (!range.complete) queued_.push_back(std::move(range));
-  }
+  ranges = ctx_.state.save_ranges((*plan)->ranges);
+  if (!ranges) return ranges.error();
   return Ok{};
 }
 
-Status ObjectSync::recheck_earlier_problems() {
+Status recheck_earlier_problems(Context& ctx) {
   std::string after;
-  while (!ctx_.stop_requested()) {
-    auto page = ctx_.state.records_in_state({ObjectState::kConflict, ObjectState::kFailed}, after,
-                                            kRecheckPage);
+  while (!ctx.stop_requested()) {
+    auto page = ctx.state.records_in_state({ObjectState::kConflict, ObjectState::kFailed}, after,
+                                           kRecheckPage);
     if (!page) return page.error();
     if (page->empty()) return Ok{};
     after = page->back().legacy_key;
     std::vector<std::string> keys;
     keys.reserve(page->size());
     for (const auto& rec : *page) keys.push_back(rec.legacy_key);
-    if (auto st = settle_and_record(ctx_, keys); !st) return st;
+    if (auto st = settle_and_record(ctx, keys); !st) return st;
   }
   return Ok{};
 }
 
-// Starts listing the next ranges, up to --ranges at once. True when one was opened.
+RangeClaim ObjectSync::claim_of(const RangeProgress& range) const {
+  return RangeClaim{range.number, range.epoch, range.range.start_after, range.range.last};
+}
+
+// Hears what other workers changed: ranges taken over (this worker was frozen or cut off longer
+// than a lease) are abandoned; ranges others asked to split are split for them. And tells them
+// how many keys each of this worker's ranges likely has left.
+void ObjectSync::coordinate() {
+  std::vector<RangeClaim> lost = ctx_.state.lost_ranges();
+  if (sink_) {
+    for (auto& claim : sink_->take_lost()) lost.push_back(std::move(claim));
+  }
+  for (const auto& claim : lost) {
+    for (auto& lane : lanes_) {
+      if (lane->progress.number == claim.number && lane->progress.epoch == claim.epoch &&
+          !lane->lost) {
+        abandon(*lane);
+      }
+    }
+    std::erase_if(queued_, [&](const RangeProgress& q) {
+      return q.number == claim.number && q.epoch == claim.epoch;
+    });
+  }
+  for (int number : ctx_.state.split_requests()) {
+    for (std::size_t i = 0; i < lanes_.size(); ++i) {
+      Lane& lane = *lanes_[i];
+      if (lane.progress.number != number || lane.lost || lane.listing_done) continue;
+      const ListingStand stand = lane.legacy->stand();
+      auto split =
+          choose_split(std::span(&stand, 1), static_cast<double>(ctx_.config.split_min_keys));
+      if (split) split_lane(i, std::move(split->point), /*released=*/true);
+    }
+  }
+  std::vector<std::pair<int, double>> remaining;
+  for (const auto& lane : lanes_) {
+    if (lane->lost || lane->listing_done) continue;
+    remaining.emplace_back(lane->progress.number, remaining_keys_estimate(lane->legacy->stand()));
+  }
+  ctx_.state.publish_remaining(std::move(remaining));
+}
+
+// Another worker owns the range now: nothing more is listed or recorded for it here. Copies in
+// flight finish (their outcomes are dropped as they come); what was drained but not yet handed
+// over is dropped now, and the fence drops what was handed over but not yet committed.
+void ObjectSync::abandon(Lane& lane) {
+  lane.lost = true;
+  lane.listing_done = true;
+  lane.watermark.reset();
+  const KeyRange& r = lane.progress.range;
+  std::erase_if(pending_, [&](const ObjectRecord& rec) {
+    return rec.legacy_key > r.start_after && (r.last.empty() || rec.legacy_key <= r.last);
+  });
+  lost_claims_.push_back(claim_of(lane.progress));
+  ctx_.state.drop_range(lane.progress);
+  ++ctx_.summary.ranges_lost;
+}
+
+// Nothing left to claim and no lane at work: ask the busiest worker to split a range (it
+// releases the second half, which the next claim finds), and find out whether the listing is
+// done. At most once a second.
+void ObjectSync::look_for_work() {
+  if (stopping_ || fatal_ || job_listed_ || Clock::now() < next_look_) return;
+  next_look_ = Clock::now() + kLookEvery;
+  if (lanes_.size() < ctx_.config.ranges && queued_.empty()) {
+    // One range asked for per free lane: an idle worker fills up in one round trip.
+    auto asked = ctx_.state.request_split(static_cast<double>(ctx_.config.split_min_keys),
+                                          ctx_.config.ranges - lanes_.size());
+    if (!asked && !fatal_) fatal_ = asked.error();
+    if (asked && *asked) next_claim_ = Clock::now();
+  }
+  if (!lanes_.empty() || !queued_.empty()) return;
+  // This worker's last marks go first (the listing is complete only with them).
+  flush(true);
+  auto progress = ctx_.state.progress();
+  if (!progress) {
+    if (!fatal_) fatal_ = progress.error();
+    return;
+  }
+  job_listed_ = progress->listing_complete;
+}
+
+// Starts listing the next ranges, up to --ranges at once: those split off this worker's own
+// first, then claimed. True when one was opened.
 bool ObjectSync::open_lanes() {
   const KeyMap map(ctx_.config.legacy.prefix, ctx_.config.production.prefix);
   bool opened = false;
-  while (lanes_.size() < ctx_.config.ranges && !queued_.empty() && !stopping_ && !fatal_) {
+  while (lanes_.size() < ctx_.config.ranges && !stopping_ && !fatal_) {
+    RangeProgress next;
+    if (!queued_.empty()) {
+      next = std::move(queued_.front());
+      queued_.pop_front();
+    } else {
+      if (Clock::now() < next_claim_) break;
+      auto claimed = ctx_.state.claim_range();
+      if (!claimed) {
+        fatal_ = claimed.error();
+        break;
+      }
+      if (!*claimed) {
+        next_claim_ = Clock::now() + kLookEvery;  // None waiting: ask again in a while.
+        break;
+      }
+      next = std::move(**claimed);
+    }
     auto lane = std::make_unique<Lane>();
-    lane->progress = std::move(queued_.front());
-    queued_.pop_front();
+    lane->progress = std::move(next);
     const KeyRange& range = lane->progress.range;
     const int page = ctx_.config.list_page_size;
     const std::string& from = lane->progress.resume_after();
@@ -184,6 +282,7 @@ void ObjectSync::pump() {
       progressed = open_lanes() || (split_busiest_lane() && open_lanes());
     }
   }
+  if (lanes_.size() < ctx_.config.ranges && queued_.empty()) look_for_work();
   pumping_ = false;
 }
 
@@ -195,16 +294,37 @@ void ObjectSync::pump() {
 // nothing, the rerun lists that part in the donor. True when a range was queued.
 bool ObjectSync::split_busiest_lane() {
   if (lanes_.size() >= ctx_.config.ranges || !queued_.empty() || stopping_ || fatal_) return false;
+  if (Clock::now() < next_split_) return false;  // The last range released is not claimed yet.
   std::vector<ListingStand> stands;
-  stands.reserve(lanes_.size());
-  for (const auto& lane : lanes_) stands.push_back(lane->legacy->stand());
+  std::vector<std::size_t> index;
+  for (std::size_t i = 0; i < lanes_.size(); ++i) {
+    if (lanes_[i]->lost) continue;
+    stands.push_back(lanes_[i]->legacy->stand());
+    index.push_back(i);
+  }
   auto split = choose_split(stands, static_cast<double>(ctx_.config.split_min_keys));
   if (!split) return false;
-  Lane& donor = *lanes_[split->index];
+  // With other workers alive, the new range goes to whoever claims it first (this worker's
+  // next claim competes for it): an idle worker gets work without waiting to be asked.
+  const bool release = ctx_.state.shared();
+  split_lane(index[split->index], std::move(split->point), release);
+  if (release) {
+    next_claim_ = Clock::now();
+    next_split_ = Clock::now() + kLookEvery;
+  }
+  return !queued_.empty();
+}
+
+void ObjectSync::split_lane(std::size_t index, std::string point, bool released) {
+  auto number = ctx_.state.new_range_number();
+  if (!number) {
+    if (!fatal_) fatal_ = number.error();
+    return;
+  }
+  Lane& donor = *lanes_[index];
   const std::string last = donor.progress.range.last;
-  std::string point = std::move(split->point);
-  const int number = next_range_number_++;
-  pending_splits_.push_back(RangeSplit{donor.progress.number, last, point, number});
+  pending_splits_.push_back(
+      RangeSplit{donor.progress.number, last, point, *number, donor.progress.epoch, released});
   const KeyMap map(ctx_.config.legacy.prefix, ctx_.config.production.prefix);
   donor.progress.range.last = point;
   donor.legacy->lower_last(point);
@@ -213,10 +333,13 @@ bool ObjectSync::split_busiest_lane() {
   if (auto bound = production_bound(map, point); !bound.empty()) {
     donor.production->lower_last(std::move(bound));
   }
-  queued_.push_front(RangeProgress{number, KeyRange{std::move(point), last}, "", false});
+  if (!released) {
+    // The new range stays this worker's, under the donor's claim (and epoch).
+    queued_.push_front(
+        RangeProgress{*number, KeyRange{std::move(point), last}, "", false, donor.progress.epoch});
+  }
   ++ctx_.summary.ranges_split;
   flush(false);  // Recorded soon, whatever else is pending.
-  return true;
 }
 
 // Starts the lane's next copy if its listings allow. False when the lane must wait (for a
@@ -272,7 +395,15 @@ void ObjectSync::complete(Lane* lane, std::uint64_t sequence, CopyOutcome outcom
   Slot& slot = lane->window[sequence - lane->window_base];
   slot.done = true;
   slot.outcome = std::move(outcome);
-  drain(*lane);
+  if (lane->lost) {
+    // The new owner records this object (it lists it again): only the window moves on.
+    while (!lane->window.empty() && lane->window.front().done) {
+      lane->window.pop_front();
+      ++lane->window_base;
+    }
+  } else {
+    drain(*lane);
+  }
   if (pending_.size() >= ctx_.config.record_batch) flush(false);
   pump();
 }
@@ -322,9 +453,11 @@ void ObjectSync::retire_finished_lanes() {
            !lane->legacy->busy() && !lane->production->busy();
   };
   for (const auto& lane : lanes_) {
-    if (done(lane)) {
+    if (done(lane) && !lane->lost) {
       finished_marks_.push_back(
           RangeMark{lane->progress.number, lane->watermark.value_or(""), true});
+      finished_claims_.push_back(claim_of(lane->progress));
+      ctx_.state.drop_range(lane->progress);
     }
   }
   lanes_.erase(std::remove_if(lanes_.begin(), lanes_.end(), done), lanes_.end());
@@ -334,20 +467,27 @@ void ObjectSync::retire_finished_lanes() {
 // its thread). The final flush also waits for every batch to commit: the row phase that
 // follows reads these records.
 void ObjectSync::flush(bool final) {
-  const bool complete = final && all_listed() && lanes_.empty() && !stopping_ && !fatal_;
   std::vector<RangeMark> marks = std::move(finished_marks_);
+  std::vector<RangeClaim> claims = std::move(finished_claims_);
   finished_marks_.clear();
+  finished_claims_.clear();
   for (auto& lane : lanes_) {
+    if (lane->lost) continue;
+    claims.push_back(claim_of(lane->progress));
     if (lane->watermark) {
       marks.push_back(RangeMark{lane->progress.number, std::move(*lane->watermark), false});
       lane->watermark.reset();
     }
   }
+  for (const auto& q : queued_) claims.push_back(claim_of(q));
+  // Abandoned ranges fence too: a record of theirs that slipped into this batch is dropped.
+  for (auto& lost : lost_claims_) claims.push_back(std::move(lost));
+  lost_claims_.clear();
   last_flush_ = Clock::now();
   Status st = Ok{};
-  if (!pending_.empty() || !marks.empty() || complete || !pending_splits_.empty()) {
-    st = sink_->submit(
-        OutcomeBatch{std::move(pending_), std::move(marks), complete, std::move(pending_splits_)});
+  if (!pending_.empty() || !marks.empty() || !pending_splits_.empty()) {
+    st = sink_->submit(OutcomeBatch{std::move(pending_), std::move(marks),
+                                    std::move(pending_splits_), std::move(claims)});
     pending_.clear();
     pending_splits_.clear();
     pending_.reserve(ctx_.config.record_batch);

@@ -1,5 +1,7 @@
 #include "engine/outcome_recorder.h"
 
+#include <utility>
+
 #include <fmt/format.h>
 
 #include "pg/retry.h"
@@ -17,7 +19,7 @@ Result<std::unique_ptr<OutcomeRecorder>> OutcomeRecorder::open(const JobConfig& 
   if (!db) {
     Error e = db.error();
     e.message = "opening the connection that records copy outcomes: " + e.message +
-                " (run needs 1 + --row-workers connections; see docs/PRIVILEGES.md)";
+                " (run needs 2 + --row-connections connections; see docs/PRIVILEGES.md)";
     return e;
   }
   // Not make_unique: the constructor is private, and the thread must start on the object's
@@ -72,6 +74,11 @@ Status OutcomeRecorder::drain() {
   return Ok{};
 }
 
+std::vector<RangeClaim> OutcomeRecorder::take_lost() {
+  std::lock_guard lock(mutex_);
+  return std::exchange(lost_, {});
+}
+
 Status OutcomeRecorder::status() const {
   std::lock_guard lock(mutex_);
   if (failure_) return *failure_;
@@ -94,10 +101,14 @@ void OutcomeRecorder::work() {
     // An upsert of the same values, watermarks only moving forward: replaying it after an
     // in-doubt commit is harmless. The pauses of retry_db block this thread only; the loop
     // goes on until max_waiting batches pile up behind it.
+    std::vector<int> lost;
     Status st = pg::retry_db(
         db_,
-        [&] {
-          return state_.record(batch.records, batch.marks, batch.listing_complete, batch.splits);
+        [&]() -> Status {
+          auto recorded = state_.record(batch.records, batch.marks, batch.splits, batch.claims);
+          if (!recorded) return recorded.error();
+          lost = std::move(recorded.value());
+          return Ok{};
         },
         /*replay_in_doubt=*/true);
     if (st && !batch.splits.empty()) failpoint("after-splitting-a-range");
@@ -105,6 +116,11 @@ void OutcomeRecorder::work() {
     {
       std::lock_guard lock(mutex_);
       committing_ = false;
+      for (int number : lost) {
+        for (const auto& claim : batch.claims) {
+          if (claim.number == number) lost_.push_back(claim);
+        }
+      }
       if (!st) {
         failure_ = st.error();
         waiting_.clear();

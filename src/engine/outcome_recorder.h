@@ -55,6 +55,9 @@ class OutcomeRecorder final : public OutcomeSink {
   /// The first failure so far, without waiting.
   Status status() const override;
 
+  /// Claims whose batches found the range taken over since last asked.
+  std::vector<RangeClaim> take_lost() override;
+
  private:
   OutcomeRecorder(pg::Connection db, const JobConfig& config, const std::string& job,
                   std::size_t max_waiting);
@@ -70,6 +73,7 @@ class OutcomeRecorder final : public OutcomeSink {
   bool committing_ = false;
   bool stop_ = false;
   std::optional<Error> failure_;
+  std::vector<RangeClaim> lost_;
   std::thread thread_;  // Last: started once everything above exists.
 };
 

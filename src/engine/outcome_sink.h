@@ -12,14 +12,16 @@
 namespace rehome::engine {
 
 /// What one transaction records: range splits (applied first), outcomes, the ranges' new
-/// watermarks, and whether this is the end of the whole listing.
+/// watermarks (the listing is done when its last range is), and the claims they are made
+/// under: nothing is recorded for a range this worker no longer holds.
 struct OutcomeBatch {
   std::vector<ObjectRecord> records;
   std::vector<RangeMark> marks;
-  bool listing_complete = false;
   /// Splits made since the last batch. In the stream of batches a split always comes before
   /// any outcome of the range it creates, so that range is never recorded without its row.
   std::vector<RangeSplit> splits{};
+  /// The worker's key ranges when the batch was made (empty: unfenced, a single process).
+  std::vector<RangeClaim> claims{};
 };
 
 class OutcomeSink {
@@ -32,6 +34,9 @@ class OutcomeSink {
   virtual Status drain() = 0;
   /// The first failure so far, without waiting.
   virtual Status status() const = 0;
+  /// Claims whose batches found their range taken over by another worker, since last asked:
+  /// nothing of theirs was recorded, and the range is no longer this worker's to work.
+  virtual std::vector<RangeClaim> take_lost() = 0;
 };
 
 }  // namespace rehome::engine

@@ -174,10 +174,17 @@ Result<std::string> RowStore::server_now() {
   return std::string(r->text(0, 0));
 }
 
-Result<FlipResult> RowStore::flip_range(std::int64_t lo, std::int64_t hi) {
+Result<FlipResult> RowStore::flip_range(std::int64_t lo, std::int64_t hi, const RangeFence& fence) {
   const std::string& s = state_.schema();
   auto tx = pg::Transaction::begin(db_);
   if (!tx) return tx.error();
+  if (fence) {
+    // First: the claim's row stays locked until this transaction ends, so no other worker takes
+    // the range over while these rows are rewritten.
+    auto held = fence();
+    if (!held) return held.error();
+    if (!*held) return FlipResult{.fenced = true};
+  }
   // A lock this transaction cannot get within the timeout fails it (55P03, retried later)
   // rather than leaving the application's requests queued behind it.
   if (auto set = db_.exec("SELECT set_config('lock_timeout', $1, true)",

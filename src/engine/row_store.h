@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,7 +44,13 @@ struct FlipResult {
   std::int64_t legacy_rows = -1;
   /// Of those, rows another transaction held locked: skipped, not waited for (SKIP LOCKED).
   std::int64_t locked = 0;
+  /// The range's claim was taken over by another worker: nothing was rewritten.
+  bool fenced = false;
 };
+
+/// Run inside a rewrite's transaction before it writes: false when this worker's claim on the
+/// range is gone (ClaimStore::fence). Empty: no claim to check.
+using RangeFence = std::function<Result<bool>()>;
 
 class RowStore {
  public:
@@ -76,7 +83,7 @@ class RowStore {
   /// Rewrites, in one transaction, every row with lo < id <= hi whose path is a legacy key
   /// recorded as copied, if it still holds that path. Logs each rewrite in the state schema.
   /// A COMMIT whose outcome is unknown is settled by looking for the batch, not replayed blind.
-  Result<FlipResult> flip_range(std::int64_t lo, std::int64_t hi);
+  Result<FlipResult> flip_range(std::int64_t lo, std::int64_t hi, const RangeFence& fence = {});
   /// Rows with lo < id <= hi still under the legacy prefix, joined with the object records.
   /// `run_started` (from server_now()) tells which records this run wrote.
   /// Ids of the rows in (lo, hi] whose path is under the legacy prefix, in order.

@@ -22,18 +22,24 @@ struct RowSync::Worker {
   pg::Connection db;
   StateStore state;
   RowStore rows;
+  ClaimStore claims;
 
   Worker(pg::Connection connection, const JobConfig& config, const std::string& job)
-      : db(std::move(connection)), state(db, config.state_schema, job), rows(db, config, state) {}
+      : db(std::move(connection)),
+        state(db, config.state_schema, job),
+        rows(db, config, state),
+        claims(state, config.lease) {}
 };
 
 namespace {
 
 // The rewrite of one range, with the connection's reconnect-and-retry.
 Result<FlipResult> flip_with_retry(pg::Connection& db, RowStore& rows, std::int64_t lo,
-                                   std::int64_t hi) {
-  return pg::retry_db_value<FlipResult>(db, [&] { return rows.flip_range(lo, hi); });
+                                   std::int64_t hi, const RangeFence& fence) {
+  return pg::retry_db_value<FlipResult>(db, [&] { return rows.flip_range(lo, hi, fence); });
 }
+
+constexpr auto kWaitForOthers = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -74,21 +80,27 @@ PendingVerdict judge_pending(const std::vector<PendingRow>& rows, int round) {
   return verdict;
 }
 
-RowSync::RowSync(Context& context, RowStore& rows, StateStore& store)
-    : ctx_(context), rows_(rows), store_(store) {}
+RowSync::RowSync(Context& context, RowStore& rows, StateStore& store, ClaimStore& claims,
+                 Membership& membership, Round round)
+    : ctx_(context),
+      rows_(rows),
+      store_(store),
+      claims_(claims),
+      membership_(membership),
+      round_(std::move(round)) {}
 
 RowSync::~RowSync() = default;
 
 Status RowSync::open_workers() {
-  if (ctx_.config.row_workers < 2) return Ok{};  // One connection: the main one does it all.
-  for (std::size_t i = 0; i < ctx_.config.row_workers; ++i) {
+  if (ctx_.config.row_connections < 2) return Ok{};  // One connection: the main one does it all.
+  for (std::size_t i = 0; i < ctx_.config.row_connections; ++i) {
     auto db = connect_database(ctx_.config);
     if (!db) {
       Error e = db.error();
       e.message = fmt::format(
-          "opening row worker connection {} of {}: {} (lower --row-workers; "
+          "opening row connection {} of {}: {} (lower --row-connections; "
           "1 rewrites on the main connection alone)",
-          i + 1, ctx_.config.row_workers, e.message);
+          i + 1, ctx_.config.row_connections, e.message);
       return e;
     }
     auto worker = std::make_unique<Worker>(std::move(db.value()), ctx_.config, store_.job());
@@ -99,65 +111,72 @@ Status RowSync::open_workers() {
   return Ok{};
 }
 
-Result<std::int64_t> RowSync::next_range_end(std::int64_t lo, std::int64_t max) {
-  auto end = pg::retry_db_value<std::optional<std::int64_t>>(
-      store_.db(), [&] { return rows_.range_end_after(lo, ctx_.config.row_range); });
-  if (!end) return end.error();
-  return end->has_value() ? std::min(**end, max) : max;
+RangeFence RowSync::fence_on(ClaimStore& claims, const RowTask& task) const {
+  return [&claims, round = round_.number, task] {
+    return claims.fence(round, Claim{ClaimKind::kRows, task.number, task.epoch});
+  };
 }
 
-Status RowSync::run(const std::string& run_started) {
-  auto id_bounds = [&] {
-    return pg::retry_db_value<IdBounds>(store_.db(), [&] { return rows_.id_bounds(); });
-  };
-  auto bounds = id_bounds();
+Result<std::optional<RowTask>> RowSync::claim() {
+  // Not replayed when in doubt: a claim committed unseen is found expired one lease later.
+  auto task = pg::retry_db_value<std::optional<RowTask>>(store_.db(), [&] {
+    return claims_.claim_rows(membership_.worker(), round_.number,
+                              [&](std::int64_t lo, std::int64_t bound) -> Result<std::int64_t> {
+                                auto end = rows_.range_end_after(lo, ctx_.config.row_range);
+                                if (!end) return end.error();
+                                return end->has_value() ? std::min(**end, bound) : bound;
+                              });
+  });
+  if (task && *task) membership_.hold(Claim{ClaimKind::kRows, (*task)->number, (*task)->epoch});
+  return task;
+}
+
+Status RowSync::run() {
+  auto bounds = pg::retry_db_value<IdBounds>(store_.db(), [&] { return rows_.id_bounds(); });
   if (!bounds) return bounds.error();
-  if (bounds->empty) return Ok{};
-  // The phase ends at the highest id it saw when it began: an application that keeps inserting
-  // would otherwise be chased forever. Later rows are left to the next run (and counted).
-  if (auto st = pg::retry_db(store_.db(),
-                             [&] {
-                               if (auto f = store_.forget_failed_rows(); !f) return f;
-                               return store_.record_rows_bound(bounds->max);
-                             });
-      !st) {
-    return st;
-  }
+  // The phase ends at the highest id the round's first worker saw when it began: an
+  // application that keeps inserting would otherwise be chased forever. Later rows are left to
+  // the next round (and counted).
+  auto bound = pg::retry_db_value<std::optional<std::int64_t>>(store_.db(), [&] {
+    return claims_.begin_rows(round_.number, bounds->empty ? 1 : bounds->min,
+                              bounds->empty ? 0 : bounds->max);
+  });
+  if (!bound) return bound.error();
   if (auto st = open_workers(); !st) return st;
 
   struct InFlight {
-    std::int64_t lo, hi;
+    RowTask task;
     Worker* worker;
     std::future<Result<FlipResult>> result;
   };
-  std::deque<InFlight> in_flight;  // In range order: results are taken oldest first.
+  std::deque<InFlight> in_flight;  // Results are taken oldest first.
   std::vector<Worker*> idle;
   for (auto& w : workers_) idle.push_back(w.get());
   std::optional<Error> failed;
-  std::int64_t lo = bounds->min - 1;
-  std::int64_t max = bounds->max;
 
   while (true) {
-    // Hand out ranges while a worker is free (or, without workers, do one on the main
-    // connection).
-    while (!failed && !ctx_.stop_requested() && lo < max && (workers_.empty() || !idle.empty())) {
-      auto hi = next_range_end(lo, max);
-      if (!hi) {
-        failed = hi.error();
+    // Claim ranges while a connection is free (or, without workers, do one on the main one).
+    bool claimed = false;
+    while (!failed && !ctx_.stop_requested() && (workers_.empty() || !idle.empty())) {
+      auto task = claim();
+      if (!task) {
+        failed = task.error();
         break;
       }
+      if (!*task) break;
+      claimed = true;
+      const RowTask t = **task;
       if (workers_.empty()) {
-        if (auto st = flip_on_main(lo, *hi, run_started); !st) failed = st.error();
+        if (auto st = finish_task(t, flip_on_main(t.lo, t.hi, t)); !st) failed = st.error();
       } else {
         Worker* w = idle.back();
         idle.pop_back();
-        const std::int64_t range_lo = lo, range_hi = *hi;
+        RangeFence fence = fence_on(w->claims, t);
         in_flight.push_back(
-            InFlight{lo, *hi, w, std::async(std::launch::async, [w, range_lo, range_hi] {
-                       return flip_with_retry(w->db, w->rows, range_lo, range_hi);
+            InFlight{t, w, std::async(std::launch::async, [w, t, fence = std::move(fence)] {
+                       return flip_with_retry(w->db, w->rows, t.lo, t.hi, fence);
                      })});
       }
-      lo = *hi;
       ctx_.report_progress("rows");
     }
     if (!in_flight.empty()) {
@@ -166,17 +185,55 @@ Status RowSync::run(const std::string& run_started) {
       Result<FlipResult> flipped = next.result.get();
       idle.push_back(next.worker);
       if (failed) continue;  // Drain what is in flight, then report the first error.
-      if (auto st = finish_range(next.lo, next.hi, std::move(flipped), run_started); !st) {
-        failed = st.error();
-      }
+      if (auto st = finish_task(next.task, std::move(flipped)); !st) failed = st.error();
       ctx_.report_progress("rows");
       continue;
     }
     if (failed) return *failed;
     if (ctx_.stop_requested()) return Ok{};
-    if (auto st = retry_locked(run_started); !st) return st;
-    return note_rows_after(max);
+    if (claimed) continue;
+    if (auto st = retry_locked(); !st) return st;
+    // Nothing left to claim: the other workers' ranges are still at work. Wait for them, and
+    // take over any whose worker goes (the next claim finds it).
+    auto done = pg::retry_db_value<bool>(store_.db(),
+                                         [&] { return claims_.round_complete(round_.number); });
+    if (!done) return done.error();
+    if (*done) break;
+    ctx_.report_progress("rows: waiting for other workers");
+    std::this_thread::sleep_for(kWaitForOthers);
   }
+  if (bounds->empty || !*bound) return Ok{};
+  return note_rows_after(**bound);
+}
+
+Result<FlipResult> RowSync::flip_on_main(std::int64_t lo, std::int64_t hi, const RowTask& task) {
+  return flip_with_retry(store_.db(), rows_, lo, hi, fence_on(claims_, task));
+}
+
+void RowSync::lose(const RowTask& task) {
+  membership_.drop(Claim{ClaimKind::kRows, task.number, task.epoch});
+  if (std::find(lost_.begin(), lost_.end(), task.number) == lost_.end()) {
+    lost_.push_back(task.number);
+  }
+}
+
+Status RowSync::complete(const RowTask& task) {
+  const Claim claim{ClaimKind::kRows, task.number, task.epoch};
+  auto done = pg::retry_db_value<bool>(
+      store_.db(), [&] { return claims_.complete_task(round_.number, claim); }, true);
+  membership_.drop(claim);
+  if (!done) return done.error();
+  return Ok{};
+}
+
+Status RowSync::finish_task(const RowTask& task, Result<FlipResult> flipped) {
+  std::erase(lost_, task.number);
+  if (auto st = finish_range(task.lo, task.hi, std::move(flipped), task); !st) return st;
+  if (std::find(lost_.begin(), lost_.end(), task.number) != lost_.end()) return Ok{};
+  const bool deferred = std::any_of(locked_ranges_.begin(), locked_ranges_.end(),
+                                    [&](const Locked& l) { return l.task.number == task.number; });
+  if (deferred) return Ok{};  // Completed once retry_locked is done with it.
+  return complete(task);
 }
 
 // Legacy rows the application inserted after the phase began (ids past its bound): left for
@@ -196,19 +253,27 @@ Status RowSync::note_rows_after(std::int64_t bound) {
 
 // Ranges with rows the application held locked are rewritten again, with a growing pause,
 // until the rows are free or --locked patience runs out; what is still locked then is counted
-// and left for the next run, which rewrites it.
-Status RowSync::retry_locked(const std::string& run_started) {
+// and left for the next run, which rewrites it. Their tasks are then complete.
+Status RowSync::retry_locked() {
   const auto deadline = std::chrono::steady_clock::now() + ctx_.config.locked_rows_patience;
   auto pause = std::chrono::milliseconds(200);
+  std::vector<RowTask> tasks;
+  for (const auto& l : locked_ranges_) {
+    if (std::none_of(tasks.begin(), tasks.end(),
+                     [&](const RowTask& t) { return t.number == l.task.number; })) {
+      tasks.push_back(l.task);
+    }
+  }
   while (!locked_ranges_.empty() && !ctx_.stop_requested()) {
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(2000));
     const bool last = std::chrono::steady_clock::now() >= deadline;
     auto ranges = std::exchange(locked_ranges_, {});
-    for (const auto& [lo, hi] : ranges) {
-      auto flipped = flip_with_retry(store_.db(), rows_, lo, hi);
+    for (const auto& [lo, hi, task] : ranges) {
+      if (std::find(lost_.begin(), lost_.end(), task.number) != lost_.end()) continue;
+      auto flipped = flip_on_main(lo, hi, task);
       if (!flipped) {
-        if (auto st = finish_range(lo, hi, std::move(flipped), run_started); !st) return st;
+        if (auto st = finish_range(lo, hi, std::move(flipped), task); !st) return st;
         continue;
       }
       if (last && flipped->locked > 0) {
@@ -218,14 +283,15 @@ Status RowSync::retry_locked(const std::string& run_started) {
             flipped->locked, ctx_.config.id_column, lo, hi,
             ctx_.config.locked_rows_patience.count()));
       }
-      if (auto st = settle_range(lo, hi, *flipped, 0, run_started, !last); !st) return st;
+      if (auto st = settle_range(lo, hi, *flipped, 0, !last, task); !st) return st;
     }
   }
+  if (ctx_.stop_requested()) return Ok{};
+  for (const auto& task : tasks) {
+    if (std::find(lost_.begin(), lost_.end(), task.number) != lost_.end()) continue;
+    if (auto st = complete(task); !st) return st;
+  }
   return Ok{};
-}
-
-Status RowSync::flip_on_main(std::int64_t lo, std::int64_t hi, const std::string& run_started) {
-  return finish_range(lo, hi, flip_with_retry(store_.db(), rows_, lo, hi), run_started);
 }
 
 // A range's rewrite: settled when it went through; when one of its rows cannot be rewritten
@@ -233,8 +299,12 @@ Status RowSync::flip_on_main(std::int64_t lo, std::int64_t hi, const std::string
 // the whole statement rolled back: the range is bisected until that row stands alone, which
 // is reported and left legacy while every other row is rewritten.
 Status RowSync::finish_range(std::int64_t lo, std::int64_t hi, Result<FlipResult> flipped,
-                             const std::string& run_started) {
-  if (flipped) return settle_range(lo, hi, *flipped, 0, run_started, true);
+                             const RowTask& task) {
+  if (flipped && flipped->fenced) {
+    lose(task);  // Another worker took the range over: it is that worker's now.
+    return Ok{};
+  }
+  if (flipped) return settle_range(lo, hi, *flipped, 0, true, task);
   if (!is_row_error(flipped.error())) return flipped.error();
   auto ids = pg::retry_db_value<std::vector<std::int64_t>>(
       store_.db(), [&] { return rows_.legacy_ids_in_range(lo, hi); });
@@ -251,36 +321,37 @@ Status RowSync::finish_range(std::int64_t lo, std::int64_t hi, Result<FlipResult
                         [&] { return store_.record_failed_row(row, flipped.error().message); });
   }
   const std::int64_t mid = (*ids)[ids->size() / 2 - 1];
-  if (auto st = finish_range(lo, mid, flip_with_retry(store_.db(), rows_, lo, mid), run_started);
-      !st) {
-    return st;
-  }
-  return finish_range(mid, hi, flip_with_retry(store_.db(), rows_, mid, hi), run_started);
+  if (auto st = finish_range(lo, mid, flip_on_main(lo, mid, task), task); !st) return st;
+  return finish_range(mid, hi, flip_on_main(mid, hi, task), task);
 }
 
 // After a range's rewrite: counts it, and when legacy rows are left, finds out why. Objects
 // rehome has not seen get one look (and a copy) and the range one more rewrite; what is
 // still pending after that is counted and reported.
 Status RowSync::settle_range(std::int64_t lo, std::int64_t hi, FlipResult flipped, int round,
-                             const std::string& run_started, bool may_defer) {
+                             bool may_defer, const RowTask& task) {
+  if (flipped.fenced) {
+    lose(task);
+    return Ok{};
+  }
   ctx_.summary.rows_rewritten += static_cast<std::uint64_t>(flipped.rewritten);
   // The common case: every legacy row of the range was rewritten, nothing to look up.
   if (flipped.legacy_rows >= 0 && flipped.legacy_rows <= flipped.rewritten) return Ok{};
   // Rows the application holds: come back to the range once the others are done.
   if (flipped.locked > 0 && may_defer) {
-    locked_ranges_.emplace_back(lo, hi);
+    locked_ranges_.push_back(Locked{lo, hi, task});
     return Ok{};
   }
 
   auto pending = pg::retry_db_value<std::vector<PendingRow>>(
-      store_.db(), [&] { return rows_.pending_in_range(lo, hi, run_started); });
+      store_.db(), [&] { return rows_.pending_in_range(lo, hi, round_.started_at); });
   if (!pending) return pending.error();
   PendingVerdict verdict = judge_pending(*pending, round);
   if (!verdict.to_settle.empty()) {
     if (auto st = settle_and_record(ctx_, verdict.to_settle); !st) return st;
-    auto again = flip_with_retry(store_.db(), rows_, lo, hi);
-    if (!again) return finish_range(lo, hi, std::move(again), run_started);
-    return settle_range(lo, hi, *again, round + 1, run_started, may_defer);
+    auto again = flip_on_main(lo, hi, task);
+    if (!again) return finish_range(lo, hi, std::move(again), task);
+    return settle_range(lo, hi, *again, round + 1, may_defer, task);
   }
   ctx_.summary.rows_conflict += verdict.conflict;
   ctx_.summary.rows_broken += verdict.broken;

@@ -3,7 +3,10 @@
 // rehome has not seen (added by the application after the listing passed, or a reference that
 // was always broken) are looked up and copied on the spot, then rewritten in the same pass.
 //
-// The ranges' rewrites run on `--row-workers` connections of their own, each on a thread, so
+// Ranges are claimed (claim_store.h), so every worker of the job rewrites its share, and each
+// rewrite first checks, in its transaction, that the claim is still this worker's.
+//
+// The ranges' rewrites run on `--row-connections` connections of their own, each on a thread, so
 // the database works on several ranges at once (the ranges hold disjoint rows: no two
 // transactions ever wait for each other). Everything else stays on the calling thread: range
 // boundaries, results in range order, the summary, and the rare range that needs S3 (its
@@ -12,10 +15,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "engine/claim_store.h"
 #include "engine/context.h"
+#include "engine/membership.h"
 #include "engine/row_store.h"
 
 namespace rehome::engine {
@@ -42,34 +48,51 @@ PendingVerdict judge_pending(const std::vector<PendingRow>& rows, int round);
 class RowSync {
  public:
   /// `store` is the job's bookkeeping on the main connection, which the row phase's own
-  /// statements share.
-  RowSync(Context& context, RowStore& rows, StateStore& store);
+  /// statements share; `claims` on the same connection; `membership` renews what is claimed.
+  RowSync(Context& context, RowStore& rows, StateStore& store, ClaimStore& claims,
+          Membership& membership, Round round);
   ~RowSync();
 
-  /// Walks the key ranges from the smallest key to the largest (and on, while the
-  /// application adds rows). Stops early, cleanly, when a stop is requested.
-  Status run(const std::string& run_started);
+  /// Claims primary-key ranges of the round and rewrites them until none is left, then waits
+  /// for the other workers' (taking over those of a worker that goes) until the round is
+  /// complete. Stops early, cleanly, when a stop is requested.
+  Status run();
 
  private:
   struct Worker;
 
   Status open_workers();
-  Result<std::int64_t> next_range_end(std::int64_t lo, std::int64_t max);
-  Status flip_on_main(std::int64_t lo, std::int64_t hi, const std::string& run_started);
+  Result<std::optional<RowTask>> claim();
+  RangeFence fence_on(ClaimStore& claims, const RowTask& task) const;
+  Result<FlipResult> flip_on_main(std::int64_t lo, std::int64_t hi, const RowTask& task);
+  /// After a task's rewrite: settles it, then completes it (unless rows are left locked).
+  Status finish_task(const RowTask& task, Result<FlipResult> flipped);
   Status finish_range(std::int64_t lo, std::int64_t hi, Result<FlipResult> flipped,
-                      const std::string& run_started);
-  /// Rewrites again the ranges that had locked rows, until free or out of patience.
+                      const RowTask& task);
+  /// Rewrites again the ranges that had locked rows, until free or out of patience, and
+  /// completes their tasks.
+  Status retry_locked();
   Status note_rows_after(std::int64_t bound);
-  Status retry_locked(const std::string& run_started);
   /// `may_defer`: a range with rows another transaction holds is set aside for retry_locked.
   Status settle_range(std::int64_t lo, std::int64_t hi, FlipResult flipped, int round,
-                      const std::string& run_started, bool may_defer);
+                      bool may_defer, const RowTask& task);
+  Status complete(const RowTask& task);
+  void lose(const RowTask& task);
+
+  struct Locked {
+    std::int64_t lo, hi;
+    RowTask task;
+  };
 
   Context& ctx_;
   RowStore& rows_;
   StateStore& store_;
+  ClaimStore& claims_;
+  Membership& membership_;
+  Round round_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::vector<std::pair<std::int64_t, std::int64_t>> locked_ranges_;  // (lo, hi] to retry
+  std::vector<Locked> locked_ranges_;  // (lo, hi] to retry, and the task each belongs to
+  std::vector<int> lost_;              // Tasks whose claim was taken over while at work.
 };
 
 }  // namespace rehome::engine

@@ -68,6 +68,50 @@ Status StateStore::ensure_schema() {
       key text COLLATE "C" NOT NULL,
       upload_id text,
       started_at timestamptz NOT NULL DEFAULT now());
+    CREATE SEQUENCE IF NOT EXISTS {0}.epochs;
+    CREATE TABLE IF NOT EXISTS {0}.workers (
+      worker_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      job_id integer NOT NULL,
+      host text NOT NULL,
+      pid integer NOT NULL,
+      started_at timestamptz NOT NULL DEFAULT now(),
+      heartbeat_at timestamptz NOT NULL DEFAULT now(),
+      stopped_at timestamptz,
+      stage text NOT NULL DEFAULT 'starting',
+      objects bigint NOT NULL DEFAULT 0,
+      rows_rewritten bigint NOT NULL DEFAULT 0,
+      requests bigint NOT NULL DEFAULT 0,
+      throttled bigint NOT NULL DEFAULT 0,
+      rate_limit double precision NOT NULL DEFAULT 0);
+    CREATE INDEX IF NOT EXISTS workers_by_job ON {0}.workers (job_id, worker_id);
+    CREATE TABLE IF NOT EXISTS {0}.tasks (
+      job_id integer NOT NULL,
+      round integer NOT NULL,
+      kind text NOT NULL,
+      number integer NOT NULL,
+      lo bigint,
+      hi bigint,
+      owner bigint,
+      epoch bigint NOT NULL DEFAULT 0,
+      lease_until timestamptz,
+      completed_at timestamptz,
+      PRIMARY KEY (job_id, round, kind, number));
+    CREATE TABLE IF NOT EXISTS {0}.claims (
+      job_id integer NOT NULL,
+      kind text NOT NULL,
+      number integer NOT NULL,
+      epoch bigint NOT NULL,
+      worker_id bigint NOT NULL,
+      round integer NOT NULL DEFAULT 0,
+      start_after text COLLATE "C",
+      last_key text COLLATE "C",
+      lo bigint,
+      hi bigint,
+      claimed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+      last_commit_at timestamptz,
+      ended_at timestamptz,
+      end_reason text,
+      PRIMARY KEY (job_id, kind, number, epoch));
     CREATE TABLE IF NOT EXISTS {0}.failed_rows (
       job_id integer NOT NULL,
       row_id bigint NOT NULL,
@@ -127,6 +171,20 @@ Status StateStore::add_missing_columns() {
       {"objects", "copied_from", "text NOT NULL DEFAULT ''"},
       {"objects", "copied_etag", "text NOT NULL DEFAULT ''"},
       {"uploads", "endpoint", "text NOT NULL DEFAULT ''"},
+      // Several workers (claim_store.h): rounds, the row cursor, the recorded settings; and
+      // each key range's claim.
+      {"jobs", "round", "integer NOT NULL DEFAULT 0"},
+      {"jobs", "round_started_at", "timestamptz"},
+      {"jobs", "round_completed_at", "timestamptz"},
+      {"jobs", "rows_cursor", "bigint"},
+      {"jobs", "settings", "text"},
+      {"jobs", "next_range_no", "integer NOT NULL DEFAULT 0"},
+      {"uploads", "worker_id", "bigint"},
+      {"ranges", "owner", "bigint"},
+      {"ranges", "epoch", "bigint NOT NULL DEFAULT 0"},
+      {"ranges", "lease_until", "timestamptz"},
+      {"ranges", "split_wanted_at", "timestamptz"},
+      {"ranges", "remaining", "double precision NOT NULL DEFAULT 0"},
   };
   for (const auto& c : kAdded) {
     const std::string table = quoted_schema_ + "." + c.table;

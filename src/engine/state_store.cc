@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include "engine/config.h"
 #include "pg/identifier.h"
 
 namespace rehome::engine {
@@ -62,27 +65,113 @@ Result<JobProgress> StateStore::progress() {
   return p;
 }
 
-Status StateStore::record(const std::vector<ObjectRecord>& records,
-                          const std::vector<RangeMark>& marks, bool listing_complete,
-                          const std::vector<RangeSplit>& splits) {
+Result<std::vector<int>> StateStore::record(const std::vector<ObjectRecord>& records,
+                                            const std::vector<RangeMark>& marks,
+                                            const std::vector<RangeSplit>& splits,
+                                            const std::vector<RangeClaim>& claims) {
   auto tx = pg::Transaction::begin(db_);
   if (!tx) return tx.error();
+  std::vector<int> lost;
+  if (!claims.empty()) {
+    auto held = fence_ranges(claims, splits);
+    if (!held) return held.error();
+    lost = std::move(held.value());
+  }
+  auto is_lost = [&lost](int number) {
+    return std::find(lost.begin(), lost.end(), number) != lost.end();
+  };
   // Splits first: a mark in the same batch may name the range a split creates.
   for (const auto& split : splits) {
-    if (auto st = split_range(split.number, split.last, split.point, split.new_number); !st) {
-      return st;
-    }
+    if (is_lost(split.number)) continue;
+    if (auto st = split_range(split); !st) return st.error();
   }
-  if (auto st = upsert_objects(records); !st) return st;
-  if (auto st = mark_ranges(marks); !st) return st;
-  if (listing_complete) {
-    auto r = db_.exec(fmt::format("UPDATE {}.jobs SET listing_completed_at = now(), "
-                                  "updated_at = now() WHERE job = $1",
+  if (lost.empty()) {
+    if (auto st = upsert_objects(records); !st) return st.error();
+    if (auto st = mark_ranges(marks); !st) return st.error();
+  } else {
+    // Outcomes inside a lost range's bounds are the new owner's to record, not this worker's.
+    auto in_lost = [&](const std::string& key) {
+      return std::any_of(claims.begin(), claims.end(), [&](const RangeClaim& c) {
+        return is_lost(c.number) && key > c.start_after && (c.last.empty() || key <= c.last);
+      });
+    };
+    std::vector<ObjectRecord> kept;
+    for (const auto& r : records) {
+      if (!in_lost(r.legacy_key)) kept.push_back(r);
+    }
+    std::vector<RangeMark> kept_marks;
+    for (const auto& m : marks) {
+      if (!is_lost(m.number)) kept_marks.push_back(m);
+    }
+    if (auto st = upsert_objects(kept); !st) return st.error();
+    if (auto st = mark_ranges(kept_marks); !st) return st.error();
+  }
+  if (std::any_of(marks.begin(), marks.end(), [](const RangeMark& m) { return m.complete; })) {
+    // The whole listing is done when its last range is, whoever worked the others.
+    auto r = db_.exec(fmt::format("UPDATE {0}.jobs SET listing_completed_at = now(), "
+                                  "updated_at = now() WHERE job_id = $1 AND "
+                                  "listing_completed_at IS NULL AND "
+                                  "EXISTS (SELECT 1 FROM {0}.ranges WHERE job_id = $1) AND "
+                                  "NOT EXISTS (SELECT 1 FROM {0}.ranges WHERE job_id = $1 AND "
+                                  "completed_at IS NULL)",
                                   quoted_schema_),
-                      {job_});
+                      {job_id_});
     if (!r) return r.error();
   }
-  return tx->commit();
+  if (auto st = tx->commit(); !st) return st.error();
+  return lost;
+}
+
+// Locks the claimed ranges' rows (in range_no order, as the heartbeat's renewal does) and
+// returns those whose epoch is no longer the one claimed; notes the commit in the claim log
+// for the others. A worker taking a range over waits for this transaction, so "its last
+// commit" in the log always comes before the next claim.
+Result<std::vector<int>> StateStore::fence_ranges(const std::vector<RangeClaim>& claims,
+                                                  const std::vector<RangeSplit>& splits) {
+  std::vector<std::int64_t> numbers;
+  for (const auto& c : claims) numbers.push_back(c.number);
+  auto r = db_.exec(fmt::format("SELECT range_no, epoch FROM {}.ranges WHERE job_id = $1 AND "
+                                "range_no = ANY($2::int[]) ORDER BY range_no FOR UPDATE",
+                                quoted_schema_),
+                    {job_id_, pg::int_array_literal(numbers)});
+  if (!r) return r.error();
+  std::vector<int> lost;
+  std::vector<std::int64_t> held_numbers, held_epochs;
+  auto row_epoch = [&](int number) -> std::optional<std::int64_t> {
+    for (int i = 0; i < r->size(); ++i) {
+      if (r->int64(i, 0) == number) return r->int64(i, 1);
+    }
+    return std::nullopt;
+  };
+  for (const auto& c : claims) {
+    const auto epoch = row_epoch(c.number);
+    bool held = epoch == c.epoch;
+    if (!epoch) {
+      // A range a split of this batch creates has no row yet: held when its donor is.
+      for (const auto& split : splits) {
+        if (split.new_number == c.number && !split.released && row_epoch(split.number) == c.epoch) {
+          held = true;
+        }
+      }
+    }
+    if (held) {
+      held_numbers.push_back(c.number);
+      held_epochs.push_back(c.epoch);
+    } else {
+      lost.push_back(c.number);
+    }
+  }
+  if (!held_numbers.empty()) {
+    auto logged = db_.exec(
+        fmt::format("UPDATE {}.claims AS c SET last_commit_at = clock_timestamp() "
+                    "FROM unnest($2::int[], $3::bigint[]) AS h(n, e) "
+                    "WHERE c.job_id = $1 AND c.kind = 'keys' AND "
+                    "c.number = h.n AND c.epoch = h.e",
+                    quoted_schema_),
+        {job_id_, pg::int_array_literal(held_numbers), pg::int_array_literal(held_epochs)});
+    if (!logged) return logged.error();
+  }
+  return lost;
 }
 
 Status StateStore::upsert_objects(const std::vector<ObjectRecord>& records) {
@@ -178,8 +267,14 @@ Result<std::vector<RangeProgress>> StateStore::save_ranges(const std::vector<Key
     starts.push_back(plan[i].start_after);
     lasts.push_back(plan[i].last);
   }
-  // All or nothing, and only into an empty plan: the advisory lock makes one process per job,
-  // but a plan half saved by a killed run must not be completed by a different plan.
+  // All or nothing, and only into an empty plan: workers that start together each plan, and
+  // the first to save wins (the lock serialises them); a plan half saved by a killed run must
+  // not be completed by a different plan.
+  auto tx = pg::Transaction::begin(db_);
+  if (!tx) return tx.error();
+  if (auto lock = db_.exec("SELECT pg_advisory_xact_lock(hashtext($1))", {job_ + " plan"}); !lock) {
+    return lock.error();
+  }
   auto r = db_.exec(fmt::format(R"(
       INSERT INTO {0}.ranges (job_id, range_no, start_after, last_key)
       SELECT $1, n, s, l FROM unnest($2::int[], $3::text[], $4::text[]) AS p(n, s, l)
@@ -188,22 +283,85 @@ Result<std::vector<RangeProgress>> StateStore::save_ranges(const std::vector<Key
                     {job_id_, pg::int_array_literal(numbers), pg::text_array_literal(starts),
                      pg::text_array_literal(lasts)});
   if (!r) return r.error();
+  if (auto st = tx->commit(); !st) return st.error();
   return ranges();
 }
 
-Status StateStore::split_range(int number, const std::string& last, const std::string& point,
-                               int new_number) {
-  auto r = db_.exec(fmt::format(R"(
+Status StateStore::split_range(const RangeSplit& split) {
+  // With a claim, the donor must still be this worker's (same epoch). The new range is the
+  // donor's worker's under the donor's epoch (and logged as a claim of its own), or released
+  // for any worker to claim.
+  auto r = db_.exec(
+      fmt::format(R"(
       WITH donor AS (
-        UPDATE {0}.ranges SET last_key = $4, updated_at = now()
+        UPDATE {0}.ranges SET last_key = $4, split_wanted_at = NULL, updated_at = now()
         WHERE job_id = $1 AND range_no = $2 AND last_key = $3 AND completed_at IS NULL
-        RETURNING job_id)
-      INSERT INTO {0}.ranges (job_id, range_no, start_after, last_key)
-      SELECT job_id, $5, $4, $3 FROM donor)",
-                                quoted_schema_),
-                    {job_id_, std::to_string(number), last, point, std::to_string(new_number)});
+          AND ($6::bigint = 0 OR epoch = $6::bigint)
+        RETURNING job_id, owner, epoch, lease_until),
+      born AS (
+        INSERT INTO {0}.ranges (job_id, range_no, start_after, last_key, owner, epoch, lease_until)
+        SELECT job_id, $5, $4, $3,
+               CASE WHEN $7::bool THEN NULL ELSE owner END,
+               CASE WHEN $7::bool THEN 0 ELSE epoch END,
+               CASE WHEN $7::bool THEN NULL ELSE lease_until END
+        FROM donor
+        RETURNING owner, epoch)
+      INSERT INTO {0}.claims (job_id, kind, number, epoch, worker_id, start_after, last_key)
+      SELECT $1, 'keys', $5, epoch, owner, $4, $3 FROM born WHERE owner IS NOT NULL
+      ON CONFLICT DO NOTHING)",
+                  quoted_schema_),
+      {job_id_, std::to_string(split.number), split.last, split.point,
+       std::to_string(split.new_number), std::to_string(split.epoch), split.released ? "t" : "f"});
   if (!r) return r.error();
   return Ok{};
+}
+
+Status StateStore::settle_settings(const std::string& given, bool replace) {
+  auto tx = pg::Transaction::begin(db_);
+  if (!tx) return tx.error();
+  auto r = db_.exec(
+      fmt::format("SELECT coalesce(settings, '') FROM {}.jobs WHERE job_id = $1 FOR UPDATE",
+                  quoted_schema_),
+      {job_id_});
+  if (!r) return r.error();
+  const std::string recorded = r->size() == 1 ? std::string(r->text(0, 0)) : "";
+  // Until rehome has written a copy, nothing was made with the recorded settings: a run that
+  // stopped at its first copy (an ACL the bucket refuses) may be started again otherwise.
+  auto started =
+      db_.exec(fmt::format("SELECT EXISTS (SELECT 1 FROM {}.objects WHERE job_id = $1 AND "
+                           "copied_etag <> '')",
+                           quoted_schema_),
+               {job_id_});
+  if (!started) return started.error();
+  if (!recorded.empty() && !replace && started->text(0, 0) == "t") {
+    if (auto diff = settings_difference(recorded, given); !diff.empty()) {
+      return Error::invalid_input(fmt::format(
+          "this job was started with other settings than these, and every worker must copy the "
+          "same way: {}. Start this worker with the recorded settings; to change them for the "
+          "rest of the job, stop every worker and run once with --change-settings (copies made "
+          "so far keep the old ones)",
+          diff));
+    }
+  }
+  if (recorded != given) {
+    auto w = db_.exec(fmt::format("UPDATE {}.jobs SET settings = $2, updated_at = now() "
+                                  "WHERE job_id = $1",
+                                  quoted_schema_),
+                      {job_id_, given});
+    if (!w) return w.error();
+  }
+  return tx->commit();
+}
+
+Result<ProblemCounts> StateStore::problem_counts() {
+  auto r = db_.exec(fmt::format("SELECT count(*) FILTER (WHERE state = 'conflict'), "
+                                "count(*) FILTER (WHERE state = 'failed') FROM {}.objects "
+                                "WHERE job_id = $1 AND state IN ('conflict', 'failed')",
+                                quoted_schema_),
+                    {job_id_});
+  if (!r) return r.error();
+  return ProblemCounts{static_cast<std::uint64_t>(r->int64(0, 0)),
+                       static_cast<std::uint64_t>(r->int64(0, 1))};
 }
 
 Status StateStore::record_failed_row(std::int64_t row_id, const std::string& reason) {
@@ -213,23 +371,6 @@ Status StateStore::record_failed_row(std::int64_t row_id, const std::string& rea
                            "SET reason = EXCLUDED.reason, failed_at = now()",
                            quoted_schema_),
                {job_id_, std::to_string(row_id), reason});
-  if (!r) return r.error();
-  return Ok{};
-}
-
-Status StateStore::forget_failed_rows() {
-  auto r = db_.exec(fmt::format("DELETE FROM {}.failed_rows WHERE job_id = $1", quoted_schema_),
-                    {job_id_});
-  if (!r) return r.error();
-  return Ok{};
-}
-
-Status StateStore::record_rows_bound(std::int64_t max_id) {
-  auto r =
-      db_.exec(fmt::format("UPDATE {}.jobs SET rows_bound = $2::bigint, rows_bound_at = now(), "
-                           "updated_at = now() WHERE job_id = $1",
-                           quoted_schema_),
-               {job_id_, std::to_string(max_id)});
   if (!r) return r.error();
   return Ok{};
 }
@@ -261,11 +402,12 @@ Result<std::optional<RecordedCopy>> StateStore::recorded_copy(const std::string&
 }
 
 Result<std::int64_t> StateStore::upload_opening(const std::string& endpoint,
-                                                const std::string& bucket, const std::string& key) {
-  auto r = db_.exec(fmt::format("INSERT INTO {}.uploads (job_id, endpoint, bucket, key) "
-                                "VALUES ($1, $2, $3, $4) RETURNING entry",
+                                                const std::string& bucket, const std::string& key,
+                                                std::int64_t worker) {
+  auto r = db_.exec(fmt::format("INSERT INTO {}.uploads (job_id, endpoint, bucket, key, worker_id) "
+                                "VALUES ($1, $2, $3, $4, NULLIF($5::bigint, 0)) RETURNING entry",
                                 quoted_schema_),
-                    {job_id_, endpoint, bucket, key});
+                    {job_id_, endpoint, bucket, key, std::to_string(worker)});
   if (!r) return r.error();
   return r->int64(0, 0);
 }
@@ -285,13 +427,16 @@ Status StateStore::upload_closed(std::int64_t entry) {
   return Ok{};
 }
 
-Result<std::vector<PendingUpload>> StateStore::pending_uploads() {
+Result<std::vector<PendingUpload>> StateStore::pending_uploads(std::chrono::seconds lease) {
   auto r = db_.exec(
       fmt::format("SELECT entry, endpoint, bucket, key, coalesce(upload_id, ''), "
                   "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-                  "FROM {}.uploads WHERE job_id = $1 ORDER BY entry",
+                  "FROM {0}.uploads AS u WHERE job_id = $1 AND (u.worker_id IS NULL OR "
+                  "NOT EXISTS (SELECT 1 FROM {0}.workers AS w WHERE w.worker_id = u.worker_id "
+                  "AND w.stopped_at IS NULL AND w.heartbeat_at >= now() - $2::interval)) "
+                  "ORDER BY entry",
                   quoted_schema_),
-      {job_id_});
+      {job_id_, fmt::format("{} seconds", lease.count())});
   if (!r) return r.error();
   std::vector<PendingUpload> out;
   for (int i = 0; i < r->size(); ++i) {

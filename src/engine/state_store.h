@@ -11,6 +11,7 @@
 //   failed_rows  rows the last rows phase could not rewrite, with the reason
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -63,6 +64,8 @@ struct RangeProgress {
   KeyRange range;
   std::string watermark;  ///< Every key in (range.start_after, watermark] has a record.
   bool complete = false;  ///< Every key of the range has a record.
+  /// The epoch of this worker's claim on the range (claim_store.h); 0 when not claimed.
+  std::int64_t epoch = 0;
 
   /// Where listing the range (again) starts.
   const std::string& resume_after() const {
@@ -78,12 +81,34 @@ struct RangeMark {
 };
 
 /// A range split, recorded with the outcomes (engine/range_split.h): range `number`, bounded
-/// by `last`, ends at `point`, and range `new_number` covers (point, last].
+/// by `last`, ends at `point`, and range `new_number` covers (point, last]. The new range is
+/// the donor's worker's under the same epoch, or, `released`, left for any worker to claim
+/// (a split another worker asked for).
 struct RangeSplit {
   int number = 0;
   std::string last;
   std::string point;
   int new_number = 0;
+  std::int64_t epoch = 0;  ///< The donor's claim; 0 = unfenced (no claims).
+  bool released = false;
+};
+
+/// A key range as the worker that records for it holds it: the claim's epoch, and the bounds
+/// its outcomes fall in. A batch commits nothing for a range whose epoch has moved on.
+struct RangeClaim {
+  int number = 0;
+  std::int64_t epoch = 0;
+  std::string start_after;
+  std::string last;
+};
+
+/// Who may hold the job's lock beside whom: workers share it, cleanup holds it alone.
+enum class JobLock { kShared, kExclusive };
+
+/// Objects whose recorded fate needs a human, for the job's exit status.
+struct ProblemCounts {
+  std::uint64_t conflict = 0;
+  std::uint64_t failed = 0;
 };
 
 class StateStore {
@@ -100,20 +125,31 @@ class StateStore {
   /// Every per-job statement needs it first.
   Result<bool> find_job();
 
-  /// Takes a session-level advisory lock so that two runs of the same job do not interleave.
-  /// Fails with kConflict (naming the session that holds it) when another session holds it.
-  /// Every later reconnect of this store's connection takes the lock again before any other
-  /// statement, and fails (kTransient, so retry_db waits) while another session holds it.
-  Status lock_job();
+  /// Takes the job's session-level advisory lock: shared by the workers of `run`, alone for
+  /// `cleanup`. Fails with kConflict (naming a session that holds it) when the other mode is
+  /// held. Every later reconnect of this store's connection takes the lock again before any
+  /// other statement, and fails (kTransient, so retry_db waits) while it cannot.
+  Status lock_job(JobLock mode);
+
+  /// Records `given` (engine::result_settings) with the job the first time; once rehome has
+  /// written a copy for the job, refuses (kInvalidInput, naming each difference) settings that
+  /// differ, unless `replace`.
+  Status settle_settings(const std::string& given, bool replace);
 
   Result<JobProgress> progress();
 
   /// Records range splits, then outcomes, then the ranges' watermarks, in one transaction;
-  /// `listing_complete` marks the whole listing done. Replaying it after an in-doubt commit is
-  /// harmless: a split applies only while the range still ends where it did, outcomes are an
-  /// upsert of the same values, and watermarks only move forward.
-  Status record(const std::vector<ObjectRecord>& records, const std::vector<RangeMark>& marks,
-                bool listing_complete = false, const std::vector<RangeSplit>& splits = {});
+  /// when the last range is complete, the whole listing is. Replaying it after an in-doubt
+  /// commit is harmless: a split applies only while the range still ends where it did,
+  /// outcomes are an upsert of the same values, and watermarks only move forward.
+  ///
+  /// With `claims` (the worker's key ranges this batch touches), the ranges' rows are locked
+  /// first and a range whose epoch moved on (another worker took it over) gets nothing: not its
+  /// splits, marks, or the outcomes inside its bounds. Returns those ranges' numbers.
+  Result<std::vector<int>> record(const std::vector<ObjectRecord>& records,
+                                  const std::vector<RangeMark>& marks,
+                                  const std::vector<RangeSplit>& splits = {},
+                                  const std::vector<RangeClaim>& claims = {});
 
   /// The job's key ranges in key order (empty until a plan is saved).
   Result<std::vector<RangeProgress>> ranges();
@@ -125,17 +161,15 @@ class StateStore {
   /// a new range `new_number` covers (point, last]. One statement, so a crash leaves both or
   /// neither; replaying it after an in-doubt commit changes nothing (it applies only while the
   /// range still ends at `last`).
-  Status split_range(int number, const std::string& last, const std::string& point, int new_number);
+  Status split_range(const RangeSplit& split);
+
+  /// The job's objects recorded as conflict or failed.
+  Result<ProblemCounts> problem_counts();
 
   /// Records a row whose rewrite the database refuses (a constraint, a trigger, a value too
-  /// long), with the server's reason; forget_failed_rows() clears them when a rows phase begins,
-  /// so the table holds what the last rows phase could not rewrite.
+  /// long), with the server's reason; a new round clears them (ClaimStore::join_round), so the
+  /// table holds what the last round could not rewrite.
   Status record_failed_row(std::int64_t row_id, const std::string& reason);
-  Status forget_failed_rows();
-
-  /// Records the highest row id the current rows phase works up to (rows inserted later are
-  /// the next run's), with the job.
-  Status record_rows_bound(std::int64_t max_id);
 
   /// Forgets the listing's progress and its ranges, so the next run lists the legacy bucket
   /// again (and plans anew).
@@ -158,10 +192,13 @@ class StateStore {
   /// The multipart uploads ledger (upload_ledger.h): an entry before CreateMultipartUpload,
   /// its UploadId once named, its removal once completed or aborted.
   Result<std::int64_t> upload_opening(const std::string& endpoint, const std::string& bucket,
-                                      const std::string& key);
+                                      const std::string& key, std::int64_t worker = 0);
   Status upload_opened(std::int64_t entry, const std::string& upload_id);
   Status upload_closed(std::int64_t entry);
-  Result<std::vector<PendingUpload>> pending_uploads();
+  /// Uploads whose worker is gone (stopped, or silent for longer than `lease`): a live
+  /// worker's uploads are its own to finish.
+  Result<std::vector<PendingUpload>> pending_uploads(
+      std::chrono::seconds lease = std::chrono::seconds(0));
 
   /// The quoted schema name, for SQL built by other parts of the engine.
   const std::string& schema() const { return quoted_schema_; }
@@ -175,6 +212,8 @@ class StateStore {
   Status add_missing_columns();
   Status upsert_objects(const std::vector<ObjectRecord>& records);
   Status mark_ranges(const std::vector<RangeMark>& marks);
+  Result<std::vector<int>> fence_ranges(const std::vector<RangeClaim>& claims,
+                                        const std::vector<RangeSplit>& splits);
 
   pg::Connection& db_;
   std::string quoted_schema_;

@@ -25,6 +25,17 @@ struct Summary {
   Command command = Command::kRun;
   Outcome outcome = Outcome::kRunning;
   std::string error;  ///< The fatal error, when outcome is kFailed.
+  /// The failure was the settings (they differ from the job's): exit status 2, not 1.
+  bool refused = false;
+
+  // This process as a worker of the job (claim_store.h).
+  std::int64_t worker_id = 0;
+  int round = 0;
+  std::uint64_t ranges_lost = 0;  ///< Key ranges another worker took over from this one.
+  /// What the whole job has left when its round is done, whoever found it: objects in conflict
+  /// and failed, as recorded (this worker's own counts are above and below).
+  std::uint64_t job_objects_conflict = 0;
+  std::uint64_t job_objects_failed = 0;
 
   // Objects (legacy prefix).
   std::uint64_t objects_listed = 0;

@@ -1,6 +1,7 @@
 #include "fake_job_state.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace rehome::fakes {
 
@@ -29,6 +30,7 @@ class FakeSink final : public engine::OutcomeSink {
     if (failure_) return *failure_;
     return Ok{};
   }
+  std::vector<engine::RangeClaim> take_lost() override { return std::exchange(state_.fenced, {}); }
 
  private:
   FakeJobState& state_;
@@ -51,12 +53,45 @@ Result<std::vector<RangeProgress>> FakeJobState::save_ranges(
   return saved_ranges;
 }
 
+Result<std::optional<RangeProgress>> FakeJobState::claim_range() {
+  for (auto& r : saved_ranges) {
+    if (r.complete || claimed.contains(r.number)) continue;
+    claimed.insert(r.number);
+    r.epoch = next_epoch++;
+    return std::optional<RangeProgress>{r};
+  }
+  return std::optional<RangeProgress>{};
+}
+
+Result<int> FakeJobState::new_range_number() {
+  int next = 0;
+  for (const auto& r : saved_ranges) next = std::max(next, r.number + 1);
+  for (const auto& b : batches) {
+    for (const auto& s : b.splits) next = std::max(next, s.new_number + 1);
+  }
+  next = std::max(next, next_range_);
+  next_range_ = next + 1;
+  return next;
+}
+
+void FakeJobState::take_over(int number) {
+  for (auto& r : saved_ranges) {
+    if (r.number != number) continue;
+    taken_over.push_back(engine::RangeClaim{number, r.epoch, {}, {}});
+    r.epoch = next_epoch++;
+    claimed.insert(number);  // The other worker's now.
+    others_.insert(number);
+  }
+}
+
 void FakeJobState::split(const engine::RangeSplit& s) {
   auto it = std::find_if(saved_ranges.begin(), saved_ranges.end(),
                          [&](const RangeProgress& r) { return r.number == s.number; });
   if (it == saved_ranges.end() || it->range.last != s.last) return;  // Replayed: no-op.
   it->range.last = s.point;
-  RangeProgress added{s.new_number, engine::KeyRange{s.point, s.last}, "", false};
+  RangeProgress added{s.new_number, engine::KeyRange{s.point, s.last}, "", false,
+                      s.released ? 0 : it->epoch};
+  if (!s.released) claimed.insert(s.new_number);
   saved_ranges.insert(it + 1, added);
   ++splits;
 }
@@ -107,13 +142,53 @@ Status FakeJobState::record(const std::vector<ObjectRecord>& batch) {
 }
 
 Result<std::unique_ptr<engine::OutcomeSink>> FakeJobState::open_outcome_sink() {
+  claimed.clear();  // A new run: the last one's claims ended with it.
+  for (const auto& r : saved_ranges) {
+    if (taken_by_other(r.number)) claimed.insert(r.number);
+  }
   return std::unique_ptr<engine::OutcomeSink>(std::make_unique<FakeSink>(*this));
 }
 
 Status FakeJobState::apply(OutcomeBatch batch) {
   if (split_error && !batch.splits.empty()) return *split_error;
-  for (const auto& s : batch.splits) split(s);
-  for (const auto& r : batch.records) keep(r);
+  // The fence, as StateStore::record applies it.
+  std::vector<int> lost;
+  for (const auto& c : batch.claims) {
+    auto it = std::find_if(saved_ranges.begin(), saved_ranges.end(),
+                           [&](const RangeProgress& r) { return r.number == c.number; });
+    bool held = it != saved_ranges.end() && it->epoch == c.epoch;
+    if (it == saved_ranges.end()) {
+      for (const auto& s : batch.splits) {
+        auto donor = std::find_if(saved_ranges.begin(), saved_ranges.end(),
+                                  [&](const RangeProgress& r) { return r.number == s.number; });
+        if (s.new_number == c.number && !s.released && donor != saved_ranges.end() &&
+            donor->epoch == c.epoch) {
+          held = true;
+        }
+      }
+    }
+    if (!held) {
+      lost.push_back(c.number);
+      fenced.push_back(c);
+    }
+  }
+  auto is_lost = [&](int n) { return std::find(lost.begin(), lost.end(), n) != lost.end(); };
+  auto in_lost = [&](const std::string& key) {
+    return std::any_of(batch.claims.begin(), batch.claims.end(), [&](const engine::RangeClaim& c) {
+      return is_lost(c.number) && key > c.start_after && (c.last.empty() || key <= c.last);
+    });
+  };
+  for (const auto& s : batch.splits) {
+    if (!is_lost(s.number)) split(s);
+  }
+  for (const auto& r : batch.records) {
+    if (in_lost(r.legacy_key)) {
+      ++fenced_records;
+    } else {
+      keep(r);
+    }
+  }
+  std::erase_if(batch.marks, [&](const engine::RangeMark& m) { return is_lost(m.number); });
   for (const auto& mark : batch.marks) {
     auto it = std::find_if(saved_ranges.begin(), saved_ranges.end(),
                            [&](const RangeProgress& r) { return r.number == mark.number; });
@@ -127,7 +202,10 @@ Status FakeJobState::apply(OutcomeBatch batch) {
       if (covered && !records.contains(key)) watermark_violations.push_back(key);
     }
   }
-  if (batch.listing_complete) job.listing_complete = true;
+  if (!saved_ranges.empty() && std::all_of(saved_ranges.begin(), saved_ranges.end(),
+                                           [](const RangeProgress& r) { return r.complete; })) {
+    job.listing_complete = true;
+  }
   batches.push_back(std::move(batch));
   return Ok{};
 }

@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/job_state.h"
@@ -82,6 +83,33 @@ class FakeJobState final : public engine::JobState {
     return out;
   }
 
+  // Claims, as one worker sees them: a range is claimable while incomplete and not claimed by
+  // this "run" (open_outcome_sink() starts a new one, as a new process would).
+  Result<std::optional<engine::RangeProgress>> claim_range() override;
+  void drop_range(const engine::RangeProgress& range) override { dropped.insert(range.number); }
+  Result<int> new_range_number() override;
+  Result<bool> request_split(double, std::size_t) override { return false; }
+  std::vector<engine::RangeClaim> lost_ranges() override { return std::exchange(taken_over, {}); }
+  std::vector<int> split_requests() override { return std::exchange(asked_to_split, {}); }
+  void publish_remaining(std::vector<std::pair<int, double>> remaining) override {
+    published = std::move(remaining);
+  }
+  bool shared() const override { return other_workers; }
+  /// Whether ObjectSync is told that other workers share the job.
+  bool other_workers = false;
+  /// Another worker takes range `number` over: a new epoch, and the heartbeat's report.
+  void take_over(int number);
+  std::set<int> claimed;
+  std::set<int> dropped;
+  std::vector<engine::RangeClaim> taken_over;
+  std::vector<int> asked_to_split;
+  std::vector<std::pair<int, double>> published;
+  /// Claims the sink found lost (handed out by its take_lost()).
+  std::vector<engine::RangeClaim> fenced;
+  std::int64_t next_epoch = 1;
+  /// Records a fenced batch dropped (a range taken over).
+  std::size_t fenced_records = 0;
+
   /// Keeps one record, as the upsert does.
   void keep(const engine::ObjectRecord& record);
   /// Applies a batch as one transaction would (used by the sink).
@@ -92,6 +120,9 @@ class FakeJobState final : public engine::JobState {
   bool ranges_cover_everything() const;
 
  private:
+  bool taken_by_other(int number) const { return others_.contains(number); }
+  std::set<int> others_;  // Ranges another worker took over (take_over).
+  int next_range_ = 0;
   std::int64_t next_upload_ = 1;
 };
 

@@ -161,7 +161,7 @@ TEST_F(Application,
   auto ids = env_->seed_legacy(6);
   auto config = env_->config();
   config.row_range = 2;
-  config.row_workers = 1;
+  config.row_connections = 1;
   engine::StateStore state(env_->db(), config.state_schema, engine::job_name(config));
   ASSERT_TRUE(state.ensure_schema());
   env_->sql(

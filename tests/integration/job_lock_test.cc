@@ -1,7 +1,8 @@
-// One process per job, against a real PostgreSQL 15: a second session is refused and told who
-// holds the job, and the lock survives the main connection being terminated (a restart, a
-// failover): the reconnect takes it again before anything else runs, or waits while another
-// session has it.
+// The job's lock against a real PostgreSQL 15: workers share it, cleanup holds it alone (a worker
+// beside a cleanup, or a cleanup beside a worker or another cleanup, is refused and told who
+// holds the job), and the lock survives the main connection being terminated (a restart, a
+// failover): the reconnect takes it again before anything else runs, or waits while a session
+// holding it the other way has it.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -61,28 +62,46 @@ class JobLockTest : public ::testing::Test {
   std::unique_ptr<StateStore> first_state_;
 };
 
-TEST_F(JobLockTest, a_second_session_is_refused_and_told_who_holds_the_job) {
-  ASSERT_TRUE(first_state_->lock_job());
+TEST_F(JobLockTest, workers_share_the_job_and_cleanup_runs_alone) {
+  ASSERT_TRUE(first_state_->lock_job(JobLock::kShared));
   auto second = open("rehome second");
   StateStore second_state(*second, "rehome", "job");
-  Status refused = second_state.lock_job();
+  EXPECT_TRUE(second_state.lock_job(JobLock::kShared)) << "workers share the job";
+
+  auto third = open("rehome cleanup");
+  StateStore cleanup_state(*third, "rehome", "job");
+  Status refused = cleanup_state.lock_job(JobLock::kExclusive);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().kind, ErrorKind::kConflict);
-  EXPECT_NE(refused.error().message.find("already running the job \"job\""), std::string::npos)
+  EXPECT_NE(refused.error().message.find("cleanup runs alone"), std::string::npos)
       << refused.error().message;
-  EXPECT_NE(
-      refused.error().message.find("PostgreSQL session " + std::to_string(first_->backend_pid()) +
-                                   " (application \"rehome first\""),
-      std::string::npos)
+  EXPECT_NE(refused.error().message.find("PostgreSQL session "), std::string::npos)
       << refused.error().message;
 
+  // Once the workers are gone, cleanup takes the job, and turns away a worker and a cleanup.
+  first_.reset();
+  second.reset();
+  ASSERT_TRUE(testing::wait_until([&] { return holder().empty(); })) << "the lock stayed held";
+  ASSERT_TRUE(cleanup_state.lock_job(JobLock::kExclusive));
+  auto worker = open("rehome worker");
+  StateStore worker_state(*worker, "rehome", "job");
+  Status turned_away = worker_state.lock_job(JobLock::kShared);
+  ASSERT_FALSE(turned_away);
+  EXPECT_NE(turned_away.error().message.find("a rehome cleanup"), std::string::npos)
+      << turned_away.error().message;
+  EXPECT_NE(turned_away.error().message.find("(application \"rehome cleanup\""), std::string::npos)
+      << turned_away.error().message;
+  auto other = open("rehome other cleanup");
+  StateStore other_cleanup(*other, "rehome", "job");
+  EXPECT_FALSE(other_cleanup.lock_job(JobLock::kExclusive));
+
   // Another job is another lock.
-  StateStore other_job(*second, "rehome", "other job");
-  EXPECT_TRUE(other_job.lock_job());
+  StateStore other_job(*worker, "rehome", "other job");
+  EXPECT_TRUE(other_job.lock_job(JobLock::kExclusive));
 }
 
 TEST_F(JobLockTest, a_reconnect_takes_the_lock_again_before_anything_else) {
-  ASSERT_TRUE(first_state_->lock_job());
+  ASSERT_TRUE(first_state_->lock_job(JobLock::kShared));
   const int old_pid = first_->backend_pid();
   terminate(old_pid);
   EXPECT_EQ(holder(), "");  // the lock died with the session
@@ -96,20 +115,20 @@ TEST_F(JobLockTest, a_reconnect_takes_the_lock_again_before_anything_else) {
   EXPECT_NE(first_->backend_pid(), old_pid);
   EXPECT_EQ(holder(), std::to_string(first_->backend_pid()));
 
-  auto second = open("rehome second");
+  auto second = open("rehome cleanup");
   StateStore second_state(*second, "rehome", "job");
-  Status refused = second_state.lock_job();
+  Status refused = second_state.lock_job(JobLock::kExclusive);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().kind, ErrorKind::kConflict);
 }
 
-TEST_F(JobLockTest, a_reconnect_waits_while_another_session_holds_the_job_then_takes_it) {
-  ASSERT_TRUE(first_state_->lock_job());
+TEST_F(JobLockTest, a_reconnect_waits_while_a_cleanup_holds_the_job_then_takes_it) {
+  ASSERT_TRUE(first_state_->lock_job(JobLock::kShared));
   terminate(first_->backend_pid());
-  // A second process starts the job while the first is away.
+  // A cleanup starts while the worker is away.
   auto second = open("rehome second");
   StateStore second_state(*second, "rehome", "job");
-  ASSERT_TRUE(second_state.lock_job());
+  ASSERT_TRUE(second_state.lock_job(JobLock::kExclusive));
   const int second_pid = second->backend_pid();
 
   int succeeded = 0;  // statements that ran to completion on the first connection
@@ -131,7 +150,7 @@ TEST_F(JobLockTest, a_reconnect_waits_while_another_session_holds_the_job_then_t
   EXPECT_FALSE(first_->healthy());
   EXPECT_EQ(holder(), std::to_string(second_pid));
 
-  // The second process finishes: the first takes the job back on its next reconnect.
+  // The cleanup finishes: the worker takes the job back on its next reconnect.
   second.reset();
   ASSERT_TRUE(testing::wait_until([&] { return holder().empty(); })) << "the lock stayed held";
   Status resumed = pg::retry_db(*first_, select_one, false, 10s);

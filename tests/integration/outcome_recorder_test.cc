@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/claim_store.h"
 #include "engine/config.h"
 #include "engine/outcome_recorder.h"
 #include "engine/state_store.h"
@@ -72,7 +73,11 @@ TEST_F(OutcomeRecorderTest, commits_batches_in_the_order_they_were_handed_in) {
     ASSERT_TRUE(
         recorder->submit({std::move(records), {RangeMark{ranges_[0].number, "k2", false}}}));
   }
-  ASSERT_TRUE(recorder->submit({{}, {RangeMark{ranges_[0].number, "k3", true}}, true}));
+  ASSERT_TRUE(recorder->submit({{}, {RangeMark{ranges_[0].number, "k3", true}}}));
+  ASSERT_TRUE(recorder->drain());
+  EXPECT_EQ(query("SELECT listing_completed_at IS NOT NULL FROM rehome.jobs"), "f")
+      << "one range is left";
+  ASSERT_TRUE(recorder->submit({{}, {RangeMark{ranges_[1].number, "", true}}}));
   ASSERT_TRUE(recorder->drain());
   EXPECT_EQ(query("SELECT state FROM rehome.objects WHERE legacy_key = 'k1'"), "copied");
   EXPECT_EQ(query("SELECT count(*) FROM rehome.objects WHERE state = 'copied'"), "501");
@@ -81,6 +86,51 @@ TEST_F(OutcomeRecorderTest, commits_batches_in_the_order_they_were_handed_in) {
                   std::to_string(ranges_[0].number)),
             "k3 true");
   EXPECT_EQ(query("SELECT listing_completed_at IS NOT NULL FROM rehome.jobs"), "t");
+}
+
+TEST_F(OutcomeRecorderTest,
+       a_range_taken_over_by_another_worker_gets_nothing_more_from_its_old_owner) {
+  ClaimStore claims(*state_, 15s);
+  auto first = must(claims.claim_range(/*worker=*/1));
+  auto second = must(claims.claim_range(/*worker=*/1));
+  ASSERT_TRUE(first && second);
+  // Worker 1 freezes past its lease on the second range; worker 2 takes it over.
+  query("UPDATE rehome.ranges SET lease_until = now() - interval '1 second' WHERE range_no = " +
+        std::to_string(second->number));
+  auto taken = must(claims.claim_range(/*worker=*/2));
+  ASSERT_TRUE(taken);
+  ASSERT_EQ(taken->number, second->number);
+  EXPECT_GT(taken->epoch, second->epoch);
+
+  // Worker 1 wakes up and hands in what it had: outcomes and marks in both ranges.
+  auto recorder = open();
+  OutcomeBatch batch{
+      {record("k1", ObjectState::kCopied), record("k6", ObjectState::kCopied)},
+      {RangeMark{first->number, "k1", false}, RangeMark{second->number, "k6", true}},
+      {},
+      {RangeClaim{first->number, first->epoch, first->range.start_after, first->range.last},
+       RangeClaim{second->number, second->epoch, second->range.start_after, second->range.last}}};
+  ASSERT_TRUE(recorder->submit(std::move(batch)));
+  ASSERT_TRUE(recorder->drain());
+  EXPECT_EQ(query("SELECT string_agg(legacy_key, ',') FROM rehome.objects"), "k1");
+  EXPECT_EQ(query("SELECT watermark || ' ' || (completed_at IS NOT NULL) FROM rehome.ranges "
+                  "WHERE range_no = " +
+                  std::to_string(second->number)),
+            " false")
+      << "nothing of the range it lost";
+  auto lost = recorder->take_lost();
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_EQ(lost[0].number, second->number);
+  EXPECT_EQ(lost[0].epoch, second->epoch);
+  // The claim log: the lost epoch never committed, the first did; the takeover ended it.
+  EXPECT_EQ(query("SELECT count(*) FROM rehome.claims WHERE last_commit_at IS NOT NULL AND "
+                  "epoch = " +
+                  std::to_string(first->epoch)),
+            "1");
+  EXPECT_EQ(query("SELECT coalesce(last_commit_at::text, 'never') || ' ' || end_reason FROM "
+                  "rehome.claims WHERE epoch = " +
+                  std::to_string(second->epoch)),
+            "never taken over");
 }
 
 TEST_F(OutcomeRecorderTest, reconnects_when_its_connection_is_terminated) {
