@@ -21,6 +21,7 @@
 #include "cli/report.h"
 #include "cli/settings.h"
 #include "engine/commands.h"
+#include "engine/status.h"
 #include "s3/credentials.h"
 
 namespace rehome::cli {
@@ -53,6 +54,7 @@ struct Flags {
   bool change_settings = false;
   std::string grace = "24h";
   bool dry_run = false;
+  bool json = false;
 };
 
 /// The job options of one command, so that only the command that ran says what was given.
@@ -127,6 +129,23 @@ void print_startup(const std::string& command, const ResolvedConfig& resolved, b
   std::fflush(stderr);
 }
 
+// `rehome status`: reads, prints, and says by its exit status whether the job is done.
+int status_command(const engine::JobConfig& config, bool json) {
+  auto status = engine::read_status(config);
+  if (!status) {
+    fmt::print(stderr, "rehome: error: {}\n", status.error().message);
+    return status.error().kind == ErrorKind::kInvalidInput ? engine::kExitUsage
+                                                           : engine::kExitFailed;
+  }
+  if (json) {
+    fmt::print("{}\n", engine::to_json(*status).dump(2, ' ', false,
+                                                     nlohmann::json::error_handler_t::replace));
+  } else {
+    for (const auto& line : engine::describe(*status)) fmt::print("{}\n", line);
+  }
+  return engine::status_exit(*status);
+}
+
 int run_command(const std::string& name, const Flags& f, const GivenFlags& given) {
   auto resolved = resolve_config(given, s3::process_environment());
   if (!resolved) {
@@ -134,6 +153,7 @@ int run_command(const std::string& name, const Flags& f, const GivenFlags& given
     return engine::kExitUsage;
   }
   const engine::JobConfig& config = resolved->config;
+  if (name == "status") return status_command(config, f.json);
   std::optional<std::chrono::seconds> grace;
   if (name == "cleanup") {
     auto parsed = parse_duration(f.grace);
@@ -199,8 +219,10 @@ int parse_and_run(int argc, char** argv) {
   auto* verify =
       app.add_subcommand("verify", "Read-only audit: does every row name an existing object?");
   auto* cleanup = app.add_subcommand("cleanup", "Delete legacy objects that are safely migrated");
+  auto* status = app.add_subcommand(
+      "status", "Read-only view of a job from any machine: ranges, workers alive, progress, ETA");
   std::vector<std::pair<CLI::App*, GivenOptions>> commands;
-  for (auto* cmd : {run, plan, verify, cleanup}) {
+  for (auto* cmd : {run, plan, verify, cleanup, status}) {
     commands.emplace_back(cmd, add_job_options(*cmd, flags));
   }
   run->add_flag("--relist", flags.relist,
@@ -213,9 +235,12 @@ int parse_and_run(int argc, char** argv) {
                    "Time since the last rewrite of a reference before deleting")
       ->capture_default_str();
   cleanup->add_flag("--dry-run", flags.dry_run, "Count what would be deleted; delete nothing");
+  status->add_flag("--json", flags.json, "Print the status as one JSON document");
   app.footer(
-      "Exit status: 0 done, 1 failed, 2 bad usage, 3 finished with conflicts/broken references/"
-      "failures, 4 verify found rows naming missing objects, 130 interrupted (rerun to resume).");
+      "Exit status: 0 done, 1 failed, 2 bad usage (or settings that differ from the job's), 3 "
+      "finished with conflicts/broken references/failures, 4 verify found rows naming missing "
+      "objects, 5 status: the job is under way or was stopped before it finished, 130 "
+      "interrupted (rerun to resume).");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -113,7 +113,8 @@ Status ClaimStore::stop_worker(std::int64_t worker) {
   auto tx = pg::Transaction::begin(db);
   if (!tx) return tx.error();
   for (const char* sql :
-       {"UPDATE {0}.workers SET stopped_at = now(), stage = 'stopped' WHERE worker_id = $2",
+       {"UPDATE {0}.workers SET stopped_at = now(), stage = 'stopped' "
+        "WHERE job_id = $1 AND worker_id = $2",
         "UPDATE {0}.ranges SET owner = NULL, lease_until = NULL "
         "WHERE job_id = $1 AND owner = $2 AND completed_at IS NULL",
         "UPDATE {0}.tasks SET owner = NULL, lease_until = NULL "
@@ -185,6 +186,17 @@ Result<Round> ClaimStore::join_round(bool relist) {
 }
 
 Result<bool> ClaimStore::round_complete(int round) {
+  // Completes it first if everything is done (as complete_task does): a round whose last task
+  // was completed by a worker that then went stays complete-able by anyone.
+  auto settled = state_.db().exec(fmt::format(R"(
+      UPDATE {0}.jobs SET round_completed_at = now(), updated_at = now()
+      WHERE job_id = $1 AND round = $2::int AND round_completed_at IS NULL
+        AND rows_bound IS NOT NULL AND rows_cursor >= rows_bound
+        AND NOT EXISTS (SELECT 1 FROM {0}.tasks
+                        WHERE job_id = $1 AND round = $2::int AND completed_at IS NULL))",
+                                              state_.schema()),
+                                  {state_.job_id(), std::to_string(round)});
+  if (!settled) return settled.error();
   auto r = state_.db().exec(fmt::format("SELECT round > $2::int OR round_completed_at IS NOT NULL "
                                         "FROM {}.jobs WHERE job_id = $1",
                                         state_.schema()),
@@ -387,6 +399,11 @@ Result<bool> ClaimStore::complete_task(int round, const Claim& claim) {
   auto& db = state_.db();
   auto tx = pg::Transaction::begin(db);
   if (!tx) return tx.error();
+  // The job's row first: two workers completing the last two tasks at once would each see the
+  // other's as not complete, and neither would complete the round.
+  auto job = db.exec(fmt::format("SELECT 1 FROM {}.jobs WHERE job_id = $1 FOR UPDATE", s),
+                     {state_.job_id()});
+  if (!job) return job.error();
   auto done = db.exec(fmt::format("UPDATE {}.tasks SET completed_at = now() WHERE job_id = $1 AND "
                                   "round = $2::int AND kind = $3 AND number = $4::int AND "
                                   "epoch = $5::bigint AND completed_at IS NULL RETURNING 1",

@@ -11,7 +11,9 @@ inline constexpr int kExitFailed = 1;  ///< A fatal error stopped the command.
 inline constexpr int kExitUsage = 2;   ///< Bad flags or configuration.
 /// Finished, but conflicts, broken references or failures remain.
 inline constexpr int kExitIncomplete = 3;
-inline constexpr int kExitDangling = 4;       ///< verify: a row names an object that is missing.
+inline constexpr int kExitDangling = 4;  ///< verify: a row names an object that is missing.
+/// status: the job's round is under way (or was stopped before it finished).
+inline constexpr int kExitUnderWay = 5;
 inline constexpr int kExitInterrupted = 130;  ///< Stopped by SIGINT/SIGTERM; rerun to finish.
 
 /// The exit status a summary calls for.

@@ -212,6 +212,7 @@ Result<FlipResult> RowSync::flip_on_main(std::int64_t lo, std::int64_t hi, const
 
 void RowSync::lose(const RowTask& task) {
   membership_.drop(Claim{ClaimKind::kRows, task.number, task.epoch});
+  ++ctx_.summary.ranges_lost;
   if (std::find(lost_.begin(), lost_.end(), task.number) == lost_.end()) {
     lost_.push_back(task.number);
   }

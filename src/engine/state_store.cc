@@ -52,6 +52,16 @@ Result<bool> StateStore::exists() {
 }
 
 Result<JobProgress> StateStore::progress() {
+  // A listing whose last ranges were completed by workers that then went is complete too.
+  auto settled = db_.exec(fmt::format("UPDATE {0}.jobs SET listing_completed_at = now(), "
+                                      "updated_at = now() WHERE job_id = $1 AND "
+                                      "listing_completed_at IS NULL AND "
+                                      "EXISTS (SELECT 1 FROM {0}.ranges WHERE job_id = $1) AND "
+                                      "NOT EXISTS (SELECT 1 FROM {0}.ranges WHERE job_id = $1 AND "
+                                      "completed_at IS NULL)",
+                                      quoted_schema_),
+                          {job_id_});
+  if (!settled) return settled.error();
   auto r = db_.exec(fmt::format("SELECT listing_watermark, listing_completed_at IS NOT NULL "
                                 "FROM {}.jobs WHERE job = $1",
                                 quoted_schema_),
@@ -106,8 +116,15 @@ Result<std::vector<int>> StateStore::record(const std::vector<ObjectRecord>& rec
     if (auto st = upsert_objects(kept); !st) return st.error();
     if (auto st = mark_ranges(kept_marks); !st) return st.error();
   }
+  if (auto st = end_completed_claims(marks, lost); !st) return st.error();
   if (std::any_of(marks.begin(), marks.end(), [](const RangeMark& m) { return m.complete; })) {
-    // The whole listing is done when its last range is, whoever worked the others.
+    // The whole listing is done when its last range is, whoever worked the others. The job's
+    // row first: two workers completing the last two ranges at once would each see the other's
+    // as not complete (and the next statement then sees the other's commit).
+    auto lock =
+        db_.exec(fmt::format("SELECT 1 FROM {}.jobs WHERE job_id = $1 FOR UPDATE", quoted_schema_),
+                 {job_id_});
+    if (!lock) return lock.error();
     auto r = db_.exec(fmt::format("UPDATE {0}.jobs SET listing_completed_at = now(), "
                                   "updated_at = now() WHERE job_id = $1 AND "
                                   "listing_completed_at IS NULL AND "
@@ -120,6 +137,27 @@ Result<std::vector<int>> StateStore::record(const std::vector<ObjectRecord>& rec
   }
   if (auto st = tx->commit(); !st) return st.error();
   return lost;
+}
+
+// A range recorded complete ends its claim in the log ("done"), as a completed task does.
+Status StateStore::end_completed_claims(const std::vector<RangeMark>& marks,
+                                        const std::vector<int>& lost) {
+  std::vector<std::int64_t> done;
+  for (const auto& m : marks) {
+    if (m.complete && std::find(lost.begin(), lost.end(), m.number) == lost.end()) {
+      done.push_back(m.number);
+    }
+  }
+  if (done.empty()) return Ok{};
+  auto r = db_.exec(fmt::format("UPDATE {0}.claims AS c SET ended_at = clock_timestamp(), "
+                                "end_reason = 'done' FROM {0}.ranges AS r "
+                                "WHERE c.job_id = $1 AND c.kind = 'keys' AND c.ended_at IS NULL "
+                                "AND r.job_id = $1 AND r.range_no = c.number AND "
+                                "c.epoch = r.epoch AND r.range_no = ANY($2::int[])",
+                                quoted_schema_),
+                    {job_id_, pg::int_array_literal(done)});
+  if (!r) return r.error();
+  return Ok{};
 }
 
 // Locks the claimed ranges' rows (in range_no order, as the heartbeat's renewal does) and

@@ -31,7 +31,9 @@ struct Summary {
   // This process as a worker of the job (claim_store.h).
   std::int64_t worker_id = 0;
   int round = 0;
-  std::uint64_t ranges_lost = 0;  ///< Key ranges another worker took over from this one.
+  /// Ranges (of keys, or of rows) another worker took over from this one while it was frozen
+  /// or cut off: nothing more of theirs was recorded here.
+  std::uint64_t ranges_lost = 0;
   /// What the whole job has left when its round is done, whoever found it: objects in conflict
   /// and failed, as recorded (this worker's own counts are above and below).
   std::uint64_t job_objects_conflict = 0;

@@ -863,3 +863,136 @@ def credential_expiry(ctx, objects, lifetime, rps):
                stand_in_failures=stand_in_failures[:10])
     w.close()
     return r
+
+
+def claim_log_check(db):
+    """Reads rehome.claims: each part of the job (a key range, a round's task) must have had one
+    live owner at a time (a claim ends before the next one of the same part begins) and no
+    commit from a fenced epoch (a claim's last commit comes before the next claim). Returns
+    (claims, parts, violations)."""
+    rows = db.query("SELECT kind, number, round, epoch, worker_id, "
+                    "extract(epoch FROM claimed_at)::float8, extract(epoch FROM last_commit_at)::float8, "
+                    "extract(epoch FROM ended_at)::float8, coalesce(end_reason, '') "
+                    "FROM rehome.claims ORDER BY kind, number, round, claimed_at, epoch")
+    parts, violations = {}, []
+    for kind, number, rnd, epoch, worker, claimed, committed, ended, reason in rows:
+        parts.setdefault((kind, number, rnd if kind != "keys" else "0"), []).append(
+            (int(epoch), worker, float(claimed), float(committed) if committed else None,
+             float(ended) if ended else None, reason))
+    for part, claims in parts.items():
+        for a, b in zip(claims, claims[1:]):
+            if a[4] is None or a[4] > b[2]:
+                violations.append("%s: epoch %d (worker %s) still live when epoch %d (worker %s) claimed it"
+                                  % (part, a[0], a[1], b[0], b[1]))
+            if a[3] is not None and a[3] > b[2]:
+                violations.append("%s: epoch %d (worker %s) committed after epoch %d took over"
+                                  % (part, a[0], a[1], b[0]))
+    return len(rows), len(parts), violations
+
+
+def holding_pids(db_url):
+    """Pids of the workers that hold an unfinished key range now (a claim that lasts: a
+    primary-key range is done in milliseconds)."""
+    db = pgmini.Connection(db_url)
+    try:
+        rows = db.query("SELECT w.pid FROM rehome.workers w WHERE w.stopped_at IS NULL AND "
+                        "EXISTS (SELECT 1 FROM rehome.ranges r WHERE r.owner = w.worker_id AND "
+                        "r.completed_at IS NULL AND r.lease_until > now() + interval '1 second')")
+    except pgmini.PgError:
+        rows = []
+    db.close()
+    return {int(r[0]) for r in rows}
+
+
+def workers(ctx, objects, kills, workers_n=4, name="workers"):
+    """(g) Several workers on one job: `workers_n` processes share it; SIGKILL at `kills` random
+    moments, each to a random worker, which is restarted at once; one worker frozen (SIGSTOP)
+    for longer than its lease, then resumed. The claim log must show one live owner per part
+    of the job at any time and no commit from a fenced epoch."""
+    w = World(ctx, name, avatars=2 * objects, broken=0, conflicts=0)
+    w.start_probe()
+    rng = random.Random(ctx.seed + 7)
+    lease = 4 if ctx.quick else 6
+    # Per-worker rate caps stretch the job over the kills: copy and rows phases both get some.
+    rps = 60 if ctx.quick else 120
+    args = ["--max-rps", str(rps), "--lease", "%ds" % lease, "--row-range", "40",
+            "--list-page-size", "25", "--split-min-keys", "50"]
+    procs = [w.start(args) for _ in range(workers_n)]
+    expected_seconds = objects / (rps * workers_n) * 1.6 + 5
+    gap = expected_seconds / (kills + 2)
+    kills_done, frozen, lost_reported, finished = 0, None, "unknown (killed after waking)", []
+    frozen_report, frozen_worker = None, None
+    freeze_at = 1  # Early, while the listing's key ranges are claimed.
+    deadline = time.monotonic() + expected_seconds * 6 + 120
+
+    def alive():
+        return [i for i, (p, _) in enumerate(procs) if p.poll() is None]
+
+    while kills_done < kills and time.monotonic() < deadline:
+        time.sleep(rng.uniform(0.3 * gap, 1.7 * gap))
+        if any(p.poll() is not None and p.returncode in (0, 3) for p, _ in procs):
+            break  # The job is done: a worker exited with the job's status.
+        if frozen is None and kills_done >= freeze_at:
+            # A worker that holds a claim now, so that its lease runs out while it sleeps.
+            holders = holding_pids(w.db_url)
+            candidates = [i for i in alive() if procs[i][0].pid in holders]
+            if candidates:
+                i = rng.choice(candidates)
+                procs[i][0].send_signal(signal.SIGSTOP)
+                frozen = (i, time.monotonic())
+                frozen_report = procs[i][1]
+                db = pgmini.Connection(w.db_url)
+                frozen_worker = int(db.query("SELECT worker_id FROM rehome.workers WHERE pid = %d "
+                                             "AND stopped_at IS NULL" % procs[i][0].pid)[0][0])
+                db.close()
+        if frozen is not None and frozen[1] and time.monotonic() - frozen[1] > lease + 3:
+            procs[frozen[0]][0].send_signal(signal.SIGCONT)
+            frozen = (frozen[0], 0)
+        targets = [i for i in alive() if frozen is None or i != frozen[0] or not frozen[1]]
+        if not targets:
+            continue
+        i = rng.choice(targets)
+        procs[i][0].send_signal(signal.SIGKILL)
+        w.finish(*procs[i])
+        kills_done += 1
+        procs[i] = w.start(args)
+    if frozen is not None and frozen[1]:
+        procs[frozen[0]][0].send_signal(signal.SIGCONT)
+    for p, report in procs:
+        try:
+            p.wait(timeout=max(60, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+        status, data = w.finish(p, report)
+        finished.append(status)
+        if data and report == frozen_report:
+            lost_reported = data["worker"]["ranges_lost"]
+    all_done = all(s == 0 for s in finished)
+    ok = all_done or w.run_until_done(max_runs=3)
+    db = pgmini.Connection(w.db_url)
+    ranges = db.query('SELECT start_after, last_key FROM rehome.ranges ORDER BY start_after COLLATE "C"')
+    chain = all(ranges[i][0] == (ranges[i - 1][1] if i else "") for i in range(len(ranges)))
+    cover_exact = bool(ranges) and chain and ranges[-1][1] == ""
+    claims, parts, violations = claim_log_check(db)
+    # The frozen worker's claims were taken over while it slept (by the log, whatever it said).
+    taken = int(db.query("SELECT count(*) FROM rehome.claims WHERE worker_id = %d AND "
+                         "end_reason = 'taken over'" % frozen_worker)[0][0]) if frozen_worker else 0
+    worker_rows = int(db.query("SELECT count(*) FROM rehome.workers")[0][0])
+    db.close()
+    probe = w.stop_probe()
+    audit = w.audit()
+    froze = frozen is not None
+    r = result(w, "g. %d workers (SIGKILL, SIGSTOP)" % workers_n,
+               ok and cover_exact and not violations and taken > 0 and kills_done >= kills,
+               "%d kills across %d workers, one frozen %ds (lease %ds): %d of its claims taken "
+               "over, %s found lost on waking; last workers exited %s; %d claims on %d parts, "
+               "%d violations; cover %s"
+               % (kills_done, workers_n, lease + 3, lease, taken, lost_reported, finished, claims,
+                  parts, len(violations), "exact" if cover_exact else "BROKEN"),
+               probe, audit, kills=kills_done, frozen=froze, frozen_claims_taken_over=taken,
+               ranges_lost_by_frozen=lost_reported,
+               final_statuses=finished, claims=claims, claimed_parts=parts,
+               claim_violations=violations[:10], workers_registered=worker_rows,
+               key_ranges=len(ranges), key_range_cover_exact=cover_exact)
+    w.close()
+    return r
