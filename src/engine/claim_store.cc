@@ -54,8 +54,11 @@ Result<std::int64_t> ClaimStore::register_worker(const std::string& host, int pi
   auto& db = state_.db();
   auto tx = pg::Transaction::begin(db);
   if (!tx) return tx.error();
+  // Silent for 3 s too (a live worker beats at least every second): another container with
+  // this host name (host networking) may have its own pid namespace, where kill() sees nothing.
   auto mine = db.exec(fmt::format("SELECT worker_id, pid FROM {}.workers WHERE job_id = $1 AND "
-                                  "host = $2 AND stopped_at IS NULL",
+                                  "host = $2 AND stopped_at IS NULL AND "
+                                  "heartbeat_at < now() - interval '3 seconds'",
                                   s),
                       {state_.job_id(), host});
   if (!mine) return mine.error();
@@ -229,7 +232,7 @@ Result<std::optional<RangeProgress>> ClaimStore::claim_range(std::int64_t worker
       WITH pick AS (
         SELECT range_no FROM {0}.ranges
         WHERE job_id = $1 AND completed_at IS NULL
-          AND (owner IS NULL OR lease_until < now())
+          AND (owner IS NULL OR (lease_until < now() AND owner <> $2))
         ORDER BY owner IS NOT NULL, start_after LIMIT 1
         FOR UPDATE SKIP LOCKED)
       UPDATE {0}.ranges AS r
@@ -283,7 +286,8 @@ Result<bool> ClaimStore::request_split(std::int64_t worker, double min_remaining
         SELECT range_no FROM {0}.ranges
         WHERE job_id = $1 AND completed_at IS NULL AND owner IS NOT NULL AND owner <> $2
           AND lease_until >= now() AND remaining >= $3::float8
-        ORDER BY remaining DESC LIMIT $4::int)
+        ORDER BY remaining DESC LIMIT $4::int
+        FOR UPDATE SKIP LOCKED)
       RETURNING range_no)",
                                         state_.schema()),
                             {state_.job_id(), std::to_string(worker),
@@ -331,13 +335,25 @@ Result<Renewal> ClaimStore::renew(std::int64_t worker, const std::vector<Claim>&
     renewal.held.push_back(Claim{ClaimKind::kKeys, number, keys->int64(i, 1)});
     if (keys->text(i, 2) == "t") renewal.split_wanted.push_back(number);
   }
-  auto tasks = db.exec(
+  // A task whose row a rewrite of this worker holds is skipped, not waited for (the rewrite's
+  // fence extends its lease itself); it is still this worker's.
+  auto renewed = db.exec(
       fmt::format(R"(
-      UPDATE {0}.tasks SET lease_until = now() + $4::interval
-      WHERE job_id = $1 AND owner = $2 AND epoch = ANY($3::bigint[]) AND completed_at IS NULL
-      RETURNING kind, number, epoch)",
+      UPDATE {0}.tasks AS t SET lease_until = now() + $4::interval
+      FROM (SELECT kind, number FROM {0}.tasks
+            WHERE job_id = $1 AND owner = $2 AND epoch = ANY($3::bigint[])
+              AND completed_at IS NULL
+            FOR UPDATE SKIP LOCKED) AS mine
+      WHERE t.job_id = $1 AND t.kind = mine.kind AND t.number = mine.number
+        AND t.owner = $2 AND t.epoch = ANY($3::bigint[]))",
                   s),
       {state_.job_id(), std::to_string(worker), pg::int_array_literal(epochs), lease_interval()});
+  if (!renewed) return renewed.error();
+  auto tasks = db.exec(fmt::format("SELECT kind, number, epoch FROM {0}.tasks WHERE job_id = $1 "
+                                   "AND owner = $2 AND epoch = ANY($3::bigint[]) AND "
+                                   "completed_at IS NULL",
+                                   s),
+                       {state_.job_id(), std::to_string(worker), pg::int_array_literal(epochs)});
   if (!tasks) return tasks.error();
   for (int i = 0; i < tasks->size(); ++i) {
     if (auto kind = parse_kind(tasks->text(i, 0))) {
@@ -359,7 +375,8 @@ Result<std::optional<Claim>> ClaimStore::claim_task(std::int64_t worker, int rou
       UPDATE {0}.tasks SET owner = $4, epoch = nextval('{0}.epochs'),
                            lease_until = now() + $5::interval
       WHERE job_id = $1 AND round = $2::int AND kind = $3 AND number = 0
-        AND completed_at IS NULL AND (owner IS NULL OR lease_until < now())
+        AND completed_at IS NULL
+        AND (owner IS NULL OR (lease_until < now() AND owner <> $4))
       RETURNING epoch)",
                                s),
                    {state_.job_id(), std::to_string(round), to_string(kind), std::to_string(worker),
@@ -486,7 +503,7 @@ Result<std::optional<RowTask>> ClaimStore::claim_rows(
       WITH pick AS (
         SELECT number FROM {0}.tasks
         WHERE job_id = $1 AND round = $2::int AND kind = 'rows' AND completed_at IS NULL
-          AND (owner IS NULL OR lease_until < now())
+          AND (owner IS NULL OR (lease_until < now() AND owner <> $3))
         ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED)
       UPDATE {0}.tasks AS t SET owner = $3, epoch = nextval('{0}.epochs'),
                                 lease_until = now() + $4::interval
@@ -548,14 +565,15 @@ Result<std::optional<RowTask>> ClaimStore::claim_rows(
 }
 
 Result<bool> ClaimStore::fence(int round, const Claim& claim) {
-  // FOR SHARE: a worker taking the claim over (an UPDATE) waits until this transaction ends,
-  // and then finds the lease renewed or the task complete.
+  // The row stays locked until this transaction ends: a worker taking the claim over waits,
+  // then finds the lease renewed (here) or the task complete. The heartbeat skips it meanwhile.
   auto r = state_.db().exec(
-      fmt::format("SELECT 1 FROM {}.tasks WHERE job_id = $1 AND round = $2::int AND kind = $3 "
-                  "AND number = $4::int AND epoch = $5::bigint FOR SHARE",
+      fmt::format("UPDATE {}.tasks SET lease_until = now() + $6::interval WHERE job_id = $1 AND "
+                  "round = $2::int AND kind = $3 AND number = $4::int AND epoch = $5::bigint "
+                  "RETURNING 1",
                   state_.schema()),
       {state_.job_id(), std::to_string(round), to_string(claim.kind), std::to_string(claim.number),
-       std::to_string(claim.epoch)});
+       std::to_string(claim.epoch), lease_interval()});
   if (!r) return r.error();
   if (r->size() == 0) return false;
   auto logged = state_.db().exec(

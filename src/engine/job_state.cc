@@ -69,6 +69,10 @@ Result<std::optional<RangeProgress>> PgJobState::claim_range() {
   return range;
 }
 
+void PgJobState::keep_range(const RangeProgress& range) {
+  membership_.hold(Claim{ClaimKind::kKeys, range.number, range.epoch}, /*confirmed=*/false);
+}
+
 void PgJobState::drop_range(const RangeProgress& range) {
   membership_.drop(Claim{ClaimKind::kKeys, range.number, range.epoch});
 }

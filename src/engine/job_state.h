@@ -49,6 +49,8 @@ class JobState : public UploadLedger {
   // Sharing the listing with other workers (claim_store.h).
   /// Claims a key range no live worker holds, its epoch set; nullopt when none is waiting.
   virtual Result<std::optional<RangeProgress>> claim_range() = 0;
+  /// Holds a range split off one of this worker's and kept (under the donor's epoch).
+  virtual void keep_range(const RangeProgress& range) = 0;
   /// Stops renewing a range's claim: this worker is done with it (or lost it).
   virtual void drop_range(const RangeProgress& range) = 0;
   /// A range number no range of the job has yet, for a split.
@@ -93,6 +95,7 @@ class PgJobState final : public JobState {
   Status upload_closed(std::int64_t entry) override;
   Result<std::vector<PendingUpload>> pending_uploads() override;
   Result<std::optional<RangeProgress>> claim_range() override;
+  void keep_range(const RangeProgress& range) override;
   void drop_range(const RangeProgress& range) override;
   Result<int> new_range_number() override;
   Result<bool> request_split(double min_remaining, std::size_t ranges) override;

@@ -34,7 +34,11 @@ class Lister {
   /// No buffered object and no page left to fetch.
   bool exhausted() const { return buffer_.empty() && !more_ && !in_flight_; }
   const s3::ObjectInfo& front() const { return buffer_.front(); }
-  void pop() { buffer_.pop_front(); }
+  void pop() {
+    consumed_ = std::move(buffer_.front().key);
+    ++popped_;
+    buffer_.pop_front();
+  }
   /// The error that ended the listing, if one did.
   const std::optional<Error>& error() const { return error_; }
   std::uint64_t pages() const { return pages_; }
@@ -54,8 +58,15 @@ class Lister {
   /// The range's inclusive bound ("" = unbounded).
   const std::string& last() const { return last_; }
   /// Where the listing stands, for choosing a range to split (range_split.h). Valid while the
-  /// lister lives and is not changed.
+  /// lister lives and is not changed. Measured from the last key taken, not received: keys
+  /// buffered but not yet taken can be given up too (lower_last drops them), which is what
+  /// lets a range near its end still be split for a lane, or a worker, that has none.
   ListingStand stand() const {
+    if (popped_ >= 2) {
+      return ListingStand{prefix_,   first_received_, consumed_,
+                          last_,     popped_,         (more_ || !buffer_.empty()) && !error_,
+                          &alphabet_};
+    }
     return ListingStand{prefix_,        first_received_, position(), last_,
                         keys_received_, more(),          &alphabet_};
   }
@@ -73,6 +84,8 @@ class Lister {
   int page_size_;
   std::string first_received_;
   std::uint64_t keys_received_ = 0;
+  std::string consumed_;  // The last key taken (pop).
+  std::uint64_t popped_ = 0;
   KeyAlphabet alphabet_;
   std::string token_;
   std::function<void()> on_page_;

@@ -60,14 +60,16 @@ Membership::~Membership() {
       db_, [&] { return claims_.stop_worker(worker_); }, true, std::chrono::seconds(10));
 }
 
-void Membership::hold(const Claim& claim) {
+void Membership::hold(const Claim& claim, bool confirmed) {
   std::lock_guard lock(mutex_);
   held_.push_back(claim);
+  if (!confirmed) unconfirmed_.push_back(claim);
 }
 
 void Membership::drop(const Claim& claim) {
   std::lock_guard lock(mutex_);
   held_.erase(std::remove(held_.begin(), held_.end(), claim), held_.end());
+  std::erase(unconfirmed_, claim);
 }
 
 bool Membership::holds(const Claim& claim) const {
@@ -163,7 +165,10 @@ void Membership::beat_once() {
     const bool renewed =
         std::find(renewal->held.begin(), renewal->held.end(), claim) != renewal->held.end();
     const auto still = std::find(held_.begin(), held_.end(), claim);
-    if (!renewed && still != held_.end()) {
+    if (renewed) {
+      std::erase(unconfirmed_, claim);
+    } else if (still != held_.end() &&
+               std::find(unconfirmed_.begin(), unconfirmed_.end(), claim) == unconfirmed_.end()) {
       held_.erase(still);
       lost_.push_back(claim);
     }

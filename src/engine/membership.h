@@ -38,7 +38,10 @@ class Membership {
 
   std::int64_t worker() const { return worker_; }
 
-  void hold(const Claim& claim);
+  /// `confirmed`: the claim's row is known to exist. A range split off and kept is held before
+  /// its split commits (its epoch keeps it renewed); until a renewal first finds it, the
+  /// heartbeat does not call it lost (a fenced commit would).
+  void hold(const Claim& claim, bool confirmed = true);
   void drop(const Claim& claim);
   bool holds(const Claim& claim) const;
   /// Claims of `kind` found taken over since last asked (by the heartbeat, or a fenced commit).
@@ -68,6 +71,7 @@ class Membership {
   std::condition_variable wake_;
   bool stop_ = false;
   std::vector<Claim> held_;
+  std::vector<Claim> unconfirmed_;
   std::vector<Claim> lost_;
   std::vector<int> split_requests_;
   std::vector<std::pair<int, double>> remaining_;

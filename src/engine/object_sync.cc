@@ -71,8 +71,10 @@ Status ObjectSync::run() {
   std::function<void()> tick = [&] {
     if (ctx_.stop_requested()) stopping_ = true;
     ctx_.report_progress("objects");
-    if (Clock::now() - last_flush_ >= kFlushEvery) {
-      flush(false);
+    if (Clock::now() - last_flush_ >= kFlushEvery) flush(false);
+    // On a clock of its own: a busy worker flushes on batch size, more often than this.
+    if (Clock::now() - last_coordinated_ >= kFlushEvery) {
+      last_coordinated_ = Clock::now();
       coordinate();
     }
     pump();
@@ -130,6 +132,26 @@ Status recheck_earlier_problems(Context& ctx) {
   return Ok{};
 }
 
+// Alone, a range is worth splitting when a second listing pays for itself (--split-min-keys).
+// Shared, the last range of the job would otherwise hold every other worker idle while one
+// lists it to its end: a tenth of that is still a few seconds of one worker's copies.
+double ObjectSync::split_min_keys() const {
+  const double alone = static_cast<double>(ctx_.config.split_min_keys);
+  return ctx_.state.shared() ? std::max(std::min(alone, 50.0), alone / 10) : alone;
+}
+
+// A lane's listing stand. Shared, the open-ended last range gets an estimated bound (stored in
+// `bound`, which must outlive the stand), so that it can be split for other workers too: alone,
+// a worker's lanes balance well enough without.
+ListingStand ObjectSync::stand_of(const Lane& lane, std::string& bound) const {
+  ListingStand stand = lane.legacy->stand();
+  if (stand.last.empty() && ctx_.state.shared() && !stand.position.empty()) {
+    bound = estimated_last(stand.prefix, stand.position, lane.legacy->alphabet());
+    stand.last = bound;
+  }
+  return stand;
+}
+
 RangeClaim ObjectSync::claim_of(const RangeProgress& range) const {
   return RangeClaim{range.number, range.epoch, range.range.start_after, range.range.last};
 }
@@ -157,16 +179,17 @@ void ObjectSync::coordinate() {
     for (std::size_t i = 0; i < lanes_.size(); ++i) {
       Lane& lane = *lanes_[i];
       if (lane.progress.number != number || lane.lost || lane.listing_done) continue;
-      const ListingStand stand = lane.legacy->stand();
-      auto split =
-          choose_split(std::span(&stand, 1), static_cast<double>(ctx_.config.split_min_keys));
+      std::string bound;
+      const ListingStand stand = stand_of(lane, bound);
+      auto split = choose_split(std::span(&stand, 1), split_min_keys());
       if (split) split_lane(i, std::move(split->point), /*released=*/true);
     }
   }
   std::vector<std::pair<int, double>> remaining;
   for (const auto& lane : lanes_) {
     if (lane->lost || lane->listing_done) continue;
-    remaining.emplace_back(lane->progress.number, remaining_keys_estimate(lane->legacy->stand()));
+    std::string bound;
+    remaining.emplace_back(lane->progress.number, remaining_keys_estimate(stand_of(*lane, bound)));
   }
   ctx_.state.publish_remaining(std::move(remaining));
 }
@@ -195,8 +218,7 @@ void ObjectSync::look_for_work() {
   next_look_ = Clock::now() + kLookEvery;
   if (lanes_.size() < ctx_.config.ranges && queued_.empty()) {
     // One range asked for per free lane: an idle worker fills up in one round trip.
-    auto asked = ctx_.state.request_split(static_cast<double>(ctx_.config.split_min_keys),
-                                          ctx_.config.ranges - lanes_.size());
+    auto asked = ctx_.state.request_split(split_min_keys(), ctx_.config.ranges - lanes_.size());
     if (!asked && !fatal_) fatal_ = asked.error();
     if (asked && *asked) next_claim_ = Clock::now();
   }
@@ -297,12 +319,13 @@ bool ObjectSync::split_busiest_lane() {
   if (Clock::now() < next_split_) return false;  // The last range released is not claimed yet.
   std::vector<ListingStand> stands;
   std::vector<std::size_t> index;
+  std::vector<std::string> bounds(lanes_.size());  // Storage the stands' views point into.
   for (std::size_t i = 0; i < lanes_.size(); ++i) {
     if (lanes_[i]->lost) continue;
-    stands.push_back(lanes_[i]->legacy->stand());
+    stands.push_back(stand_of(*lanes_[i], bounds[i]));
     index.push_back(i);
   }
-  auto split = choose_split(stands, static_cast<double>(ctx_.config.split_min_keys));
+  auto split = choose_split(stands, split_min_keys());
   if (!split) return false;
   // With other workers alive, the new range goes to whoever claims it first (this worker's
   // next claim competes for it): an idle worker gets work without waiting to be asked.
@@ -337,6 +360,7 @@ void ObjectSync::split_lane(std::size_t index, std::string point, bool released)
     // The new range stays this worker's, under the donor's claim (and epoch).
     queued_.push_front(
         RangeProgress{*number, KeyRange{std::move(point), last}, "", false, donor.progress.epoch});
+    ctx_.state.keep_range(queued_.front());  // Renewed in its own right, past its donor's end.
   }
   ++ctx_.summary.ranges_split;
   flush(false);  // Recorded soon, whatever else is pending.

@@ -24,6 +24,7 @@
 #include "engine/context.h"
 #include "engine/lister.h"
 #include "engine/outcome_sink.h"
+#include "engine/range_split.h"
 
 namespace rehome::engine {
 
@@ -81,6 +82,9 @@ class ObjectSync {
   /// With no lane left: asks for a split elsewhere, and whether the job's listing is complete.
   void look_for_work();
   RangeClaim claim_of(const RangeProgress& range) const;
+  ListingStand stand_of(const Lane& lane, std::string& bound) const;
+  /// Keys a range must likely have left to be split (fewer when other workers share the job).
+  double split_min_keys() const;
   void pump();
   bool pump_lane(Lane& lane);
   /// Objects allowed in flight now: as many as the S3 side allows requests.
@@ -113,6 +117,7 @@ class ObjectSync {
   std::vector<RangeSplit> pending_splits_;   // Splits made since the last flush.
   std::unique_ptr<OutcomeSink> sink_;        // While lanes are worked.
   Clock::time_point last_flush_;
+  Clock::time_point last_coordinated_;
   // The first outcomes, while every one was refused with the same 403 (judge_first_outcomes).
   bool first_refusals_open_ = true;
   std::size_t first_refusals_ = 0;

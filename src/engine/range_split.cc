@@ -120,6 +120,27 @@ double remaining_keys_estimate(const ListingStand& stand) {
   return static_cast<double>(between * std::max(0.0L, to - at) / (at - from));
 }
 
+std::string estimated_last(std::string_view prefix, std::string_view position,
+                           const KeyAlphabet& alphabet) {
+  if (!position.starts_with(prefix)) return {};
+  std::string last(prefix);
+  const std::size_t length = position.size() - prefix.size();
+  for (std::size_t i = 0; i < length; ++i) {
+    const auto met = alphabet.at(i);
+    int highest = 0;
+    for (int b = 255; b > 0; --b) {
+      if (met.test(static_cast<std::size_t>(b))) {
+        highest = b;
+        break;
+      }
+    }
+    if (highest == 0) break;
+    last.push_back(static_cast<char>(highest));
+  }
+  // Never below the position itself: then nothing is left to estimate.
+  return compare_keys(last, position) > 0 ? last : std::string();
+}
+
 std::optional<std::size_t> busiest_range(std::span<const ListingStand> stands,
                                          double min_remaining) {
   std::optional<std::size_t> best;

@@ -62,6 +62,13 @@ double remaining_keys_estimate(const ListingStand& stand);
 std::optional<std::size_t> busiest_range(std::span<const ListingStand> stands,
                                          double min_remaining);
 
+/// An estimate of the last key of an unbounded range, so that it can be split too: under
+/// `prefix`, as long as `position`'s suffix, each byte the highest met at its place (the keys
+/// met so far stand for those to come). Keys past it are no loss: a range split at a point
+/// below it stays unbounded above the point.
+std::string estimated_last(std::string_view prefix, std::string_view position,
+                           const KeyAlphabet& alphabet);
+
 /// Which range to split, and where.
 struct Split {
   std::size_t index = 0;  ///< Into the stands given.

@@ -92,7 +92,9 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
   if (auto st = rows.check_can_rewrite(); !st) return finish(failed(summary, st.error()));
   if (auto st = state.ensure_schema(); !st) return finish(failed(summary, st.error()));
   // Every worker copies the same way, or none starts.
-  if (auto st = state.settle_settings(result_settings(config), config.change_settings); !st) {
+  if (auto st =
+          state.settle_settings(result_settings(config), config.change_settings, config.lease);
+      !st) {
     summary.refused = st.error().kind == ErrorKind::kInvalidInput;
     return finish(failed(summary, st.error()));
   }

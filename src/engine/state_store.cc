@@ -354,7 +354,8 @@ Status StateStore::split_range(const RangeSplit& split) {
   return Ok{};
 }
 
-Status StateStore::settle_settings(const std::string& given, bool replace) {
+Status StateStore::settle_settings(const std::string& given, bool replace,
+                                   std::chrono::seconds lease) {
   auto tx = pg::Transaction::begin(db_);
   if (!tx) return tx.error();
   auto r = db_.exec(
@@ -371,7 +372,20 @@ Status StateStore::settle_settings(const std::string& given, bool replace) {
                            quoted_schema_),
                {job_id_});
   if (!started) return started.error();
-  if (!recorded.empty() && !replace && started->text(0, 0) == "t") {
+  // Nor while another worker is alive: it may copy the other way any moment.
+  auto alive = db_.exec(fmt::format("SELECT EXISTS (SELECT 1 FROM {}.workers WHERE job_id = $1 "
+                                    "AND stopped_at IS NULL AND heartbeat_at >= now() - "
+                                    "$2::interval)",
+                                    quoted_schema_),
+                        {job_id_, fmt::format("{} seconds", lease.count())});
+  if (!alive) return alive.error();
+  const bool others = alive->text(0, 0) == "t";
+  if (replace && others && settings_difference(recorded, given) != "") {
+    return Error::invalid_input(
+        "--change-settings while other workers run this job: stop every worker first (rehome "
+        "status lists them), then run once with the new settings and --change-settings");
+  }
+  if (!recorded.empty() && (!replace || others) && (started->text(0, 0) == "t" || others)) {
     if (auto diff = settings_difference(recorded, given); !diff.empty()) {
       return Error::invalid_input(fmt::format(
           "this job was started with other settings than these, and every worker must copy the "

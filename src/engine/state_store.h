@@ -132,9 +132,10 @@ class StateStore {
   Status lock_job(JobLock mode);
 
   /// Records `given` (engine::result_settings) with the job the first time; once rehome has
-  /// written a copy for the job, refuses (kInvalidInput, naming each difference) settings that
+  /// written a copy for the job, or while another worker is alive (heard from within `lease`),
+  /// refuses (kInvalidInput, naming each difference) settings that
   /// differ, unless `replace`.
-  Status settle_settings(const std::string& given, bool replace);
+  Status settle_settings(const std::string& given, bool replace, std::chrono::seconds lease);
 
   Result<JobProgress> progress();
 

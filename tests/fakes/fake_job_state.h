@@ -86,7 +86,9 @@ class FakeJobState final : public engine::JobState {
   // Claims, as one worker sees them: a range is claimable while incomplete and not claimed by
   // this "run" (open_outcome_sink() starts a new one, as a new process would).
   Result<std::optional<engine::RangeProgress>> claim_range() override;
+  void keep_range(const engine::RangeProgress& range) override { kept.insert(range.number); }
   void drop_range(const engine::RangeProgress& range) override { dropped.insert(range.number); }
+  std::set<int> kept;
   Result<int> new_range_number() override;
   Result<bool> request_split(double, std::size_t) override { return false; }
   std::vector<engine::RangeClaim> lost_ranges() override { return std::exchange(taken_over, {}); }
