@@ -5,6 +5,9 @@
 
 #include <cerrno>
 #include <climits>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -31,12 +34,38 @@ std::optional<ClaimKind> parse_kind(std::string_view text) {
   return std::nullopt;
 }
 
-// A worker of this machine whose process is gone: killed, or this very process's previous
-// life (a restarted container is often pid 1 again). kill(pid, 0) fails with ESRCH only when
-// no such process exists; EPERM means one exists under another user.
-bool process_gone(int pid) {
-  if (pid == static_cast<int>(getpid())) return true;
-  return kill(pid, 0) == -1 && errno == ESRCH;
+// When a process started, in clock ticks since boot (/proc/PID/stat, field 22); "" when it
+// cannot be read (no such process, or no /proc).
+std::string start_time(int pid) {
+  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');  // The command name may hold spaces and parentheses.
+  if (close == std::string::npos) return "";
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+    if (i == 22) return field;
+  }
+  return "";
+}
+
+// The pid namespace this process sees pids in ("pid:[4026531836]").
+std::string pid_namespace() {
+  char link[64] = {};
+  const auto n = readlink("/proc/self/ns/pid", link, sizeof link - 1);
+  return n > 0 ? std::string(link, static_cast<std::size_t>(n)) : "";
+}
+
+// A worker of this machine whose process is gone: killed, or this very process's previous life
+// (a restarted container is often pid 1 again). Only decided in the same pid namespace (another
+// container sharing the host name has pids of its own): there, no process with that pid, or
+// one that started at another time, is another process. Otherwise its lease decides.
+bool process_gone(int pid, const std::string& identity) {
+  const auto slash = identity.rfind('/');
+  if (slash == std::string::npos || identity.substr(0, slash) != pid_namespace()) return false;
+  if (kill(pid, 0) == -1 && errno == ESRCH) return true;
+  const std::string started = start_time(pid);
+  return !started.empty() && started != identity.substr(slash + 1);
 }
 
 }  // namespace
@@ -54,17 +83,16 @@ Result<std::int64_t> ClaimStore::register_worker(const std::string& host, int pi
   auto& db = state_.db();
   auto tx = pg::Transaction::begin(db);
   if (!tx) return tx.error();
-  // Silent for 3 s too (a live worker beats at least every second): another container with
-  // this host name (host networking) may have its own pid namespace, where kill() sees nothing.
-  auto mine = db.exec(fmt::format("SELECT worker_id, pid FROM {}.workers WHERE job_id = $1 AND "
-                                  "host = $2 AND stopped_at IS NULL AND "
-                                  "heartbeat_at < now() - interval '3 seconds'",
+  auto mine = db.exec(fmt::format("SELECT worker_id, pid, coalesce(process, '') FROM {}.workers "
+                                  "WHERE job_id = $1 AND host = $2 AND stopped_at IS NULL",
                                   s),
                       {state_.job_id(), host});
   if (!mine) return mine.error();
   std::vector<std::int64_t> gone;
   for (int i = 0; i < mine->size(); ++i) {
-    if (process_gone(static_cast<int>(mine->int64(i, 1)))) gone.push_back(mine->int64(i, 0));
+    if (process_gone(static_cast<int>(mine->int64(i, 1)), std::string(mine->text(i, 2)))) {
+      gone.push_back(mine->int64(i, 0));
+    }
   }
   if (!gone.empty()) {
     const std::string ids = pg::int_array_literal(gone);
@@ -81,10 +109,11 @@ Result<std::int64_t> ClaimStore::register_worker(const std::string& host, int pi
       if (!r) return r.error();
     }
   }
-  auto r = db.exec(fmt::format("INSERT INTO {}.workers (job_id, host, pid) VALUES ($1, $2, $3) "
-                               "RETURNING worker_id",
-                               s),
-                   {state_.job_id(), host, std::to_string(pid)});
+  auto r = db.exec(
+      fmt::format("INSERT INTO {}.workers (job_id, host, pid, process) "
+                  "VALUES ($1, $2, $3, $4) RETURNING worker_id",
+                  s),
+      {state_.job_id(), host, std::to_string(pid), pid_namespace() + "/" + start_time(pid)});
   if (!r) return r.error();
   const std::int64_t id = r->int64(0, 0);
   if (auto st = tx->commit(); !st) return st.error();

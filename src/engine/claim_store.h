@@ -102,9 +102,11 @@ class ClaimStore {
   /// On `state`'s connection (the job found). `lease`: how long a claim lives unrenewed.
   ClaimStore(StateStore& state, std::chrono::seconds lease) : state_(state), lease_(lease) {}
 
-  /// Registers this process as a worker of the job; returns its id. Workers of this host whose
-  /// process is gone (killed) are marked stopped first, so their claims can be taken at once
-  /// instead of after their leases run out.
+  /// Registers this process (`pid`, which must be this process: its start time and pid
+  /// namespace are recorded with it) as a worker of the job; returns its id. Workers of this
+  /// host whose process is gone (killed; the pid absent or reused, in the same pid namespace)
+  /// are marked stopped first, so their claims can be taken at once instead of after their
+  /// leases run out.
   Result<std::int64_t> register_worker(const std::string& host, int pid);
   /// Publishes the worker's heartbeat and counters; returns how many other workers of the job
   /// are alive (heard from within a lease).

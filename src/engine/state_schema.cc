@@ -180,6 +180,8 @@ Status StateStore::add_missing_columns() {
       {"jobs", "settings", "text"},
       {"jobs", "next_range_no", "integer NOT NULL DEFAULT 0"},
       {"uploads", "worker_id", "bigint"},
+      // Which process a worker is, to tell it gone on its own machine (claim_store.cc).
+      {"workers", "process", "text"},
       {"ranges", "owner", "bigint"},
       {"ranges", "epoch", "bigint NOT NULL DEFAULT 0"},
       {"ranges", "lease_until", "timestamptz"},
