@@ -160,6 +160,7 @@ class ClaimStore {
   pg::Connection& db() { return state_.db(); }
 
  private:
+  Status complete_round_if_done(int round);
   Status end_claims(ClaimKind kind, int number, std::int64_t except_epoch, const char* reason);
   std::string lease_interval() const;
 

@@ -51,17 +51,23 @@ Result<bool> StateStore::exists() {
   return r->text(0, 0) == "t";
 }
 
+// The listing is complete once every one of its ranges is, whoever completed the last.
+Status StateStore::complete_listing_if_done() {
+  auto r = db_.exec(fmt::format("UPDATE {0}.jobs SET listing_completed_at = now(), "
+                                "updated_at = now() WHERE job_id = $1 AND "
+                                "listing_completed_at IS NULL AND "
+                                "EXISTS (SELECT 1 FROM {0}.ranges WHERE job_id = $1) AND "
+                                "NOT EXISTS (SELECT 1 FROM {0}.ranges WHERE job_id = $1 AND "
+                                "completed_at IS NULL)",
+                                quoted_schema_),
+                    {job_id_});
+  if (!r) return r.error();
+  return Ok{};
+}
+
 Result<JobProgress> StateStore::progress() {
   // A listing whose last ranges were completed by workers that then went is complete too.
-  auto settled = db_.exec(fmt::format("UPDATE {0}.jobs SET listing_completed_at = now(), "
-                                      "updated_at = now() WHERE job_id = $1 AND "
-                                      "listing_completed_at IS NULL AND "
-                                      "EXISTS (SELECT 1 FROM {0}.ranges WHERE job_id = $1) AND "
-                                      "NOT EXISTS (SELECT 1 FROM {0}.ranges WHERE job_id = $1 AND "
-                                      "completed_at IS NULL)",
-                                      quoted_schema_),
-                          {job_id_});
-  if (!settled) return settled.error();
+  if (auto st = complete_listing_if_done(); !st) return st.error();
   auto r = db_.exec(fmt::format("SELECT listing_watermark, listing_completed_at IS NOT NULL "
                                 "FROM {}.jobs WHERE job = $1",
                                 quoted_schema_),
@@ -125,15 +131,7 @@ Result<std::vector<int>> StateStore::record(const std::vector<ObjectRecord>& rec
         db_.exec(fmt::format("SELECT 1 FROM {}.jobs WHERE job_id = $1 FOR UPDATE", quoted_schema_),
                  {job_id_});
     if (!lock) return lock.error();
-    auto r = db_.exec(fmt::format("UPDATE {0}.jobs SET listing_completed_at = now(), "
-                                  "updated_at = now() WHERE job_id = $1 AND "
-                                  "listing_completed_at IS NULL AND "
-                                  "EXISTS (SELECT 1 FROM {0}.ranges WHERE job_id = $1) AND "
-                                  "NOT EXISTS (SELECT 1 FROM {0}.ranges WHERE job_id = $1 AND "
-                                  "completed_at IS NULL)",
-                                  quoted_schema_),
-                      {job_id_});
-    if (!r) return r.error();
+    if (auto st = complete_listing_if_done(); !st) return st.error();
   }
   if (auto st = tx->commit(); !st) return st.error();
   return lost;

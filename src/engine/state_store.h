@@ -213,6 +213,7 @@ class StateStore {
   Status add_missing_columns();
   Status upsert_objects(const std::vector<ObjectRecord>& records);
   Status mark_ranges(const std::vector<RangeMark>& marks);
+  Status complete_listing_if_done();
   Status end_completed_claims(const std::vector<RangeMark>& marks, const std::vector<int>& lost);
   Result<std::vector<int>> fence_ranges(const std::vector<RangeClaim>& claims,
                                         const std::vector<RangeSplit>& splits);
