@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +23,7 @@
 #include "cli/settings.h"
 #include "engine/commands.h"
 #include "engine/status.h"
+#include "metrics/metrics.h"
 #include "s3/credentials.h"
 
 namespace rehome::cli {
@@ -129,6 +131,20 @@ void print_startup(const std::string& command, const ResolvedConfig& resolved, b
   std::fflush(stderr);
 }
 
+// Where the metrics are (the port picked, when the address asked for port 0).
+void print_metrics_url(const std::string& command, const std::string& address, int port,
+                       bool json) {
+  std::string host = address.substr(0, address.rfind(':'));
+  if (host.empty()) host = "0.0.0.0";
+  const std::string url = fmt::format("http://{}:{}/metrics", host, port);
+  if (json) {
+    fmt::print(stderr, "{}\n", nlohmann::json{{"event", "metrics"}, {"url", url}}.dump());
+  } else {
+    fmt::print(stderr, "rehome {}: serving metrics at {}\n", command, url);
+  }
+  std::fflush(stderr);
+}
+
 // `rehome status`: reads, prints, and says by its exit status whether the job is done.
 int status_command(const engine::JobConfig& config, bool json) {
   auto status = engine::read_status(config);
@@ -181,7 +197,20 @@ int run_command(const std::string& name, const Flags& f, const GivenFlags& given
     hooks.progress_out = stderr;
     hooks.progress_terminal = !json;
   }
+  // Metrics are served from before the work starts to the end of the process; an address in
+  // use is refused now, like any other setting.
+  std::unique_ptr<metrics::Metrics> served;
+  if (!config.metrics_address.empty() && (name == "run" || name == "cleanup")) {
+    auto m = metrics::Metrics::serve(config.metrics_address);
+    if (!m) {
+      fmt::print(stderr, "rehome: error: {}\n", m.error().message);
+      return engine::kExitUsage;
+    }
+    served = std::move(m.value());
+    hooks.metrics = served.get();
+  }
   print_startup(name, *resolved, json && f.progress != "none");
+  if (served) print_metrics_url(name, config.metrics_address, served->port(), json);
   engine::Summary summary;
   if (name == "run") {
     engine::JobConfig run_config = config;

@@ -14,6 +14,7 @@
 
 #include "cli/duration.h"
 #include "cli/size.h"
+#include "metrics/metrics.h"
 #include "pg/connection.h"
 #include "s3/addressing.h"
 #include "s3/credential_sources.h"
@@ -259,6 +260,9 @@ const std::vector<OptionSpec>& job_options() {
       {"--lease", "REHOME_LEASE", "15s",
        "How long a worker's claim on part of the job lives without a heartbeat: a killed, "
        "frozen or cut-off worker's work is taken over after it (3s to 10m)"},
+      {"--metrics-address", "REHOME_METRICS_ADDRESS", "",
+       "Serve Prometheus metrics at http://HOST:PORT/metrics while run or cleanup works "
+       "(such as 127.0.0.1:9464, or :9464 for every interface; none: not served)"},
       {"--acl", "REHOME_ACL", "",
        "Canned ACL for the copies, as the AWS CLI's --acl (none: private; CopyObject does not "
        "carry ACLs)"},
@@ -406,6 +410,17 @@ Result<ResolvedConfig> resolve_config(const GivenFlags& flags, const s3::EnvLook
     }
     config.lease = *parsed;
     if (found.origin != "default") out.provenance.push_back({"lease", found.value, found.origin});
+  }
+  {
+    Found found = pick(flags, env, spec_of("--metrics-address"));
+    if (!found.value.empty()) {
+      if (auto st = metrics::check_address(found.value); !st) {
+        return invalid(st.error().message +
+                       (found.origin == "--metrics-address" ? "" : " (from " + found.origin + ")"));
+      }
+      config.metrics_address = found.value;
+      out.provenance.push_back({"metrics address", found.value, found.origin});
+    }
   }
   if (auto st = engine::validate(config); !st) return st.error();
   return out;

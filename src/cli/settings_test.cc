@@ -66,6 +66,8 @@ const std::vector<Row>& rows() {
       {"--row-range", "31", "37", [](const C& c) { return to_text(c.row_range); }},
       {"--row-connections", "4", "6", [](const C& c) { return to_text(c.row_connections); }},
       {"--lease", "20s", "30s", [](const C& c) { return std::to_string(c.lease.count()) + "s"; }},
+      {"--metrics-address", "127.0.0.1:9464", ":9465",
+       [](const C& c) { return c.metrics_address; }},
       {"--acl", "public-read", "bucket-owner-full-control", [](const C& c) { return c.acl; }},
       {"--storage-class", "STANDARD_IA", "INTELLIGENT_TIERING",
        [](const C& c) { return c.storage_class; }},
@@ -136,6 +138,12 @@ TEST(Settings, the_older_row_workers_variable_still_sets_the_row_connections) {
   EXPECT_EQ(resolve(GivenFlags{}, env).row_connections, 3u) << "the new name wins";
   EXPECT_FALSE(resolve_config({{"--lease", "1s"}}, lookup(base_env())))
       << "a lease shorter than a few heartbeats";
+  Env metrics_env = base_env();
+  metrics_env["REHOME_METRICS_ADDRESS"] = "9464";
+  auto no_port = resolve_config({}, lookup(metrics_env));
+  ASSERT_FALSE(no_port);
+  EXPECT_NE(no_port.error().message.find("--metrics-address \"9464\": no port"), std::string::npos);
+  EXPECT_NE(no_port.error().message.find("(from REHOME_METRICS_ADDRESS)"), std::string::npos);
 }
 
 TEST(Settings, says_where_each_value_came_from) {

@@ -114,6 +114,36 @@ Result<bool> ClaimStore::round_complete(int round) {
   return r->size() == 0 || r->text(0, 0) == "t";
 }
 
+Result<JobRanges> ClaimStore::count_ranges() {
+  const std::string& s = state_.schema();
+  // A claim is live while its lease runs and its worker has not stopped.
+  const std::string live = fmt::format(
+      "owner IS NOT NULL AND lease_until >= now() AND NOT EXISTS (SELECT 1 FROM {}.workers w "
+      "WHERE w.worker_id = owner AND w.stopped_at IS NOT NULL)",
+      s);
+  const std::string by_state = fmt::format(
+      "SELECT count(*) FILTER (WHERE completed_at IS NOT NULL), "
+      "count(*) FILTER (WHERE completed_at IS NULL AND {0}), "
+      "count(*) FILTER (WHERE completed_at IS NULL AND NOT ({0})) ",
+      live);
+  auto counts = [](const pg::Rows& r) {
+    auto at = [&](int col) {
+      return r.is_null(0, col) ? 0 : static_cast<std::uint64_t>(r.int64(0, col));
+    };
+    return PartCounts{at(0), at(1), at(2)};
+  };
+  auto keys = state_.db().exec(by_state + fmt::format("FROM {}.ranges WHERE job_id = $1", s),
+                               {state_.job_id()});
+  if (!keys) return keys.error();
+  auto rows = state_.db().exec(
+      by_state + fmt::format("FROM {0}.tasks WHERE job_id = $1 AND kind = 'rows' AND round = "
+                             "(SELECT round FROM {0}.jobs WHERE job_id = $1)",
+                             s),
+      {state_.job_id()});
+  if (!rows) return rows.error();
+  return JobRanges{counts(*keys), counts(*rows)};
+}
+
 Status ClaimStore::end_claims(ClaimKind kind, int number, std::int64_t except_epoch,
                               const char* reason) {
   auto r = state_.db().exec(

@@ -87,6 +87,18 @@ struct Renewal {
   std::vector<int> split_wanted;
 };
 
+/// Parts of a job by state: its key ranges, or the primary-key ranges of its round.
+struct PartCounts {
+  std::uint64_t done = 0;
+  std::uint64_t claimed = 0;  ///< By a live worker (lease not run out, worker not stopped).
+  std::uint64_t waiting = 0;  ///< Never claimed, released, or left by a worker that went.
+};
+
+struct JobRanges {
+  PartCounts keys;
+  PartCounts rows;  ///< Of the job's current round.
+};
+
 /// A worker's counters, published with its heartbeat for `rehome status`.
 struct WorkerStats {
   std::string stage = "starting";
@@ -120,6 +132,9 @@ class ClaimStore {
   Result<Round> join_round(bool relist);
   /// True when the round's every task is complete.
   Result<bool> round_complete(int round);
+  /// The job's key ranges and its current round's primary-key ranges, by state (`rehome
+  /// status`, the rehome_ranges metric). Reads two counts; writes nothing.
+  Result<JobRanges> count_ranges();
 
   /// Claims a key range no live worker holds (never claimed, released, or expired), in key
   /// order. nullopt when none is waiting.

@@ -25,6 +25,7 @@
 #include "engine/key_map.h"
 #include "engine/legacy_delete.h"
 #include "engine/lister.h"
+#include "engine/metrics_feed.h"
 #include "engine/object_decision.h"
 #include "engine/row_store.h"
 #include "engine/services.h"
@@ -170,6 +171,7 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options, const Co
     return finish(Outcome::kFailed, st.error().message);
   }
   S3Services s3(config);
+  s3.observe(hooks.metrics);
   if (auto st = s3.check_access(config); !st) return finish(Outcome::kFailed, st.error().message);
   note_versioning(s3, config, summary);
 
@@ -182,6 +184,7 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options, const Co
   // asking the rows again before every attempt.
   s3::Client deleter(s3.loop, *s3.legacy_pacer, config.legacy.client,
                      s3::RetryPolicy{.max_attempts = 1});
+  deleter.observe(hooks.metrics);
   LegacyDelete remover(
       deleter, s3.loop, config.legacy.bucket,
       [&](std::vector<s3::DeleteTarget> targets) {
@@ -203,6 +206,7 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options, const Co
       return;
     }
     if (auto st = remover.run(std::move(safe.value())); !st) fatal = st.error();
+    if (hooks.metrics) feed_metrics(*hooks.metrics, summary, s3, std::nullopt);
   };
 
   auto wait = [&](Lister& l) {
@@ -238,6 +242,7 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options, const Co
   summary.requests += deleter.stats().requests;
   summary.retries += deleter.stats().retries;
   summary.throttled += deleter.stats().throttled;
+  if (hooks.metrics) feed_metrics(*hooks.metrics, summary, s3, std::nullopt);
   if (fatal) return finish(Outcome::kFailed, fatal->message);
   if (hooks.stop_requested()) return finish(Outcome::kInterrupted);
   return finish(Outcome::kComplete);

@@ -9,6 +9,7 @@
 #include "engine/config.h"
 #include "engine/exit_status.h"
 #include "engine/summary.h"
+#include "metrics/metrics.h"
 
 namespace rehome::engine {
 
@@ -16,6 +17,9 @@ struct CommandHooks {
   std::function<bool()> stop_requested = [] { return false; };
   std::FILE* progress_out = nullptr;  ///< nullptr: no progress output.
   bool progress_terminal = false;     ///< A rewritten line instead of JSON lines.
+  /// Where the command's requests and totals are counted for Prometheus (--metrics-address);
+  /// nullptr: nowhere.
+  metrics::Metrics* metrics = nullptr;
 };
 
 /// Copies every legacy object to production and rewrites every legacy row. Deletes nothing.

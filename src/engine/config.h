@@ -56,6 +56,8 @@ struct JobConfig {
   /// How long a claim on part of the job lives without a heartbeat (claim_store.h): a killed,
   /// frozen or cut-off worker's work is taken over after it. Heartbeats come every fifth.
   std::chrono::seconds lease{15};
+  /// Where run and cleanup serve Prometheus metrics ("HOST:PORT"); empty: nowhere.
+  std::string metrics_address;
   std::size_t record_batch = 1000;  ///< Object outcomes recorded per transaction.
   /// The longest a rewrite waits for a lock (lock_timeout, per transaction). Rows the
   /// application holds are skipped (SKIP LOCKED) and retried once free; this bounds the wait

@@ -44,7 +44,8 @@ Membership::Membership(pg::Connection db, const JobConfig& config, const std::st
       // other workers' split requests go by, and brings theirs.
       period_(std::min<std::chrono::milliseconds>(
           std::chrono::duration_cast<std::chrono::milliseconds>(config.lease) / 5,
-          std::chrono::seconds(1))) {}
+          std::chrono::seconds(1))),
+      count_ranges_(!config.metrics_address.empty()) {}
 
 Membership::~Membership() {
   if (thread_.joinable()) {
@@ -160,6 +161,7 @@ void Membership::beat_once() {
       },
       true, claims_.lease());
   if (!st || !renewal) return;
+  count_job_ranges();
   std::lock_guard lock(mutex_);
   for (const auto& claim : asked) {
     const bool renewed =
@@ -174,6 +176,24 @@ void Membership::beat_once() {
     }
   }
   for (int number : renewal->split_wanted) split_requests_.push_back(number);
+}
+
+// Every few seconds, not every beat: a gauge scraped every 15 s or so needs no more, and every
+// worker of the job counts.
+void Membership::count_job_ranges() {
+  constexpr auto kEvery = std::chrono::seconds(5);
+  const auto now = std::chrono::steady_clock::now();
+  if (!count_ranges_ || now - counted_at_ < kEvery) return;
+  counted_at_ = now;
+  auto counted = claims_.count_ranges();  // once: a failure waits for the next count
+  if (!counted) return;
+  std::lock_guard lock(mutex_);
+  ranges_ = *counted;
+}
+
+std::optional<JobRanges> Membership::job_ranges() const {
+  std::lock_guard lock(mutex_);
+  return ranges_;
 }
 
 }  // namespace rehome::engine

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -55,17 +56,23 @@ class Membership {
   void publish(const WorkerStats& stats);
   /// Other workers of the job heard from within a lease, at the last heartbeat.
   int others_alive() const;
+  /// The job's ranges by state, counted by the heartbeat every few seconds when the run serves
+  /// metrics (config.metrics_address); nullopt before the first count, or without metrics.
+  std::optional<JobRanges> job_ranges() const;
 
  private:
   Membership(pg::Connection db, const JobConfig& config, const std::string& job);
   void beat_loop();
   void beat_once();
+  void count_job_ranges();
 
   pg::Connection db_;
   StateStore state_;
   ClaimStore claims_;
   std::int64_t worker_ = 0;
   std::chrono::milliseconds period_;
+  bool count_ranges_;
+  std::chrono::steady_clock::time_point counted_at_{};  // heartbeat thread only
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
@@ -77,6 +84,7 @@ class Membership {
   std::vector<std::pair<int, double>> remaining_;
   WorkerStats stats_;
   int others_ = 0;
+  std::optional<JobRanges> ranges_;
   std::thread thread_;  // Last: started once everything above exists.
 };
 

@@ -17,6 +17,7 @@
 #include "engine/copier.h"
 #include "engine/leftover_uploads.h"
 #include "engine/membership.h"
+#include "engine/metrics_feed.h"
 #include "engine/object_sync.h"
 #include "engine/progress.h"
 #include "engine/record_check.h"
@@ -26,6 +27,7 @@
 #include "engine/state_store.h"
 #include "pg/retry.h"
 #include "util/failpoint.h"
+#include "util/version.h"
 
 namespace rehome::engine {
 
@@ -101,6 +103,7 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
   // Shared with the job's other workers; never held beside a cleanup.
   if (auto st = state.lock_job(JobLock::kShared); !st) return finish(failed(summary, st.error()));
   S3Services s3(config);
+  s3.observe(hooks.metrics);
   if (auto st = s3.check_access(config); !st) return finish(failed(summary, st.error()));
   auto membership = Membership::join(config, state.job());
   if (!membership) return finish(failed(summary, membership.error()));
@@ -109,6 +112,7 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
   if (!round) return finish(failed(summary, round.error()));
   summary.worker_id = (*membership)->worker();
   summary.round = round->number;
+  if (hooks.metrics) hooks.metrics->set_info(job_name(config), version(), summary.worker_id);
   if (auto counts = rows.count_paths(); counts) summary.rows_total_legacy = counts->legacy;
 
   PgJobState job_state(state, config, **membership);
@@ -129,6 +133,7 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
     me.publish(WorkerStats{phase, summary.objects_copied + summary.objects_already_copied,
                            summary.rows_rewritten, summary.requests, summary.throttled,
                            s3.legacy_pacer->stats().current_rps_limit});
+    if (hooks.metrics) feed_metrics(*hooks.metrics, summary, s3, me.job_ranges());
   };
   Context ctx{config,
               s3.loop,
@@ -145,6 +150,7 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
   auto fail_with = [&](const Error& error) {
     progress.finish();
     s3.count_requests(summary);
+    if (hooks.metrics) feed_metrics(*hooks.metrics, summary, s3, me.job_ranges());
     return finish(failed(summary, error));
   };
 
@@ -219,6 +225,7 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
     summary.job_objects_failed = problems->failed;
   }
   summary.outcome = run_outcome(summary, hooks.stop_requested());
+  if (hooks.metrics) feed_metrics(*hooks.metrics, summary, s3, me.job_ranges());
   return finish(summary);
 }
 

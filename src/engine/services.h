@@ -32,6 +32,14 @@ struct S3Services {
   s3::Pacer& production_pacer() {
     return production_own_pacer ? *production_own_pacer : *legacy_pacer;
   }
+  const s3::Pacer& production_pacer() const {
+    return production_own_pacer ? *production_own_pacer : *legacy_pacer;
+  }
+  /// Tells `observer` (null: no one) of both clients' requests (the metrics).
+  void observe(s3::RequestObserver* observer) {
+    legacy.observe(observer);
+    production.observe(observer);
+  }
   /// Requests the pacers allow in flight now for the copies: the production endpoint's when
   /// copies are server-side (the legacy endpoint then serves only listings), else both summed
   /// (a streamed copy holds a request at one or the other).

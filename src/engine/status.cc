@@ -42,28 +42,11 @@ Status read(const JobConfig& config, pg::Connection& db, StateStore& state, JobS
   if (!job->is_null(0, 3)) out.rows_cursor = job->int64(0, 3);
   if (!job->is_null(0, 4)) out.rows_bound = job->int64(0, 4);
 
-  // A claim is live while its lease runs and its worker has not stopped.
-  const std::string live = fmt::format(
-      "owner IS NOT NULL AND lease_until >= now() AND NOT EXISTS (SELECT 1 FROM {}.workers w "
-      "WHERE w.worker_id = owner AND w.stopped_at IS NOT NULL)",
-      s);
-  auto keys = db.exec(fmt::format("SELECT count(*) FILTER (WHERE completed_at IS NOT NULL), "
-                                  "count(*) FILTER (WHERE completed_at IS NULL AND {1}), "
-                                  "count(*) FILTER (WHERE completed_at IS NULL AND NOT ({1})) "
-                                  "FROM {0}.ranges WHERE job_id = $1",
-                                  s, live),
-                      {state.job_id()});
-  if (!keys) return keys.error();
-  out.key_ranges = {u64(*keys, 0, 0), u64(*keys, 0, 1), u64(*keys, 0, 2)};
-  auto rows = db.exec(fmt::format("SELECT count(*) FILTER (WHERE completed_at IS NOT NULL), "
-                                  "count(*) FILTER (WHERE completed_at IS NULL AND {1}), "
-                                  "count(*) FILTER (WHERE completed_at IS NULL AND NOT ({1})) "
-                                  "FROM {0}.tasks WHERE job_id = $1 AND round = $2::int "
-                                  "AND kind = 'rows'",
-                                  s, live),
-                      {state.job_id(), std::to_string(out.round)});
-  if (!rows) return rows.error();
-  out.row_ranges = {u64(*rows, 0, 0), u64(*rows, 0, 1), u64(*rows, 0, 2)};
+  ClaimStore claims(state, config.lease);
+  auto ranges = claims.count_ranges();
+  if (!ranges) return ranges.error();
+  out.key_ranges = ranges->keys;
+  out.row_ranges = ranges->rows;
   auto tasks = db.exec(fmt::format("SELECT kind, completed_at IS NOT NULL FROM {}.tasks WHERE "
                                    "job_id = $1 AND round = $2::int AND kind <> 'rows'",
                                    s),

@@ -13,16 +13,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/claim_store.h"
 #include "engine/config.h"
 #include "util/result.h"
 
 namespace rehome::engine {
-
-struct PartCounts {
-  std::uint64_t done = 0;
-  std::uint64_t claimed = 0;  ///< By a live worker (lease not run out).
-  std::uint64_t waiting = 0;  ///< Never claimed, released, or left by a worker that went.
-};
 
 struct WorkerStatus {
   std::int64_t id = 0;

@@ -159,7 +159,8 @@ Client::Client(http::Loop& loop, Pacer& pacer, ClientConfig config, RetryPolicy 
                                                         {},
                                                         std::mt19937_64(std::random_device{}()),
                                                         {},
-                                                        {}});
+                                                        {},
+                                                        nullptr});
 }
 
 Client::~Client() = default;
@@ -167,6 +168,7 @@ Client::~Client() = default;
 void Client::list_objects_v2(ListRequest request, Callback<ListPage> done) {
   auto& core = impl_->core;
   ExchangeSpec spec;
+  spec.operation = "ListObjectsV2";
   spec.what = describe(*core, "LIST", request.bucket, request.prefix);
   spec.method = "GET";
   spec.bucket = request.bucket;
@@ -186,6 +188,7 @@ void Client::list_objects_v2(ListRequest request, Callback<ListPage> done) {
 void Client::head_object(std::string bucket, std::string key, Callback<ObjectInfo> done) {
   auto& core = impl_->core;
   ExchangeSpec spec;
+  spec.operation = "HeadObject";
   spec.what = describe(*core, "HEAD", bucket, key);
   spec.method = "HEAD";
   spec.bucket = std::move(bucket);
@@ -202,6 +205,7 @@ void Client::head_object(std::string bucket, std::string key, Callback<ObjectInf
 void Client::get_object(GetRequest request, Callback<GetResult> done) {
   auto& core = impl_->core;
   ExchangeSpec spec;
+  spec.operation = "GetObject";
   spec.what = describe(*core, "GET", request.bucket, request.key);
   spec.method = "GET";
   spec.bucket = std::move(request.bucket);
@@ -236,6 +240,7 @@ void Client::put_object(PutRequest request, Callback<ObjectInfo> done) {
   auto& core = impl_->core;
   const bool streamed = static_cast<bool>(request.body_source);
   ExchangeSpec spec;
+  spec.operation = "PutObject";
   spec.what = describe(*core, "PUT", request.bucket, request.key);
   if (streamed && request.body_length < 0) {
     Error error;
@@ -285,6 +290,7 @@ void Client::put_object(PutRequest request, Callback<ObjectInfo> done) {
 void Client::copy_object(CopyRequest request, Callback<CopyResult> done) {
   auto& core = impl_->core;
   ExchangeSpec spec;
+  spec.operation = "CopyObject";
   spec.what = "COPY " + s3_uri(request.source_bucket, request.source_key) + " to " +
               s3_uri(request.bucket, request.key) + " at " + core->config.endpoint.url;
   spec.method = "PUT";
@@ -318,6 +324,7 @@ void Client::copy_object(CopyRequest request, Callback<CopyResult> done) {
 void Client::create_multipart_upload(PutRequest request, Callback<std::string> done) {
   auto& core = impl_->core;
   ExchangeSpec spec;
+  spec.operation = "CreateMultipartUpload";
   spec.what = describe(*core, "CREATE MULTIPART UPLOAD", request.bucket, request.key);
   spec.method = "POST";
   spec.bucket = std::move(request.bucket);
@@ -336,6 +343,7 @@ void Client::create_multipart_upload(PutRequest request, Callback<std::string> d
 void Client::upload_part(UploadPartRequest request, Callback<std::string> done) {
   auto& core = impl_->core;
   ExchangeSpec spec;
+  spec.operation = "UploadPart";
   spec.what = describe(*core, "UPLOAD PART " + std::to_string(request.part_number) + " of",
                        request.bucket, request.key);
   spec.method = "PUT";
@@ -357,6 +365,7 @@ void Client::upload_part(UploadPartRequest request, Callback<std::string> done) 
 void Client::upload_part_copy(UploadPartCopyRequest request, Callback<std::string> done) {
   auto& core = impl_->core;
   ExchangeSpec spec;
+  spec.operation = "UploadPartCopy";
   spec.what = fmt::format("COPY PART {} (bytes {}-{}) of {} to {} at {}", request.part_number,
                           request.range_first, request.range_last,
                           s3_uri(request.source_bucket, request.source_key),
@@ -383,6 +392,7 @@ void Client::upload_part_copy(UploadPartCopyRequest request, Callback<std::strin
 void Client::complete_multipart_upload(CompleteRequest request, Callback<std::string> done) {
   auto& core = impl_->core;
   ExchangeSpec spec;
+  spec.operation = "CompleteMultipartUpload";
   spec.what = describe(*core, "COMPLETE MULTIPART UPLOAD", request.bucket, request.key);
   spec.method = "POST";
   spec.bucket = std::move(request.bucket);
@@ -404,6 +414,7 @@ void Client::abort_multipart_upload(std::string bucket, std::string key, std::st
                                     Callback<Ok> done) {
   auto& core = impl_->core;
   ExchangeSpec spec;
+  spec.operation = "AbortMultipartUpload";
   spec.what = describe(*core, "ABORT MULTIPART UPLOAD", bucket, key);
   spec.method = "DELETE";
   spec.bucket = std::move(bucket);
@@ -417,6 +428,7 @@ void Client::abort_multipart_upload(std::string bucket, std::string key, std::st
 void Client::get_object_tagging(std::string bucket, std::string key, Callback<std::string> done) {
   auto& core = impl_->core;
   ExchangeSpec spec;
+  spec.operation = "GetObjectTagging";
   spec.what = describe(*core, "GET TAGGING", bucket, key);
   spec.method = "GET";
   spec.bucket = std::move(bucket);
@@ -431,6 +443,7 @@ void Client::put_object_tagging(std::string bucket, std::string key, std::string
                                 Callback<Ok> done) {
   auto& core = impl_->core;
   ExchangeSpec spec;
+  spec.operation = "PutObjectTagging";
   spec.what = describe(*core, "PUT TAGGING", bucket, key);
   spec.method = "PUT";
   spec.bucket = std::move(bucket);
@@ -445,6 +458,7 @@ void Client::put_object_tagging(std::string bucket, std::string key, std::string
 void Client::delete_object(std::string bucket, DeleteTarget target, Callback<Ok> done) {
   auto& core = impl_->core;
   ExchangeSpec spec;
+  spec.operation = "DeleteObject";
   spec.what = describe(*core, "DELETE", bucket, target.key);
   spec.method = "DELETE";
   spec.bucket = std::move(bucket);
@@ -456,6 +470,7 @@ void Client::delete_object(std::string bucket, DeleteTarget target, Callback<Ok>
 void Client::get_bucket_versioning(std::string bucket, Callback<std::string> done) {
   auto& core = impl_->core;
   ExchangeSpec spec;
+  spec.operation = "GetBucketVersioning";
   spec.what = describe(*core, "GET VERSIONING", bucket, {});
   spec.method = "GET";
   spec.bucket = std::move(bucket);
@@ -484,6 +499,7 @@ void Client::delete_objects(std::string bucket, std::vector<DeleteTarget> keys,
     return fail_later(core->loop, std::move(done), std::move(error));
   }
   ExchangeSpec spec;
+  spec.operation = "DeleteObjects";
   spec.what = std::move(what);
   spec.method = "POST";
   spec.bucket = std::move(bucket);
@@ -499,6 +515,7 @@ void Client::delete_objects(std::string bucket, std::vector<DeleteTarget> keys,
 void Client::create_bucket(std::string bucket, Callback<Ok> done) {
   auto& core = impl_->core;
   ExchangeSpec spec;
+  spec.operation = "CreateBucket";
   spec.what = describe(*core, "CREATE BUCKET", bucket, {});
   spec.method = "PUT";
   spec.bucket = std::move(bucket);
@@ -512,6 +529,8 @@ void Client::create_bucket(std::string bucket, Callback<Ok> done) {
   spec.tolerate = [](const Error& error) { return error.code == "BucketAlreadyOwnedByYou"; };
   run_ok(core, std::move(spec), std::move(done));
 }
+
+void Client::observe(RequestObserver* observer) { impl_->core->observer = observer; }
 
 const ClientStats& Client::stats() const { return impl_->core->stats; }
 const ClientConfig& Client::config() const { return impl_->core->config; }

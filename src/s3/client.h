@@ -13,6 +13,7 @@
 
 #include "http/loop.h"
 #include "s3/api.h"
+#include "s3/observer.h"
 #include "s3/pacer.h"
 #include "s3/retry.h"
 #include "s3/types.h"
@@ -71,6 +72,8 @@ class Client final : public Api {
   void get_bucket_versioning(std::string bucket, Callback<std::string> done);
   void create_bucket(std::string bucket, Callback<Ok> done);
 
+  /// Tells `observer` (null: no one) of every attempt from now on; it must outlive the client.
+  void observe(RequestObserver* observer);
   const ClientStats& stats() const;
   const ClientConfig& config() const;
 

@@ -160,6 +160,11 @@ std::optional<Error> judge(Exchange& x, http::Response& response) {
 
 void on_response(const ExchangePtr& x, http::Response&& response) {
   ClientCore& core = *x->core;
+  if (core.observer) {
+    core.observer->answered(x->spec.operation,
+                            response.curl_code == 0 ? static_cast<int>(response.status) : 0,
+                            std::chrono::steady_clock::now() - x->sent_at);
+  }
   std::optional<Error> error = judge(*x, response);
   // Whatever it answered (a 404 for a twin that is not there yet, a 412), the server took the
   // request unless it throttled it or never answered: that is the rate a cut starts from. The
@@ -169,6 +174,7 @@ void on_response(const ExchangePtr& x, http::Response&& response) {
   }
   if (error && error->kind == ErrorKind::kThrottled) {
     ++core.stats.throttled;
+    if (core.observer) core.observer->throttled(x->spec.operation);
     core.pacer.on_throttled(x->sent_at);
   }
   core.pacer.release();
@@ -204,12 +210,14 @@ void on_response(const ExchangePtr& x, http::Response&& response) {
       x->attempt < core.retry.max_attempts && (!x->spec.before_retry || x->spec.before_retry())) {
     core.config.refreshing->expired(x->signed_with);
     ++core.stats.retries;
+    if (core.observer) core.observer->retried(x->spec.operation);
     core.loop.after(std::chrono::seconds(2), [x] { queue_attempt(x); });
     return;
   }
   if (should_retry(core.retry, error->kind, x->attempt) &&
       (!x->spec.before_retry || x->spec.before_retry())) {
     ++core.stats.retries;
+    if (core.observer) core.observer->retried(x->spec.operation);
     x->sink_refused = false;
     auto delay = backoff_delay(core.retry, x->attempt, error->retry_after_ms, core.rng);
     core.loop.after(delay, [x] { queue_attempt(x); });
@@ -226,6 +234,8 @@ void send(const ExchangePtr& x) {
   try {
     core.loop.submit(build_request(*x),
                      [x](http::Response&& response) { on_response(x, std::move(response)); });
+    // After the submit: one that throws never reached the wire (nor the in-flight gauge).
+    if (core.observer) core.observer->sent(x->spec.operation);
   } catch (...) {
     core.pacer.release();  // the slot was never used; keep the pacer's count honest
     throw;

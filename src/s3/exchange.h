@@ -36,11 +36,13 @@ struct ClientCore {
   /// Regions S3 said buckets live in, when not the configured one (learned once, then every
   /// request to the bucket goes there and is signed for it).
   std::map<std::string, std::string> bucket_regions;
+  RequestObserver* observer = nullptr;  // told of every attempt (Client::observe)
 };
 
 /// An S3 request before signing, and what to make of its answer.
 struct ExchangeSpec {
-  std::string what;  ///< "GET s3://bucket/key at http://host:port", for error messages.
+  const char* operation = "";  ///< S3's name for it ("CopyObject"), for the metrics.
+  std::string what;            ///< "GET s3://bucket/key at http://host:port", for error messages.
   std::string method;
   std::string bucket;
   std::string key;  ///< Empty for bucket-level requests.
