@@ -225,6 +225,10 @@ int run_command(const std::string& name, const Flags& f, const GivenFlags& given
     summary = engine::cleanup(config, engine::CleanupOptions{*grace, f.dry_run}, hooks);
   }
   print_summary(summary);
+  // A scraper that has been reading the metrics gets the final totals before they go.
+  if (served && served->scraped() && config.metrics_linger.count() > 0) {
+    served->await_scrape(config.metrics_linger);
+  }
   if (!f.report.empty()) {
     if (auto st = write_report(f.report, report_json(summary)); !st) {
       fmt::print(stderr, "rehome: error: {}\n", st.error().message);

@@ -263,6 +263,9 @@ const std::vector<OptionSpec>& job_options() {
       {"--metrics-address", "REHOME_METRICS_ADDRESS", "",
        "Serve Prometheus metrics at http://HOST:PORT/metrics while run or cleanup works "
        "(such as 127.0.0.1:9464, or :9464 for every interface; none: not served)"},
+      {"--metrics-linger", "REHOME_METRICS_LINGER", "15s",
+       "When run or cleanup ends, how long it waits for one more scrape so that the final "
+       "totals are read (only if something scraped; 0: exit at once)"},
       {"--acl", "REHOME_ACL", "",
        "Canned ACL for the copies, as the AWS CLI's --acl (none: private; CopyObject does not "
        "carry ACLs)"},
@@ -420,6 +423,20 @@ Result<ResolvedConfig> resolve_config(const GivenFlags& flags, const s3::EnvLook
       }
       config.metrics_address = found.value;
       out.provenance.push_back({"metrics address", found.value, found.origin});
+    }
+  }
+  {
+    Found found = pick(flags, env, spec_of("--metrics-linger"));
+    auto parsed = parse_duration(found.value);
+    if (!parsed) {
+      return invalid(
+          fmt::format("--metrics-linger \"{}\"{}: {}", found.value,
+                      found.origin == "--metrics-linger" ? "" : " (from " + found.origin + ")",
+                      parsed.error().message));
+    }
+    config.metrics_linger = *parsed;
+    if (found.origin != "default" && !config.metrics_address.empty()) {
+      out.provenance.push_back({"metrics linger", found.value, found.origin});
     }
   }
   if (auto st = engine::validate(config); !st) return st.error();

@@ -68,6 +68,8 @@ const std::vector<Row>& rows() {
       {"--lease", "20s", "30s", [](const C& c) { return std::to_string(c.lease.count()) + "s"; }},
       {"--metrics-address", "127.0.0.1:9464", ":9465",
        [](const C& c) { return c.metrics_address; }},
+      {"--metrics-linger", "30s", "45s",
+       [](const C& c) { return std::to_string(c.metrics_linger.count()) + "s"; }},
       {"--acl", "public-read", "bucket-owner-full-control", [](const C& c) { return c.acl; }},
       {"--storage-class", "STANDARD_IA", "INTELLIGENT_TIERING",
        [](const C& c) { return c.storage_class; }},

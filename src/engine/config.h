@@ -58,6 +58,8 @@ struct JobConfig {
   std::chrono::seconds lease{15};
   /// Where run and cleanup serve Prometheus metrics ("HOST:PORT"); empty: nowhere.
   std::string metrics_address;
+  /// When the command ends, how long to wait for a last scrape (if anything scraped at all).
+  std::chrono::seconds metrics_linger{15};
   std::size_t record_batch = 1000;  ///< Object outcomes recorded per transaction.
   /// The longest a rewrite waits for a lock (lock_timeout, per transaction). Rows the
   /// application holds are skipped (SKIP LOCKED) and retried once free; this bounds the wait

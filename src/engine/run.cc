@@ -225,7 +225,11 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
     summary.job_objects_failed = problems->failed;
   }
   summary.outcome = run_outcome(summary, hooks.stop_requested());
-  if (hooks.metrics) feed_metrics(*hooks.metrics, summary, s3, me.job_ranges());
+  if (hooks.metrics) {
+    // The last word on the job's ranges, not the heartbeat's count of a few seconds ago.
+    auto ranges = claims.count_ranges();
+    feed_metrics(*hooks.metrics, summary, s3, ranges ? std::optional(*ranges) : me.job_ranges());
+  }
   return finish(summary);
 }
 

@@ -1,6 +1,7 @@
 #include "metrics/metrics.h"
 
 #include <fmt/format.h>
+#include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
 #include <prometheus/family.h>
@@ -9,7 +10,9 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <charconv>
+#include <condition_variable>
 #include <exception>
 #include <sstream>
 #include <vector>
@@ -35,6 +38,47 @@ std::string civetweb_address(const std::string& address) {
 }
 
 }  // namespace
+
+// Collects the registry for the exposer, counting scrapes begun and complete: a scrape that
+// began after a wait began reads everything set before it.
+class Metrics::ScrapeWatch final : public prometheus::Collectable {
+ public:
+  explicit ScrapeWatch(std::shared_ptr<prometheus::Registry> registry)
+      : registry_(std::move(registry)) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::uint64_t begun = 0;
+    {
+      std::lock_guard lock(mutex_);
+      begun = ++begun_;
+    }
+    auto families = registry_->Collect();
+    {
+      std::lock_guard lock(mutex_);
+      complete_ = std::max(complete_, begun);
+    }
+    done_.notify_all();
+    return families;
+  }
+
+  bool scraped() const {
+    std::lock_guard lock(mutex_);
+    return complete_ > 0;
+  }
+
+  bool await_next(std::chrono::milliseconds patience) const {
+    std::unique_lock lock(mutex_);
+    const std::uint64_t after = begun_;
+    return done_.wait_for(lock, patience, [&] { return complete_ > after; });
+  }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  mutable std::mutex mutex_;
+  mutable std::condition_variable done_;
+  mutable std::uint64_t begun_ = 0;
+  mutable std::uint64_t complete_ = 0;
+};
 
 Status check_address(std::string_view address) {
   auto bad = [&](std::string_view why) -> Status {
@@ -123,7 +167,8 @@ Result<std::unique_ptr<Metrics>> Metrics::serve(const std::string& address) {
                     "address of this machine): choose another --metrics-address",
                     address, e.what()));
   }
-  metrics->exposer_->RegisterCollectable(metrics->registry_);
+  metrics->watch_ = std::make_shared<ScrapeWatch>(metrics->registry_);
+  metrics->exposer_->RegisterCollectable(metrics->watch_);
   return metrics;
 }
 
@@ -133,6 +178,12 @@ int Metrics::port() const {
   if (!exposer_) return 0;
   const std::vector<int> ports = exposer_->GetListeningPorts();
   return ports.empty() ? 0 : ports.front();
+}
+
+bool Metrics::scraped() const { return watch_ && watch_->scraped(); }
+
+bool Metrics::await_scrape(std::chrono::milliseconds patience) const {
+  return watch_ && watch_->await_next(patience);
 }
 
 std::string Metrics::text() const {

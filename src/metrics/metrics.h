@@ -51,6 +51,11 @@ class Metrics final : public s3::RequestObserver {
 
   /// The port it serves on (the one picked for port 0); 0 when not served.
   int port() const;
+  /// True once something scraped /metrics.
+  bool scraped() const;
+  /// Waits, at most `patience`, for a scrape that begins after this call, so that the totals
+  /// set last are read before the process exits. False when none came.
+  bool await_scrape(std::chrono::milliseconds patience) const;
   /// Everything, in the text format a scrape reads.
   std::string text() const;
 
@@ -82,7 +87,10 @@ class Metrics final : public s3::RequestObserver {
   };
   PerOperation& operation(std::string_view name);  // with mutex_ held
 
+  class ScrapeWatch;  // the registry as the exposer collects it, counting scrapes
+
   std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<ScrapeWatch> watch_;
   prometheus::Family<prometheus::Counter>* objects_;
   prometheus::Counter* rows_rewritten_;
   prometheus::Family<prometheus::Counter>* requests_;

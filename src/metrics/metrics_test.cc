@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <thread>
 
 #include "http/blocking.h"
 
@@ -109,6 +110,32 @@ TEST(Metrics, serves_the_text_format_at_slash_metrics) {
   ASSERT_EQ(response.status, 200) << response.transport_error;
   EXPECT_THAT(response.body, HasSubstr("rehome_rows_rewritten_total 12"));
   EXPECT_THAT(*response.header("content-type"), HasSubstr("text/plain"));
+}
+
+http::Response scrape(const Metrics& m) {
+  http::Request request;
+  request.method = "GET";
+  request.url = "http://127.0.0.1:" + std::to_string(m.port()) + "/metrics";
+  request.timeout = 10s;
+  return http::perform(request);
+}
+
+TEST(Metrics, waits_for_a_scrape_that_begins_after_the_wait) {
+  auto served = Metrics::serve("127.0.0.1:0");
+  ASSERT_TRUE(served) << served.error().message;
+  Metrics& m = **served;
+  EXPECT_FALSE(m.scraped());
+  EXPECT_FALSE(m.await_scrape(50ms)) << "nothing scrapes";
+  ASSERT_EQ(scrape(m).status, 200);
+  EXPECT_TRUE(m.scraped());
+  EXPECT_FALSE(m.await_scrape(50ms)) << "the scrape before the wait does not count";
+  m.set_rows_rewritten(5);  // the final total
+  std::thread scraper([&] {
+    std::this_thread::sleep_for(100ms);
+    EXPECT_THAT(scrape(m).body, HasSubstr("rehome_rows_rewritten_total 5"));
+  });
+  EXPECT_TRUE(m.await_scrape(20s));
+  scraper.join();
 }
 
 TEST(Metrics, an_address_in_use_is_refused_with_advice) {
