@@ -21,6 +21,7 @@
 #include "cli/duration.h"
 #include "cli/report.h"
 #include "cli/settings.h"
+#include "cli/version.h"
 #include "engine/commands.h"
 #include "engine/status.h"
 #include "metrics/metrics.h"
@@ -245,6 +246,12 @@ int parse_and_run(int argc, char** argv) {
       "Each setting comes from its flag, else its environment variable, else the AWS profile, "
       "else its default; every command says at start-up which it used."};
   app.require_subcommand(1);
+  // Trailing newline dropped: CLI11 adds its own.
+  app.set_version_flag("--version", [] {
+    std::string text = version_text();
+    if (!text.empty() && text.back() == '\n') text.pop_back();
+    return text;
+  });
   Flags flags;
   auto* run = app.add_subcommand(
       "run", "Copy every legacy object and rewrite every legacy row (deletes nothing)");
