@@ -99,6 +99,14 @@ struct JobRanges {
   PartCounts rows;  ///< Of the job's current round.
 };
 
+/// The other workers of a job, as a heartbeat finds them.
+struct Peers {
+  int alive = 0;  ///< Heard from within a lease.
+  /// When every one of them is held to a rate limit (the server throttled them): this
+  /// worker's share of their sum, requests/s, to start at instead of a burst; else 0.
+  double share = 0;
+};
+
 /// A worker's counters, published with its heartbeat for `rehome status`.
 struct WorkerStats {
   std::string stage = "starting";
@@ -120,9 +128,9 @@ class ClaimStore {
   /// are marked stopped first, so their claims can be taken at once instead of after their
   /// leases run out.
   Result<std::int64_t> register_worker(const std::string& host, int pid);
-  /// Publishes the worker's heartbeat and counters; returns how many other workers of the job
-  /// are alive (heard from within a lease).
-  Result<int> beat(std::int64_t worker, const WorkerStats& stats);
+  /// Publishes `stats` as the worker's heartbeat; says how many others are alive and its
+  /// share of their rate limits.
+  Result<Peers> beat(std::int64_t worker, const WorkerStats& stats);
   /// Marks the worker stopped and releases every claim it holds (a clean exit).
   Status stop_worker(std::int64_t worker);
 

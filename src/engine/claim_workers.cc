@@ -102,7 +102,7 @@ Result<std::int64_t> ClaimStore::register_worker(const std::string& host, int pi
   return id;
 }
 
-Result<int> ClaimStore::beat(std::int64_t worker, const WorkerStats& stats) {
+Result<Peers> ClaimStore::beat(std::int64_t worker, const WorkerStats& stats) {
   auto r = state_.db().exec(
       fmt::format("UPDATE {}.workers SET heartbeat_at = now(), stage = $2, objects = $3, "
                   "rows_rewritten = $4, requests = $5, throttled = $6, rate_limit = $7 "
@@ -113,12 +113,20 @@ Result<int> ClaimStore::beat(std::int64_t worker, const WorkerStats& stats) {
        fmt::format("{}", stats.rate_limit)});
   if (!r) return r.error();
   auto others = state_.db().exec(
-      fmt::format("SELECT count(*) FROM {}.workers WHERE job_id = $1 AND worker_id <> $2 AND "
-                  "stopped_at IS NULL AND heartbeat_at >= now() - $3::interval",
+      fmt::format("SELECT count(*), count(*) FILTER (WHERE rate_limit > 0), "
+                  "coalesce(sum(rate_limit), 0) FROM {}.workers WHERE job_id = $1 AND "
+                  "worker_id <> $2 AND stopped_at IS NULL AND heartbeat_at >= now() - $3::interval",
                   state_.schema()),
       {state_.job_id(), std::to_string(worker), lease_interval()});
   if (!others) return others.error();
-  return static_cast<int>(others->int64(0, 0));
+  Peers peers;
+  peers.alive = static_cast<int>(others->int64(0, 0));
+  // Only when all of them are limited: one that is not has not met the server's limit, and the
+  // sum of the others' would understate it.
+  if (peers.alive > 0 && others->int64(0, 1) == peers.alive) {
+    peers.share = std::stod(std::string(others->text(0, 2))) / (peers.alive + 1);
+  }
+  return peers;
 }
 
 Status ClaimStore::stop_worker(std::int64_t worker) {

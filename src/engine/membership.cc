@@ -144,11 +144,12 @@ void Membership::beat_once() {
   Status st = pg::retry_db(
       db_,
       [&]() -> Status {
-        auto others = claims_.beat(worker_, stats);
-        if (!others) return others.error();
+        auto peers = claims_.beat(worker_, stats);
+        if (!peers) return peers.error();
         {
           std::lock_guard lock(mutex_);
-          others_ = *others;
+          others_ = peers->alive;
+          share_ = peers->share;
         }
         if (asked.empty() && remaining.empty()) {
           renewal.emplace();
@@ -189,6 +190,11 @@ void Membership::count_job_ranges() {
   if (!counted) return;
   std::lock_guard lock(mutex_);
   ranges_ = *counted;
+}
+
+double Membership::share_of_rate_limits() const {
+  std::lock_guard lock(mutex_);
+  return share_;
 }
 
 std::optional<JobRanges> Membership::job_ranges() const {

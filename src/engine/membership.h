@@ -56,6 +56,9 @@ class Membership {
   void publish(const WorkerStats& stats);
   /// Other workers of the job heard from within a lease, at the last heartbeat.
   int others_alive() const;
+  /// This worker's share of the other workers' rate limits, requests/s, when all of them are
+  /// limited (claim_store.h's Peers), at the last heartbeat; 0 otherwise.
+  double share_of_rate_limits() const;
   /// The job's ranges by state, counted by the heartbeat every few seconds when the run serves
   /// metrics (config.metrics_address); nullopt before the first count, or without metrics.
   std::optional<JobRanges> job_ranges() const;
@@ -84,6 +87,7 @@ class Membership {
   std::vector<std::pair<int, double>> remaining_;
   WorkerStats stats_;
   int others_ = 0;
+  double share_ = 0;
   std::optional<JobRanges> ranges_;
   std::thread thread_;  // Last: started once everything above exists.
 };

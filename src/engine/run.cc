@@ -130,9 +130,15 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
   Membership& me = **membership;
   auto report = [&](const char* phase) {
     progress.report(phase);
+    // The production endpoint's limit: the copies' writes are what a server throttles.
     me.publish(WorkerStats{phase, summary.objects_copied + summary.objects_already_copied,
                            summary.rows_rewritten, summary.requests, summary.throttled,
-                           s3.legacy_pacer->stats().current_rps_limit});
+                           s3.production_pacer().stats().current_rps_limit});
+    // Other workers already held to the server's limit: start at this one's share of it
+    // rather than find it with a burst of 503s (ignored once this one is limited itself).
+    if (const double share = me.share_of_rate_limits(); share > 0) {
+      s3.production_pacer().start_at(share);
+    }
     if (hooks.metrics) feed_metrics(*hooks.metrics, summary, s3, me.job_ranges());
   };
   Context ctx{config,

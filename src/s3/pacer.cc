@@ -116,6 +116,13 @@ void Pacer::on_success(Clock::time_point sent_at) {
   concurrency_.on_answer(now, now - sent_at, in_flight_, control_.limit(now));
 }
 
+void Pacer::start_at(double rps) {
+  const auto now = Clock::now();
+  refill(now);  // settle the tokens earned while unlimited
+  if (!control_.start_at(rps, now)) return;
+  tokens_ = std::min(tokens_, burst(control_.limit(now)));
+}
+
 PacerStats Pacer::stats() const {
   PacerStats out = stats_;
   out.current_rps_limit = control_.limit(Clock::now());

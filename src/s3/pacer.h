@@ -63,6 +63,9 @@ class Pacer {
   /// The server took a request sent at `sent_at` (any answer but a throttle): the rate it takes
   /// is what a cut starts from, its latency what the number in flight is sized from.
   void on_success(std::chrono::steady_clock::time_point sent_at);
+  /// Starts limiting at `rps` (RateControl::start_at): this worker's share of a limit others
+  /// found. Cheap, and nothing changes, once limiting.
+  void start_at(double rps);
   /// Requests allowed in flight now.
   std::size_t in_flight_limit() const { return concurrency_.limit(); }
 

@@ -84,6 +84,16 @@ bool RateControl::on_throttled(Clock::time_point now, Clock::time_point sent_at)
   return true;
 }
 
+bool RateControl::start_at(double rps, Clock::time_point now) {
+  if (limiting_ || !(rps > 0)) return false;
+  peak_ = std::max(rps, options_.min_rps);
+  if (options_.max_rps > 0) peak_ = std::min(peak_, options_.max_rps);
+  last_peak_ = peak_;
+  epoch_ = now;
+  limiting_ = true;  // not a cut: the first 503 still cuts at once, whenever it comes
+  return true;
+}
+
 double RateControl::limit(Clock::time_point now) const {
   if (!limiting_) return options_.max_rps;
   // W(t) = peak * (1 + c (t - K)^3), with K such that W(0) = beta * peak; the curve's clock

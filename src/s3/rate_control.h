@@ -60,6 +60,11 @@ class RateControl {
   /// burst).
   bool on_throttled(Clock::time_point now, Clock::time_point sent_at);
 
+  /// Starts limiting at `rps` as if a cut had just happened there (the climb back, the plateau,
+  /// then probing above it): a worker joining others that share one server's limit starts at
+  /// its share of what they are allowed, instead of finding the limit with a burst of 503s.
+  /// Ignored (false) once limiting (the server has spoken) or for a rate that is not positive.
+  bool start_at(double rps, Clock::time_point now);
   /// Requests per second allowed now; 0 = no limit.
   double limit(Clock::time_point now) const;
   /// Smoothed rates, per second.

@@ -25,6 +25,37 @@ void steady(RateControl& c, Clock::time_point& now, double rate, double seconds,
   }
 }
 
+TEST(RateControl, a_joining_worker_starts_at_its_share_then_climbs_and_probes) {
+  auto now = Clock::time_point{} + 1h;
+  RateControl c({}, now);
+  ASSERT_EQ(c.limit(now), 0) << "unlimited before";
+  c.start_at(50, now);
+  EXPECT_GT(c.limit(now), 0);
+  EXPECT_LE(c.limit(now), 50) << "never a burst above its share at first";
+  steady(c, now, 48, 3);  // it sends what it may: the limit climbs back to its share, plateaus
+  EXPECT_NEAR(c.limit(now), 50 * RateControl::kPlateauLevel, 2);
+  steady(c, now, 50, 6);
+  EXPECT_GT(c.limit(now), 50) << "then probes above it, for a share that grew";
+  EXPECT_EQ(c.cuts(), 0u) << "a start is no cut";
+  // The server's word wins: the first 503 cuts at once.
+  EXPECT_TRUE(c.on_throttled(now, now - 10ms));
+}
+
+TEST(RateControl, a_start_is_ignored_once_the_server_has_throttled_or_without_a_rate) {
+  auto now = Clock::time_point{} + 1h;
+  RateControl c({.max_rps = 30}, now);
+  c.start_at(0, now);
+  EXPECT_EQ(c.limit(now), 30) << "no rate: nothing changes";
+  c.start_at(80, now);
+  EXPECT_LE(c.limit(now), 30) << "--max-rps still caps";
+  RateControl cut({}, now);
+  steady(cut, now, 200, 2);
+  ASSERT_TRUE(cut.on_throttled(now, now - 10ms));
+  const double after_cut = cut.limit(now);
+  cut.start_at(1000, now);
+  EXPECT_EQ(cut.limit(now), after_cut);
+}
+
 TEST(RateControl, a_503_to_a_request_sent_before_the_last_cut_is_no_new_signal) {
   auto now = Clock::time_point{} + 1h;
   RateControl c({}, now);
