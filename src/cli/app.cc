@@ -226,8 +226,13 @@ int run_command(const std::string& name, const Flags& f, const GivenFlags& given
     summary = engine::cleanup(config, engine::CleanupOptions{*grace, f.dry_run}, hooks);
   }
   print_summary(summary);
-  // A scraper that has been reading the metrics gets the final totals before they go.
-  if (served && served->scraped() && config.metrics_linger.count() > 0) {
+  // A scraper that has been reading the metrics gets the final totals before they go; not
+  // after a stop signal (a pod being drained has a grace period to keep).
+  if (served && served->scraped() && config.metrics_linger.count() > 0 && g_stop_signals == 0) {
+    if (!json) {
+      fmt::print(stderr, "rehome {}: waiting up to {}s for a last scrape of the metrics\n", name,
+                 config.metrics_linger.count());
+    }
     served->await_scrape(config.metrics_linger);
   }
   if (!f.report.empty()) {

@@ -262,7 +262,7 @@ const std::vector<OptionSpec>& job_options() {
        "frozen or cut-off worker's work is taken over after it (3s to 10m)"},
       {"--metrics-address", "REHOME_METRICS_ADDRESS", "",
        "Serve Prometheus metrics at http://HOST:PORT/metrics while run or cleanup works "
-       "(such as 127.0.0.1:9464, or :9464 for every interface; none: not served)"},
+       "(such as 127.0.0.1:9464, or :9464 for every IPv4 interface; none: not served)"},
       {"--metrics-linger", "REHOME_METRICS_LINGER", "15s",
        "When run or cleanup ends, how long it waits for one more scrape so that the final "
        "totals are read (only if something scraped; 0: exit at once)"},

@@ -114,7 +114,8 @@ struct WorkerStats {
   std::uint64_t rows = 0;
   std::uint64_t requests = 0;
   std::uint64_t throttled = 0;
-  double rate_limit = 0;
+  double rate_limit =
+      0;  ///< Set by the server's throttling (requests/s); 0: none, or --max-rps only.
 };
 
 class ClaimStore {

@@ -32,6 +32,7 @@
 #include "engine/state_store.h"
 #include "pg/identifier.h"
 #include "s3/retry.h"
+#include "util/version.h"
 
 namespace rehome::engine {
 
@@ -172,6 +173,7 @@ Summary cleanup(const JobConfig& config, const CleanupOptions& options, const Co
   }
   S3Services s3(config);
   s3.observe(hooks.metrics);
+  if (hooks.metrics) hooks.metrics->set_info(job_name(config), version(), "cleanup");
   if (auto st = s3.check_access(config); !st) return finish(Outcome::kFailed, st.error().message);
   note_versioning(s3, config, summary);
 

@@ -162,8 +162,7 @@ void Membership::beat_once() {
       },
       true, claims_.lease());
   if (!st || !renewal) return;
-  count_job_ranges();
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   for (const auto& claim : asked) {
     const bool renewed =
         std::find(renewal->held.begin(), renewal->held.end(), claim) != renewal->held.end();
@@ -177,6 +176,8 @@ void Membership::beat_once() {
     }
   }
   for (int number : renewal->split_wanted) split_requests_.push_back(number);
+  lock.unlock();
+  count_job_ranges();  // after what the loop waits for (lost claims, split requests)
 }
 
 // Every few seconds, not every beat: a gauge scraped every 15 s or so needs no more, and every

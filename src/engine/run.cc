@@ -112,7 +112,8 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
   if (!round) return finish(failed(summary, round.error()));
   summary.worker_id = (*membership)->worker();
   summary.round = round->number;
-  if (hooks.metrics) hooks.metrics->set_info(job_name(config), version(), summary.worker_id);
+  if (hooks.metrics)
+    hooks.metrics->set_info(job_name(config), version(), std::to_string(summary.worker_id));
   if (auto counts = rows.count_paths(); counts) summary.rows_total_legacy = counts->legacy;
 
   PgJobState job_state(state, config, **membership);
@@ -130,10 +131,12 @@ Summary run(const JobConfig& config, const CommandHooks& hooks) {
   Membership& me = **membership;
   auto report = [&](const char* phase) {
     progress.report(phase);
-    // The production endpoint's limit: the copies' writes are what a server throttles.
+    // The production endpoint's limit, when the server set it (the copies' writes are what it
+    // throttles): a --max-rps of this worker's own is no limit of the others'.
+    const s3::PacerStats pacing = s3.production_pacer().stats();
     me.publish(WorkerStats{phase, summary.objects_copied + summary.objects_already_copied,
                            summary.rows_rewritten, summary.requests, summary.throttled,
-                           s3.production_pacer().stats().current_rps_limit});
+                           pacing.server_limited ? pacing.current_rps_limit : 0});
     // Other workers already held to the server's limit: start at this one's share of it
     // rather than find it with a burst of 503s (ignored once this one is limited itself).
     if (const double share = me.share_of_rate_limits(); share > 0) {

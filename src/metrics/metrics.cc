@@ -32,7 +32,7 @@ void advance(prometheus::Counter& counter, double total) {
   if (total > now) counter.Increment(total - now);
 }
 
-// The address civetweb listens on for ours: ":PORT" (every interface) is civetweb's "PORT".
+// The address civetweb listens on for ours: ":PORT" (every IPv4 interface) is civetweb's "PORT".
 std::string civetweb_address(const std::string& address) {
   return address.starts_with(':') ? address.substr(1) : address;
 }
@@ -83,8 +83,8 @@ class Metrics::ScrapeWatch final : public prometheus::Collectable {
 Status check_address(std::string_view address) {
   auto bad = [&](std::string_view why) -> Status {
     return Error::invalid_input(fmt::format(
-        "--metrics-address \"{}\": {}; give HOST:PORT, such as 127.0.0.1:9464, [::1]:9464 or "
-        ":9464 (every interface)",
+        "--metrics-address \"{}\": {}; give HOST:PORT, such as 127.0.0.1:9464, or :9464 "
+        "(every IPv4 interface)",
         address, why));
   };
   const auto colon = address.rfind(':');
@@ -96,9 +96,10 @@ Status check_address(std::string_view address) {
   if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || value > 65535) {
     return bad("the port is not a number from 0 to 65535");
   }
-  if (host.starts_with('[') != host.ends_with(']')) return bad("an IPv6 host needs both brackets");
-  if (!host.starts_with('[') && host.find(':') != std::string_view::npos) {
-    return bad("an IPv6 host goes in brackets");
+  // Debian's civetweb (under prometheus-cpp) is built without IPv6: say so now, rather than
+  // let it fail to bind with "null context".
+  if (host.starts_with('[') || host.find(':') != std::string_view::npos) {
+    return bad("the metrics server listens on IPv4 only (Debian's civetweb has no IPv6)");
   }
   return Ok{};
 }
@@ -147,7 +148,7 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                      .Name("rehome_rate_limit_per_second")
                      .Help(
                          "The rate controller's limit on requests per second, by endpoint "
-                         "(0: none set, the endpoint has not throttled)")
+                         "(0: no limit: not throttled, no --max-rps)")
                      .Register(r);
   info_ = &prometheus::BuildGauge()
                .Name("rehome_job_info")
@@ -220,8 +221,11 @@ void Metrics::throttled(std::string_view) { throttled_->Increment(); }
 
 void Metrics::retried(std::string_view) { retries_->Increment(); }
 
-void Metrics::set_info(const std::string& job, const std::string& version, std::int64_t worker) {
-  info_->Add({{"job", job}, {"version", version}, {"worker", std::to_string(worker)}}).Set(1);
+void Metrics::abandoned(std::string_view) { in_flight_->Decrement(); }
+
+void Metrics::set_info(const std::string& job, const std::string& version,
+                       const std::string& worker) {
+  info_->Add({{"job", job}, {"version", version}, {"worker", worker}}).Set(1);
 }
 
 void Metrics::set_objects(const std::string& outcome, std::uint64_t total) {

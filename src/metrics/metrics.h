@@ -35,8 +35,9 @@ class Family;
 
 namespace rehome::metrics {
 
-/// Checks a --metrics-address: "HOST:PORT" ("127.0.0.1:9464", "[::1]:9464", "0.0.0.0:9464")
-/// or ":PORT" for every interface; port 0 picks a free one. The error says what is wrong.
+/// Checks a --metrics-address: "HOST:PORT" ("127.0.0.1:9464", "0.0.0.0:9464", a host name) or
+/// ":PORT" for every IPv4 interface; port 0 picks a free one. IPv4 only. The error says what
+/// is wrong.
 Status check_address(std::string_view address);
 
 class Metrics final : public s3::RequestObserver {
@@ -66,9 +67,10 @@ class Metrics final : public s3::RequestObserver {
                 std::chrono::duration<double> took) override;
   void throttled(std::string_view operation) override;
   void retried(std::string_view operation) override;
+  void abandoned(std::string_view operation) override;
 
-  /// rehome_job_info{job, version, worker} 1.
-  void set_info(const std::string& job, const std::string& version, std::int64_t worker);
+  /// rehome_job_info{job, version, worker} 1 (`worker`: its id, or "cleanup").
+  void set_info(const std::string& job, const std::string& version, const std::string& worker);
   /// rehome_objects_total{outcome}: `outcome` in snake_case ("copied", "already_copied"...).
   void set_objects(const std::string& outcome, std::uint64_t total);
   /// rehome_rows_rewritten_total.
@@ -77,7 +79,7 @@ class Metrics final : public s3::RequestObserver {
   /// "waiting"), as every worker of the job sees them.
   void set_ranges(const std::string& kind, const std::string& state, std::uint64_t count);
   /// rehome_rate_limit_per_second{endpoint}: the rate controller's limit at "legacy" or
-  /// "production" (0: none set, the server has not throttled).
+  /// "production" (0: none: not throttled, no --max-rps).
   void set_rate_limit(const std::string& endpoint, double per_second);
 
  private:

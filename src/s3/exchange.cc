@@ -37,6 +37,16 @@ struct Exchange {
   // Since when the attempt has waited for credentials that lapsed (a refresh that keeps
   // failing); unset while they work.
   std::optional<std::chrono::steady_clock::time_point> waiting_for_credentials;
+  bool on_the_wire = false;  // sent, not yet answered: the observer counts it in flight
+
+  Exchange() = default;
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+  // A loop destroyed with this attempt in flight drops its completion, and with it this
+  // exchange: the observer hears it is no longer in flight.
+  ~Exchange() {
+    if (on_the_wire && core && core->observer) core->observer->abandoned(spec.operation);
+  }
 };
 using ExchangePtr = std::shared_ptr<Exchange>;
 
@@ -160,6 +170,7 @@ std::optional<Error> judge(Exchange& x, http::Response& response) {
 
 void on_response(const ExchangePtr& x, http::Response&& response) {
   ClientCore& core = *x->core;
+  x->on_the_wire = false;
   if (core.observer) {
     core.observer->answered(x->spec.operation,
                             response.curl_code == 0 ? static_cast<int>(response.status) : 0,
@@ -236,6 +247,7 @@ void send(const ExchangePtr& x) {
                      [x](http::Response&& response) { on_response(x, std::move(response)); });
     // After the submit: one that throws never reached the wire (nor the in-flight gauge).
     if (core.observer) core.observer->sent(x->spec.operation);
+    x->on_the_wire = true;
   } catch (...) {
     core.pacer.release();  // the slot was never used; keep the pacer's count honest
     throw;

@@ -20,6 +20,9 @@ class RequestObserver {
   virtual void throttled(std::string_view operation) = 0;
   /// The operation will be sent again after a backoff (or once its credentials are refreshed).
   virtual void retried(std::string_view operation) = 0;
+  /// An attempt sent and never answered: the loop was stopped with it in flight (a fatal error
+  /// ended the command). Not a request with an answer; only no longer in flight.
+  virtual void abandoned(std::string_view operation) = 0;
 };
 
 }  // namespace rehome::s3

@@ -126,6 +126,7 @@ void Pacer::start_at(double rps) {
 PacerStats Pacer::stats() const {
   PacerStats out = stats_;
   out.current_rps_limit = control_.limit(Clock::now());
+  out.server_limited = control_.limiting();
   return out;
 }
 

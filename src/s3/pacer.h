@@ -39,8 +39,10 @@ struct PacerOptions {
 struct PacerStats {
   std::uint64_t started = 0;
   std::uint64_t throttle_events = 0;  ///< Times the rate was cut because of throttling.
-  double current_rps_limit = 0;       ///< 0 = unlimited.
-  std::size_t peak_in_flight = 0;     ///< The most requests in flight at once.
+  double current_rps_limit = 0;       ///< 0 = unlimited (--max-rps when only it limits).
+  /// True when the limit follows the server (it throttled, or RateControl::start_at).
+  bool server_limited = false;
+  std::size_t peak_in_flight = 0;  ///< The most requests in flight at once.
 };
 
 class Pacer {

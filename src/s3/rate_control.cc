@@ -86,7 +86,7 @@ bool RateControl::on_throttled(Clock::time_point now, Clock::time_point sent_at)
 
 bool RateControl::start_at(double rps, Clock::time_point now) {
   if (limiting_ || !(rps > 0)) return false;
-  peak_ = std::max(rps, options_.min_rps);
+  peak_ = std::max({rps, current_accepted(now), options_.min_rps});
   if (options_.max_rps > 0) peak_ = std::min(peak_, options_.max_rps);
   last_peak_ = peak_;
   epoch_ = now;

@@ -63,8 +63,12 @@ class RateControl {
   /// Starts limiting at `rps` as if a cut had just happened there (the climb back, the plateau,
   /// then probing above it): a worker joining others that share one server's limit starts at
   /// its share of what they are allowed, instead of finding the limit with a burst of 503s.
+  /// Never below what the server already accepts from this one: a worker running at full
+  /// speed is not cut by a share, only held where it is (then climbs and probes as after a cut).
   /// Ignored (false) once limiting (the server has spoken) or for a rate that is not positive.
   bool start_at(double rps, Clock::time_point now);
+  /// True once the limit follows the server (a throttle, or start_at), not only --max-rps.
+  bool limiting() const { return limiting_; }
   /// Requests per second allowed now; 0 = no limit.
   double limit(Clock::time_point now) const;
   /// Smoothed rates, per second.

@@ -43,17 +43,32 @@ TEST(RateControl, a_joining_worker_starts_at_its_share_then_climbs_and_probes) {
 
 TEST(RateControl, a_start_is_ignored_once_the_server_has_throttled_or_without_a_rate) {
   auto now = Clock::time_point{} + 1h;
-  RateControl c({.max_rps = 30}, now);
-  c.start_at(0, now);
-  EXPECT_EQ(c.limit(now), 30) << "no rate: nothing changes";
-  c.start_at(80, now);
-  EXPECT_LE(c.limit(now), 30) << "--max-rps still caps";
+  RateControl c({.max_rps = 100}, now);
+  EXPECT_FALSE(c.limiting()) << "--max-rps alone is not the server's limit";
+  EXPECT_FALSE(c.start_at(0, now));
+  EXPECT_EQ(c.limit(now), 100) << "no rate: nothing changes";
+  EXPECT_TRUE(c.start_at(40, now));
+  EXPECT_TRUE(c.limiting());
+  EXPECT_LE(c.limit(now), 40) << "below --max-rps: the share";
+  RateControl above({.max_rps = 30}, now);
+  above.start_at(80, now);
+  EXPECT_LE(above.limit(now), 30) << "--max-rps still caps";
   RateControl cut({}, now);
   steady(cut, now, 200, 2);
   ASSERT_TRUE(cut.on_throttled(now, now - 10ms));
   const double after_cut = cut.limit(now);
   cut.start_at(1000, now);
   EXPECT_EQ(cut.limit(now), after_cut);
+}
+
+TEST(RateControl, a_share_below_what_the_server_accepts_does_not_cut_a_busy_worker) {
+  auto now = Clock::time_point{} + 1h;
+  RateControl c({}, now);
+  steady(c, now, 1000, 3);            // at full speed, never throttled
+  ASSERT_TRUE(c.start_at(350, now));  // another worker was cut: a share of 350
+  EXPECT_GT(c.limit(now), 1000 * RateControl::kBeta - 50) << "held near its own rate";
+  steady(c, now, 900, 1);
+  EXPECT_GT(c.limit(now), 900);
 }
 
 TEST(RateControl, a_503_to_a_request_sent_before_the_last_cut_is_no_new_signal) {

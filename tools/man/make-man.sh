@@ -3,9 +3,9 @@
 # --version (so it cannot drift from them), plus each command's --help, the exit statuses and
 # the environment, as sections help2man includes. Run by the build (CMakeLists.txt).
 #
-# Usage: make-man.sh REHOME_BINARY OUTPUT.1.gz
+# Usage: make-man.sh REHOME_BINARY OUTPUT.1.gz [HELP2MAN]
 set -euo pipefail
-binary=$1 output=$2
+binary=$1 output=$2 help2man=${3:-help2man}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -61,7 +61,7 @@ ROFF
   echo "/usr/share/doc/rehome/PRIVILEGES.md and the other documents beside them."
 } >"$work/include"
 
-help2man --no-info --no-discard-stderr --section=1 \
+"$help2man" --no-info --no-discard-stderr --section=1 \
   --name="move S3 objects to another bucket and rewrite the PostgreSQL rows that name them" \
   --include="$work/include" --output="$work/rehome.1" "$binary"
 gzip -9n <"$work/rehome.1" >"$output.tmp"
