@@ -133,11 +133,13 @@ Status recheck_earlier_problems(Context& ctx) {
 }
 
 // Alone, a range is worth splitting when a second listing pays for itself (--split-min-keys).
-// Shared, the last range of the job would otherwise hold every other worker idle while one
-// lists it to its end: a tenth of that is still a few seconds of one worker's copies.
+// Shared, the last ranges of the job would otherwise hold every other worker idle while one
+// lists them to their end: a fortieth of that (50 keys by default, one LIST for under a second
+// of a worker's copies) still pays, where a tenth left a worker with several ranges of 200
+// keys copying them alone for seconds (bench/model's latency-bound tail).
 double ObjectSync::split_min_keys() const {
   const double alone = static_cast<double>(ctx_.config.split_min_keys);
-  return ctx_.state.shared() ? std::max(std::min(alone, 50.0), alone / 10) : alone;
+  return ctx_.state.shared() ? std::max(std::min(alone, 50.0), alone / 40) : alone;
 }
 
 // A lane's listing stand. Shared, the open-ended last range gets an estimated bound (stored in
