@@ -101,6 +101,8 @@ Status check_address(std::string_view address) {
   if (host.starts_with('[') || host.find(':') != std::string_view::npos) {
     return bad("the metrics server listens on IPv4 only (Debian's civetweb has no IPv6)");
   }
+  // civetweb reads a comma as a list of addresses; one is all rehome serves on.
+  if (host.find(',') != std::string_view::npos) return bad("one address only");
   return Ok{};
 }
 

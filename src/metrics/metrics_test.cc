@@ -33,6 +33,8 @@ TEST(CheckAddress, says_what_is_wrong_and_what_to_give) {
   EXPECT_THAT(check_address("127.0.0.1:").error().message, HasSubstr("0 to 65535"));
   EXPECT_THAT(check_address("[::1]:9464").error().message, HasSubstr("IPv4 only"));
   EXPECT_THAT(check_address("::1:9464").error().message, HasSubstr("IPv4 only"));
+  EXPECT_THAT(check_address("127.0.0.1,127.0.0.2:9464").error().message,
+              HasSubstr("one address only"));
 }
 
 TEST(Metrics, counts_requests_by_operation_and_status_with_their_durations) {

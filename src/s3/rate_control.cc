@@ -86,6 +86,7 @@ bool RateControl::on_throttled(Clock::time_point now, Clock::time_point sent_at)
 
 bool RateControl::start_at(double rps, Clock::time_point now) {
   if (limiting_ || !(rps > 0)) return false;
+  tick(now);  // the accepted rate as of now, not as of the last request (a quiet spell)
   peak_ = std::max({rps, current_accepted(now), options_.min_rps});
   if (options_.max_rps > 0) peak_ = std::min(peak_, options_.max_rps);
   last_peak_ = peak_;

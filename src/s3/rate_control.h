@@ -64,7 +64,8 @@ class RateControl {
   /// then probing above it): a worker joining others that share one server's limit starts at
   /// its share of what they are allowed, instead of finding the limit with a burst of 503s.
   /// Never below what the server already accepts from this one: a worker running at full
-  /// speed is not cut by a share, only held where it is (then climbs and probes as after a cut).
+  /// speed is not cut to a share, only held where it is (the curve starts at beta of it and is
+  /// back within seconds, as after a cut: a dip of a few percent, then probing above).
   /// Ignored (false) once limiting (the server has spoken) or for a rate that is not positive.
   bool start_at(double rps, Clock::time_point now);
   /// True once the limit follows the server (a throttle, or start_at), not only --max-rps.
