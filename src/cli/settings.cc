@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cctype>
 #include <charconv>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -391,30 +392,6 @@ Result<ResolvedConfig> resolve_config(const GivenFlags& flags, const s3::EnvLook
     if (found.origin != "default") out.provenance.push_back({flag + 2, found.value, found.origin});
   }
   {
-    Found found = pick(flags, env, spec_of("--lock-timeout"));
-    auto parsed = parse_duration(found.value);
-    if (!parsed) {
-      return invalid(
-          fmt::format("--lock-timeout \"{}\"{}: {}", found.value,
-                      found.origin == "--lock-timeout" ? "" : " (from " + found.origin + ")",
-                      parsed.error().message));
-    }
-    config.lock_timeout = *parsed;
-    if (found.origin != "default")
-      out.provenance.push_back({"lock-timeout", found.value, found.origin});
-  }
-  {
-    Found found = pick(flags, env, spec_of("--lease"));
-    auto parsed = parse_duration(found.value);
-    if (!parsed) {
-      return invalid(fmt::format("--lease \"{}\"{}: {}", found.value,
-                                 found.origin == "--lease" ? "" : " (from " + found.origin + ")",
-                                 parsed.error().message));
-    }
-    config.lease = *parsed;
-    if (found.origin != "default") out.provenance.push_back({"lease", found.value, found.origin});
-  }
-  {
     Found found = pick(flags, env, spec_of("--metrics-address"));
     if (!found.value.empty()) {
       if (auto st = metrics::check_address(found.value); !st) {
@@ -425,18 +402,29 @@ Result<ResolvedConfig> resolve_config(const GivenFlags& flags, const s3::EnvLook
       out.provenance.push_back({"metrics address", found.value, found.origin});
     }
   }
-  {
-    Found found = pick(flags, env, spec_of("--metrics-linger"));
+  // Durations, each read the same way; shown at start-up when not the default (the linger
+  // only when metrics are served).
+  struct DurationSetting {
+    const char* flag;
+    const char* setting;
+    std::chrono::seconds* target;
+    bool shown;
+  };
+  for (const DurationSetting& d :
+       {DurationSetting{"--lock-timeout", "lock-timeout", &config.lock_timeout, true},
+        DurationSetting{"--lease", "lease", &config.lease, true},
+        DurationSetting{"--metrics-linger", "metrics linger", &config.metrics_linger,
+                        !config.metrics_address.empty()}}) {
+    Found found = pick(flags, env, spec_of(d.flag));
     auto parsed = parse_duration(found.value);
     if (!parsed) {
-      return invalid(
-          fmt::format("--metrics-linger \"{}\"{}: {}", found.value,
-                      found.origin == "--metrics-linger" ? "" : " (from " + found.origin + ")",
-                      parsed.error().message));
+      return invalid(fmt::format("{} \"{}\"{}: {}", d.flag, found.value,
+                                 found.origin == d.flag ? "" : " (from " + found.origin + ")",
+                                 parsed.error().message));
     }
-    config.metrics_linger = *parsed;
-    if (found.origin != "default" && !config.metrics_address.empty()) {
-      out.provenance.push_back({"metrics linger", found.value, found.origin});
+    *d.target = *parsed;
+    if (found.origin != "default" && d.shown) {
+      out.provenance.push_back({d.setting, found.value, found.origin});
     }
   }
   if (auto st = engine::validate(config); !st) return st.error();
